@@ -1,0 +1,97 @@
+"""The stage contract shared by every processing step.
+
+A stage is a small object built from plain arguments. ``process(doc)`` returns either
+the (possibly changed) document or a :class:`Drop` carrying a short, stable reason
+string. Stages know nothing of Beam: the job modules wrap them, turn drops into
+counters ``<stage>.<reason>`` and route dropped documents to ``removed/<stage>/``.
+
+Stages store the signals they compute on ``doc.signals`` so thresholds can be
+changed later without re-running extraction.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from typing import Any, Optional, Union
+
+
+@dataclasses.dataclass
+class Document:
+    """One web document on its way through the pipeline.
+
+    ``payload``/``content_type``/``http_charset`` hold the raw HTTP body until the
+    extraction stage turns it into ``text``; they are never written to Parquet.
+    """
+
+    id: str
+    url: str = ""
+    domain: str = ""
+    crawl: str = ""
+    warc_date: str = ""
+    source_file: str = ""
+    text: str = ""
+    language: str = ""
+    language_score: float = 0.0
+    signals: dict[str, float] = dataclasses.field(default_factory=dict)
+    pii: dict[str, int] = dataclasses.field(default_factory=dict)
+    minhash_cluster: Optional[str] = None
+    minhash_cluster_size: Optional[int] = None
+    duplicate_of: Optional[str] = None
+    removed_spans: list[tuple[int, int]] = dataclasses.field(default_factory=list)
+    # Transient fields (not persisted).
+    payload: bytes = b""
+    content_type: str = ""
+    http_charset: str = ""
+
+    def replace(self, **changes: Any) -> "Document":
+        return dataclasses.replace(self, **changes)
+
+
+@dataclasses.dataclass(frozen=True)
+class Drop:
+    """A stage's decision to remove a document, with a stable reason string."""
+
+    reason: str
+    document: Optional[Document] = None
+
+
+StageResult = Union[Document, Drop]
+
+
+class Stage:
+    """Base class: subclasses set ``name`` and implement ``process``.
+
+    ``setup()`` loads heavy resources (models, lists) once per worker; the Beam
+    wrapper calls it from ``DoFn.setup``. Constructors must stay cheap and picklable.
+    """
+
+    name: str = "stage"
+
+    def setup(self) -> None:  # pragma: no cover - default is a no-op
+        pass
+
+    def process(self, doc: Document) -> StageResult:
+        raise NotImplementedError
+
+    def drop(self, doc: Document, reason: str) -> Drop:
+        return Drop(reason=reason, document=doc)
+
+
+def run_stages(stages: list[Stage], doc: Document) -> tuple[Optional[Document], Optional[str], Optional[Document]]:
+    """Apply stages in order. Returns (kept_doc, drop_key, dropped_doc).
+
+    ``drop_key`` is ``"<stage>.<reason>"``. Exceptions propagate: the caller decides
+    whether an exception is an error to count (the Beam wrapper does).
+    """
+    for stage in stages:
+        result = stage.process(doc)
+        if isinstance(result, Drop):
+            return None, f"{stage.name}.{result.reason}", result.document or doc
+        doc = result
+    return doc, None, None
+
+
+def stable_id(*parts: str) -> str:
+    """A stable 32-hex-char document id from identifying strings (e.g. WARC-Record-ID)."""
+    h = hashlib.sha256("\x1f".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
+    return h[:32]

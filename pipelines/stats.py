@@ -1,0 +1,116 @@
+"""Per-record outcome accounting, computed inside the pipeline.
+
+Every record produces exactly one outcome string:
+  ``kept``                      the document survived every stage
+  ``dropped:<stage>.<reason>``  a stage dropped it (non-HTML, revisit, blocklist, ...)
+  ``error:<reason>``            something broke (unreadable WARC, stage exception, ...)
+
+Outcomes are counted with a combiner (the number of distinct outcome keys is small,
+so the global combine is bounded) and written as ``stats.json`` by the pipeline
+itself. Beam metrics counters mirror the same keys. We do not query the runner's
+metrics because the Dask runner does not implement that.
+"""
+from __future__ import annotations
+
+import json
+from typing import Callable, Optional
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.metrics import Metrics
+
+KEPT = "kept"
+DROPPED = "dropped:"
+ERROR = "error:"
+
+
+def dropped(key: str) -> str:
+    return DROPPED + key
+
+
+def error(key: str) -> str:
+    return ERROR + key
+
+
+def count_metric(outcome: str) -> None:
+    """Mirror one outcome to a Beam counter: namespace = stage, name = reason."""
+    if outcome == KEPT:
+        Metrics.counter("pipeline", "documents_kept").inc()
+        return
+    kind, _, key = outcome.partition(":")
+    stage, _, reason = key.partition(".")
+    Metrics.counter(f"{kind}.{stage}" if reason else kind, reason or key).inc()
+
+
+def outcome_counts_to_stats(counts: dict[str, int]) -> dict:
+    """Shape counts like ``{"records_read", "documents_kept", "dropped", "errors"}``."""
+    kept = counts.get(KEPT, 0)
+    drops = {k[len(DROPPED):]: v for k, v in counts.items() if k.startswith(DROPPED)}
+    errors = {k[len(ERROR):]: v for k, v in counts.items() if k.startswith(ERROR)}
+    total = kept + sum(drops.values()) + sum(errors.values())
+    return {
+        "records_read": total,
+        "documents_kept": kept,
+        "dropped": dict(sorted(drops.items())),
+        "errors": dict(sorted(errors.items())),
+    }
+
+
+class _MergeCounts(beam.CombineFn):
+    def create_accumulator(self):
+        return {}
+
+    def add_input(self, acc, element):
+        key, n = element
+        acc[key] = acc.get(key, 0) + n
+        return acc
+
+    def merge_accumulators(self, accs):
+        out: dict = {}
+        for a in accs:
+            for k, v in a.items():
+                out[k] = out.get(k, 0) + v
+        return out
+
+    def extract_output(self, acc):
+        return dict(sorted(acc.items()))
+
+
+def write_json(path: str, obj: dict) -> str:
+    data = (json.dumps(obj, indent=2, sort_keys=False, ensure_ascii=False) + "\n").encode()
+    with FileSystems.create(path) as f:
+        f.write(data)
+    return path
+
+
+class WriteStats(beam.PTransform):
+    """Count outcome strings and write ``path`` as JSON.
+
+    ``shape`` turns the counts dict into the final JSON object; ``extras`` is an
+    optional side-input PCollection of (key, value) pairs merged in (e.g. histograms).
+    """
+
+    def __init__(self, path: str, shape: Callable[[dict], dict] = outcome_counts_to_stats,
+                 extras: Optional[beam.PCollection] = None):
+        super().__init__()
+        self.path = path
+        self.shape = shape
+        self.extras = extras
+
+    def expand(self, outcomes):
+        counts = (
+            outcomes
+            | "CountOutcomes" >> beam.combiners.Count.PerElement()
+            | "MergeCounts" >> beam.CombineGlobally(_MergeCounts())
+        )
+        path, shape = self.path, self.shape
+        if self.extras is None:
+            return counts | "WriteStatsJson" >> beam.Map(lambda c: write_json(path, shape(c)))
+        extras = beam.pvalue.AsDict(self.extras)
+
+        def build(c, extra):
+            stats = shape(c)
+            stats.update(dict(sorted(extra.items())))
+            return write_json(path, stats)
+
+        return counts | "WriteStatsJson" >> beam.Map(build, extra=extras)
