@@ -26,3 +26,28 @@ def shared_data() -> pathlib.Path:
 @pytest.fixture(scope="session")
 def test_data() -> pathlib.Path:
     return TEST_DATA
+
+
+def run_clean_job(args: list[str], timeout: int = 900) -> "subprocess.CompletedProcess":
+    """Run `python -m pipelines.clean` as a user would; raise with its output on failure."""
+    import subprocess
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "pipelines.clean", *args],
+        cwd=REPO, capture_output=True, text=True, timeout=timeout,
+    )
+    if proc.returncode != 0:
+        raise AssertionError(f"clean job failed (rc={proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}")
+    return proc
+
+
+@pytest.fixture(scope="session")
+def clean_output(shared_data, tmp_path_factory) -> pathlib.Path:
+    """The clean job's output over every shared WARC (incl. edge/), with --keep_removed.
+
+    Session-scoped: several test modules (accounting, language tags, report, tokenizer,
+    trainer) read the same run.
+    """
+    out = tmp_path_factory.mktemp("clean_all")
+    run_clean_job(["--input", str(shared_data / "warc"), "--output", str(out), "--keep_removed"])
+    return out

