@@ -1,0 +1,524 @@
+"""Arrow token shards: format, writer helpers, manifest, and the training-window reader.
+
+Shard format (fixed; the trainer relies on it)
+----------------------------------------------
+* Arrow IPC *file* format, uncompressed, so a shard is memory-mapped and read zero-copy.
+* One row per document, one column ``tokens: large_list<uint16>`` (``uint32`` when the
+  vocabulary has more than 65,535 ids). The list offsets are the document boundaries.
+  EOS is appended to every document, BOS prepended when the job ran with ``--bos``.
+* Schema metadata (bytes): tokenizer_sha256, vocab_size, bos_id, eos_id, pad_id, dtype.
+* ``manifest.json`` beside the shards lists every shard with its split (train /
+  validation), source, document and token counts, plus the seed, the validation fraction
+  and the mixture (source -> weight).
+
+Reader contract (``TokenWindowReader``)
+---------------------------------------
+* Each source's train shards, in manifest order, form one flat token stream. It is cut
+  into windows of ``seq_len + 1`` tokens that run across document boundaries. The last
+  ``< seq_len + 1`` tokens of each source's stream are never read (the documented
+  remainder).
+* Mixture: a source with weight ``w`` over ``N`` windows contributes
+  ``C = floor(w * N + 0.5)`` windows to every epoch: ``C // N`` full passes plus
+  ``C % N`` windows drawn without replacement (seeded by seed, epoch, source), so the
+  proportions are exact window counts.
+* Epoch ``e`` is a permutation of those window ids seeded by ``(seed, e)``: the GLOBAL
+  window sequence depends on seed and epoch only, never on world size. Epochs are
+  concatenated into one infinite sequence; global step ``k`` is windows
+  ``[k*G, (k+1)*G)`` with ``G = batch_size * world_size``; rank ``r`` takes rows
+  ``r*batch_size .. (r+1)*batch_size - 1``. A step may straddle an epoch boundary, so
+  no window is skipped: every window is read exactly once per epoch (weight 1).
+* State is the global window cursor, so a run saved with 2 ranks resumes exactly with
+  1 rank (or 4), as long as the global batch of the new run is what the user wants.
+* ``iter_epoch_batches()`` is one deterministic, unshuffled, unweighted pass (for
+  validation); its last global batch is filled up by wrapping to the start (like
+  ``DistributedSampler``), so every rank yields the same number of batches.
+* No DataLoader workers: a batch is a few NumPy slices of memory-mapped files, so the
+  reader runs in the training process. Memory: one int64 per window of an epoch for the
+  permutation (1T tokens at seq_len 2048 -> ~4 GB), plus the page cache for the maps.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from dataclasses import dataclass
+from typing import Iterable, Iterator, Optional, Sequence
+
+import numpy as np
+import pyarrow as pa
+
+FORMAT_VERSION = 1
+MANIFEST_NAME = "manifest.json"
+TOKENS_COLUMN = "tokens"
+TRAIN, VALIDATION = "train", "validation"
+
+
+# --------------------------------------------------------------------------- format
+
+
+def token_dtype(vocab_size: int) -> str:
+    """uint16 holds ids < 65,536; larger vocabularies need uint32."""
+    return "uint16" if vocab_size <= 65536 else "uint32"
+
+
+def shard_schema(vocab_size: int, bos_id: int, eos_id: int, pad_id: int, tokenizer_sha256: str) -> pa.Schema:
+    dtype = token_dtype(vocab_size)
+    metadata = {
+        b"tokenizer_sha256": tokenizer_sha256.encode(),
+        b"vocab_size": str(vocab_size).encode(),
+        b"bos_id": str(bos_id).encode(),
+        b"eos_id": str(eos_id).encode(),
+        b"pad_id": str(pad_id).encode(),
+        b"dtype": dtype.encode(),
+    }
+    return pa.schema([(TOKENS_COLUMN, pa.large_list(pa.from_numpy_dtype(np.dtype(dtype))))], metadata=metadata)
+
+
+def file_sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def tokens_to_table(docs: Sequence[Sequence[int]] | Sequence[np.ndarray], schema: pa.Schema) -> pa.Table:
+    """Build the one-column table from per-document token id sequences (already with EOS)."""
+    dtype = np.dtype(schema.metadata[b"dtype"].decode())
+    lengths = np.fromiter((len(d) for d in docs), dtype=np.int64, count=len(docs))
+    offsets = np.zeros(len(docs) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=offsets[1:])
+    flat = np.empty(int(offsets[-1]), dtype=dtype)
+    for i, d in enumerate(docs):
+        flat[offsets[i]:offsets[i + 1]] = d
+    values = pa.array(flat)
+    arr = pa.LargeListArray.from_arrays(pa.array(offsets), values)
+    return pa.Table.from_arrays([arr], schema=schema)
+
+
+def write_shard_bytes(table: pa.Table) -> bytes:
+    """Serialize one shard as an uncompressed Arrow IPC file (one record batch)."""
+    sink = pa.BufferOutputStream()
+    # One record batch per shard: the reader then maps each shard as one flat array.
+    with pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table.combine_chunks(), max_chunksize=max(table.num_rows, 1))
+    return sink.getvalue().to_pybytes()
+
+
+def write_shard(path: str, docs: Sequence[Sequence[int]], schema: pa.Schema) -> dict:
+    """Write one shard file; returns its document and token counts."""
+    table = tokens_to_table(docs, schema)
+    data = write_shard_bytes(table)
+    with open(path, "wb") as f:
+        f.write(data)
+    return {"documents": table.num_rows, "tokens": int(sum(len(d) for d in docs))}
+
+
+def build_manifest(
+    shards: list[dict],
+    *,
+    tokenizer_sha256: str,
+    vocab_size: int,
+    bos_id: int,
+    eos_id: int,
+    pad_id: int,
+    seed: int,
+    validation_fraction: float,
+    mixture: dict[str, float],
+    extra: Optional[dict] = None,
+) -> dict:
+    """Manifest dict; shards are sorted (source, split, path) so it is deterministic."""
+    shards = sorted(shards, key=lambda s: (s["source"], s["split"], s["path"]))
+    totals: dict = {"documents": 0, "tokens": 0, "by_split": {}, "by_source": {}}
+    for s in shards:
+        totals["documents"] += s["documents"]
+        totals["tokens"] += s["tokens"]
+        for key, name in (("by_split", s["split"]), ("by_source", s["source"])):
+            bucket = totals[key].setdefault(name, {"documents": 0, "tokens": 0})
+            bucket["documents"] += s["documents"]
+            bucket["tokens"] += s["tokens"]
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        "tokenizer_sha256": tokenizer_sha256,
+        "vocab_size": int(vocab_size),
+        "bos_id": int(bos_id),
+        "eos_id": int(eos_id),
+        "pad_id": int(pad_id),
+        "dtype": token_dtype(vocab_size),
+        "seed": int(seed),
+        "validation_fraction": float(validation_fraction),
+        "mixture": {name: {"weight": float(w)} for name, w in sorted(mixture.items())},
+        "shards": shards,
+        "totals": totals,
+    }
+    if extra:
+        manifest.update(extra)
+    return manifest
+
+
+def manifest_json(manifest: dict) -> str:
+    return json.dumps(manifest, indent=2, sort_keys=False) + "\n"
+
+
+def read_manifest(shards_dir: str) -> dict:
+    path = os.path.join(shards_dir, MANIFEST_NAME)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(
+            f"no {MANIFEST_NAME} in {shards_dir!r}: pass the output folder of "
+            "`python -m pipelines.tokenize` (the folder that holds the .arrow shards)"
+        )
+    with open(path, encoding="utf-8") as f:
+        manifest = json.load(f)
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise ValueError(f"{path}: unsupported format_version {manifest.get('format_version')!r}")
+    return manifest
+
+
+# --------------------------------------------------------------------------- hashing
+
+
+def hash_unit(*parts: str) -> float:
+    """A uniform number in [0, 1) from strings; identical on every machine and run."""
+    digest = hashlib.blake2b("\x1f".join(parts).encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2.0**64
+
+
+def shuffle_key(seed: int, source: str, doc_id: str) -> int:
+    """Sort key of the global document shuffle: 64-bit hash of (seed, source, id)."""
+    digest = hashlib.blake2b(f"{seed}\x1f{source}\x1f{doc_id}".encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(digest, "big")
+
+
+def is_validation(doc_id: str, fraction: float) -> bool:
+    """Held-out split by document id. Deliberately independent of the shuffle seed, so
+    reshuffling with another seed never moves a validation document into train."""
+    return fraction > 0 and hash_unit("validation", doc_id) < fraction
+
+
+# --------------------------------------------------------------------------- reader
+
+
+def mixture_window_count(weight: float, num_windows: int) -> int:
+    """Windows a source contributes per epoch: weight * windows, rounded half up."""
+    return int(math.floor(weight * num_windows + 0.5))
+
+
+@dataclass
+class _Source:
+    name: str
+    weight: float
+    segments: list  # NumPy views over the memory-mapped values buffers
+    starts: np.ndarray  # token offset of each segment in the source's flat stream
+    num_windows: int
+
+
+def _open_token_values(path: str) -> tuple[list[np.ndarray], dict]:
+    """Memory-map one shard; return zero-copy views of its flat token values."""
+    source = pa.memory_map(path, "r")
+    reader = pa.ipc.open_file(source)
+    views = []
+    for i in range(reader.num_record_batches):
+        column = reader.get_batch(i).column(0)
+        # flatten() honours the list offsets (a sliced batch); values are never null.
+        values = column.flatten()
+        if len(values):
+            views.append(values.to_numpy(zero_copy_only=True))
+    return views, reader.schema.metadata or {}
+
+
+class TokenWindowReader:
+    """Deterministic, resumable, rank-disjoint windows over memory-mapped token shards."""
+
+    def __init__(
+        self,
+        path: str,
+        split: str = TRAIN,
+        seq_len: int = 256,
+        batch_size: int = 8,
+        rank: int = 0,
+        world_size: int = 1,
+        seed: int = 0,
+    ):
+        if seq_len < 1 or batch_size < 1:
+            raise ValueError("seq_len and batch_size must be >= 1")
+        if world_size < 1 or not 0 <= rank < world_size:
+            raise ValueError(f"rank must be in [0, world_size); got rank={rank} world_size={world_size}")
+        if split not in (TRAIN, VALIDATION):
+            raise ValueError(f"split must be {TRAIN!r} or {VALIDATION!r}, got {split!r}")
+        self.path = path
+        self.split = split
+        self.seq_len = seq_len
+        self.window = seq_len + 1
+        self.batch_size = batch_size
+        self.rank = rank
+        self.world_size = world_size
+        self.seed = int(seed)
+        self.manifest = read_manifest(path)
+        self.vocab_size = int(self.manifest["vocab_size"])
+        self.eos_id = int(self.manifest["eos_id"])
+        self.bos_id = int(self.manifest["bos_id"])
+        self.pad_id = int(self.manifest.get("pad_id", -1))
+        self.tokenizer_sha256 = self.manifest["tokenizer_sha256"]
+        self.sources = self._open_sources()
+        # Global window id of each source's first window (sources concatenated).
+        counts = np.array([s.num_windows for s in self.sources], dtype=np.int64)
+        self._bases = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        self.windows_per_epoch = self._epoch_window_count()
+        if self.windows_per_epoch == 0:
+            raise ValueError(
+                f"split {split!r} of {path} has no window of seq_len+1={self.window} tokens: "
+                "use a smaller seq_len, more data, or (validation) a larger --validation_fraction"
+            )
+        self.position = 0  # global window cursor over the infinite epoch sequence
+        self._epoch_cache: tuple[int, Optional[np.ndarray]] = (-1, None)
+
+    # ---- setup
+
+    def _open_sources(self) -> list[_Source]:
+        mixture = self.manifest.get("mixture") or {}
+        by_source: dict[str, list[dict]] = {}
+        for shard in self.manifest["shards"]:
+            if shard["split"] == self.split:
+                by_source.setdefault(shard["source"], []).append(shard)
+        sources = []
+        for name in sorted(by_source):
+            segments: list[np.ndarray] = []
+            for shard in by_source[name]:
+                if shard["tokens"] == 0:
+                    continue
+                views, meta = _open_token_values(os.path.join(self.path, shard["path"]))
+                if meta.get(b"tokenizer_sha256", b"").decode() != self.tokenizer_sha256:
+                    raise ValueError(f"{shard['path']}: tokenizer_sha256 differs from the manifest's")
+                segments.extend(views)
+            lengths = np.array([len(s) for s in segments], dtype=np.int64)
+            starts = np.zeros(len(segments) + 1, dtype=np.int64)
+            np.cumsum(lengths, out=starts[1:])
+            weight = float(mixture.get(name, {}).get("weight", 1.0)) if self.split == TRAIN else 1.0
+            sources.append(_Source(name, weight, segments, starts, int(starts[-1]) // self.window))
+        return sources
+
+    def _weighted_count(self, src: _Source) -> int:
+        return mixture_window_count(src.weight, src.num_windows)
+
+    def _epoch_window_count(self) -> int:
+        return sum(self._weighted_count(s) for s in self.sources)
+
+
+    def epoch_windows(self, epoch: int) -> np.ndarray:
+        """The global window ids of one epoch, in reading order (same for every rank)."""
+        if self._epoch_cache[0] == epoch:
+            return self._epoch_cache[1]
+        bases = self._bases
+        parts = []
+        for i, src in enumerate(self.sources):
+            ids = np.arange(src.num_windows, dtype=np.int64) + bases[i]
+            whole, extra = divmod(self._weighted_count(src), max(src.num_windows, 1))
+            parts.extend([ids] * whole)
+            if extra:
+                rng = np.random.default_rng([self.seed, epoch, i, 1])
+                parts.append(np.sort(rng.choice(ids, size=extra, replace=False)))
+        order = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+        # The permutation depends on (seed, epoch) only: never on rank or world size.
+        order = order[np.random.default_rng([self.seed, epoch]).permutation(len(order))]
+        self._epoch_cache = (epoch, order)
+        return order
+
+    # ---- window access
+
+    def source_of(self, window_ids: np.ndarray) -> np.ndarray:
+        """Index of the source each global window id belongs to."""
+        return np.searchsorted(self._bases, window_ids, side="right") - 1
+
+    def read_window(self, window_id: int, out: np.ndarray) -> None:
+        """Copy one window's seq_len+1 tokens into ``out`` (int64)."""
+        bases = self._bases
+        s = int(np.searchsorted(bases, window_id, side="right") - 1)
+        src = self.sources[s]
+        start = (int(window_id) - int(bases[s])) * self.window
+        end = start + self.window
+        seg = int(np.searchsorted(src.starts, start, side="right") - 1)
+        filled = 0
+        while filled < self.window:
+            view = src.segments[seg]
+            lo = start + filled - int(src.starts[seg])
+            take = min(len(view) - lo, self.window - filled)
+            out[filled:filled + take] = view[lo:lo + take]
+            filled += take
+            seg += 1
+        assert start + filled == end
+
+    def _read_rows(self, window_ids: np.ndarray) -> np.ndarray:
+        out = np.empty((len(window_ids), self.window), dtype=np.int64)
+        for row, wid in enumerate(window_ids):
+            self.read_window(int(wid), out[row])
+        return out
+
+    def global_window_ids(self, start: int, count: int) -> np.ndarray:
+        """Window ids at global positions [start, start+count) of the infinite sequence."""
+        out = []
+        per_epoch = self.windows_per_epoch
+        pos = start
+        while pos < start + count:
+            epoch, offset = divmod(pos, per_epoch)
+            take = min(per_epoch - offset, start + count - pos)
+            out.append(self.epoch_windows(epoch)[offset:offset + take])
+            pos += take
+        return np.concatenate(out)
+
+    # ---- public API
+
+    @property
+    def epoch(self) -> int:
+        """Epoch of the next window to be read."""
+        return self.position // self.windows_per_epoch
+
+    @property
+    def global_batch(self) -> int:
+        return self.batch_size * self.world_size
+
+    def next_window_ids(self) -> np.ndarray:
+        """This rank's window ids of the next step (does not advance)."""
+        first = self.position + self.rank * self.batch_size
+        return self.global_window_ids(first, self.batch_size)
+
+    def next_batch(self) -> np.ndarray:
+        """int64 array (batch_size, seq_len + 1): inputs x[:, :-1], targets x[:, 1:]."""
+        ids = self.next_window_ids()
+        self.position += self.global_batch
+        return self._read_rows(ids)
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        while True:
+            yield self.next_batch()
+
+    def iter_epoch_batches(self) -> Iterator[np.ndarray]:
+        """One deterministic pass over the split in storage order, unweighted (for
+        validation). The last global batch wraps to the start so all ranks yield the
+        same number of batches; every window is seen at least once."""
+        total = sum(s.num_windows for s in self.sources)
+        if total == 0:
+            return
+        steps = math.ceil(total / self.global_batch)
+        for step in range(steps):
+            first = step * self.global_batch + self.rank * self.batch_size
+            ids = np.arange(first, first + self.batch_size, dtype=np.int64) % total
+            yield self._read_rows(ids)
+
+    def epoch_batches_count(self) -> int:
+        return math.ceil(sum(s.num_windows for s in self.sources) / self.global_batch)
+
+    def state_dict(self) -> dict:
+        return {
+            "format_version": FORMAT_VERSION,
+            "position": int(self.position),
+            "seed": self.seed,
+            "seq_len": self.seq_len,
+            "split": self.split,
+            "tokenizer_sha256": self.tokenizer_sha256,
+            "windows_per_epoch": int(self.windows_per_epoch),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Resume at the saved global cursor. batch_size / world_size may differ."""
+        for key in ("seed", "seq_len", "split", "tokenizer_sha256", "windows_per_epoch"):
+            mine = getattr(self, key, None) if key != "windows_per_epoch" else self.windows_per_epoch
+            if key in state and state[key] != mine:
+                raise ValueError(
+                    f"cannot resume: saved {key}={state[key]!r} but this reader has {mine!r}; "
+                    "resume with the same shards, seed and seq_len as the saved run"
+                )
+        self.position = int(state["position"])
+
+    def describe(self) -> dict:
+        """Per-source window counts of one epoch (what the mixture resolves to)."""
+        return {
+            s.name: {"weight": s.weight, "windows": s.num_windows, "windows_per_epoch": self._weighted_count(s)}
+            for s in self.sources
+        }
+
+
+def iter_shard_documents(path: str) -> Iterator[np.ndarray]:
+    """Documents of one shard as zero-copy NumPy views (for tools and tests)."""
+    reader = pa.ipc.open_file(pa.memory_map(path, "r"))
+    for i in range(reader.num_record_batches):
+        column = reader.get_batch(i).column(0)
+        offsets = column.offsets.to_numpy()
+        values = column.values.to_numpy(zero_copy_only=True)
+        for j in range(len(column)):
+            yield values[offsets[j]:offsets[j + 1]]
+
+
+def shard_paths(shards_dir: str, split: Optional[str] = None) -> list[str]:
+    manifest = read_manifest(shards_dir)
+    return [os.path.join(shards_dir, s["path"]) for s in manifest["shards"] if split is None or s["split"] == split]
+
+
+def write_manifest(shards_dir: str, manifest: dict) -> str:
+    path = os.path.join(shards_dir, MANIFEST_NAME)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(manifest_json(manifest))
+    return path
+
+
+def remove_stale_shards(shards_dir: str) -> None:
+    """A rerun with another shard count must leave no leftover shard of an older run."""
+    if not os.path.isdir(shards_dir):
+        return
+    for name in os.listdir(shards_dir):
+        if name.endswith(".arrow") or name == MANIFEST_NAME:
+            os.remove(os.path.join(shards_dir, name))
+
+
+def assign_shard(key: int, num_shards: int) -> int:
+    """Shard i holds shuffle keys in [i/n, (i+1)/n): concatenating the shards in order
+    (each sorted by key) is one global sort by the shuffle key, i.e. a global shuffle."""
+    return (key * num_shards) >> 64
+
+
+def pack_shards_in_memory(
+    docs: Iterable[tuple[str, str, list[int]]],
+    out_dir: str,
+    *,
+    schema: pa.Schema,
+    seed: int,
+    validation_fraction: float,
+    shard_size_bytes: int,
+    manifest_fields: dict,
+    mixture: dict[str, float],
+) -> dict:
+    """Reference, single-process packer with the same layout as the Beam job.
+
+    ``docs`` yields (source, doc_id, token_ids_with_eos). Used by tests/fixtures and
+    small runs; the Beam job computes the same thing distributed.
+    """
+    itemsize = np.dtype(schema.metadata[b"dtype"].decode()).itemsize
+    groups: dict[tuple[str, str], list[tuple[int, list[int]]]] = {}
+    for source, doc_id, tokens in docs:
+        split = VALIDATION if is_validation(doc_id, validation_fraction) else TRAIN
+        groups.setdefault((source, split), []).append((shuffle_key(seed, source, doc_id), tokens))
+    os.makedirs(out_dir, exist_ok=True)
+    remove_stale_shards(out_dir)
+    shards = []
+    for (source, split), items in sorted(groups.items()):
+        total_bytes = sum(len(t) for _, t in items) * itemsize
+        n = num_shards_for(total_bytes, shard_size_bytes)
+        buckets: dict[int, list] = {}
+        for key, tokens in items:
+            buckets.setdefault(assign_shard(key, n), []).append((key, tokens))
+        for index in sorted(buckets):
+            rows = [t for _, t in sorted(buckets[index], key=lambda kt: kt[0])]
+            name = shard_file_name(source, split, index, n)
+            counts = write_shard(os.path.join(out_dir, name), rows, schema)
+            shards.append({"path": name, "split": split, "source": source, **counts})
+    manifest = build_manifest(shards, seed=seed, validation_fraction=validation_fraction, mixture=mixture, **manifest_fields)
+    write_manifest(out_dir, manifest)
+    return manifest
+
+
+def num_shards_for(total_bytes: int, shard_size_bytes: int) -> int:
+    return max(1, math.ceil(total_bytes / max(1, shard_size_bytes)))
+
+
+def shard_file_name(source: str, split: str, index: int, num_shards: int) -> str:
+    return f"{source}-{split}-{index:05d}-of-{num_shards:05d}.arrow"
