@@ -66,3 +66,60 @@ def normalize_for_matching(text: str) -> str:
     text = "".join(c for c in text if not unicodedata.combining(c))
     text = re.sub(r"[\d\W_]+", " ", text, flags=re.UNICODE)
     return " ".join(text.split())
+
+
+# ---------------------------------------------------------------------------
+# Quality-rule helpers (lines, Gopher, C4, FineWeb). ``words()`` above stays the
+# tokenization for matching (MinHash, decontamination); the helpers below decide how
+# *quality rules* count words per language.
+# ---------------------------------------------------------------------------
+
+import regex as _regex  # the `regex` module knows Unicode's Sentence_Terminal property
+
+# Hangul is kept per-character by ``words()`` (good for shingles), but Korean is written
+# with spaces between words (eojeol), so quality rules count whitespace-separated words.
+_SPACED_WORD_RE = re.compile(r"\w+", re.UNICODE)
+# Punctuation/symbol tokens, as a word tokenizer (spaCy, NLTK) would emit them. Gopher's
+# ratios ("words with a letter", "# per word") count them as non-word tokens.
+_SYMBOL_TOKEN_RE = re.compile(r"\.\.\.|[^\w\s]", re.UNICODE)
+# Every Unicode sentence terminal (., !, ?, 。, ！, ？, ؟, ।, ...): the same set as
+# datatrove's TERMINAL_PUNCTUATION, taken from the Unicode database instead of a copy.
+TERMINAL_PUNCTUATION_RE = _regex.compile(r"\p{Sentence_Terminal}")
+_SENTENCE_END_RE = _regex.compile(r"[\p{Sentence_Terminal}]+[\"'”’»)\]]*(?=\s|$)|[。！？｡]+")
+
+SEGMENTATION_CHARS = "chars"  # each character of a no-space script is a word
+SEGMENTATION_SPACES = "spaces"  # \w+ runs, Hangul included (Korean)
+
+
+def quality_words(text: str, segmentation: str = SEGMENTATION_CHARS) -> list[str]:
+    """Words as quality rules count them.
+
+    ``chars`` (default, all languages but Korean): ``words()``, so Chinese/Japanese/Thai
+    characters are one word each and Latin/Cyrillic words are ``\\w+`` runs.
+    ``spaces``: ``\\w+`` runs without splitting Hangul (Korean has spaces).
+    """
+    if segmentation == SEGMENTATION_SPACES:
+        return _SPACED_WORD_RE.findall(text)
+    return words(text)
+
+
+def count_symbol_tokens(text: str) -> int:
+    """Number of punctuation/symbol tokens ("...", ",", "#") a word tokenizer would emit."""
+    return len(_SYMBOL_TOKEN_RE.findall(text))
+
+
+def ends_with_terminal_punctuation(line: str) -> bool:
+    """True when the (right-stripped by the caller) line ends with a sentence terminal."""
+    return bool(line) and TERMINAL_PUNCTUATION_RE.match(line[-1]) is not None
+
+
+def count_sentences(text: str) -> int:
+    """Approximate sentence count: runs of sentence terminals followed by a space or the
+    end, plus CJK full stops (no space follows them). A non-empty remainder without a
+    terminal counts as one sentence, like a sentence splitter would."""
+    text = text.strip()
+    if not text:
+        return 0
+    ends = list(_SENTENCE_END_RE.finditer(text))
+    tail = text[ends[-1].end():].strip() if ends else text
+    return len(ends) + (1 if tail else 0)

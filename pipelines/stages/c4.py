@@ -1,0 +1,97 @@
+"""C4's line and page rules (Raffel et al. 2020; TFDS c4_utils.py), as FineWeb applies them.
+
+Defaults match datatrove's ``C4QualityFilter`` as FineWeb configured it: every rule on
+except "lines must end in terminal punctuation" (FineWeb found it removes too much good
+text: headings, list items). Lines are removed; the page is dropped for "lorem ipsum",
+a curly bracket (code, templates) or fewer than 5 sentences left.
+
+The bad-words list rule of C4 is not part of this stage (it needs a downloaded list and
+FineWeb relies on the URL filter instead).
+
+For no-space scripts "words per line" counts characters and the long-word check counts
+``\\w`` runs, so a Chinese paragraph (no spaces at all) is not one 1000-character "word".
+"""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pipelines.stages.base import Document, StageResult
+from pipelines.stages.language_table import LanguageAwareStage
+from pipelines.stages.segmentation import (
+    TERMINAL_PUNCTUATION_RE,
+    count_sentences,
+    quality_words,
+    words as script_words,
+)
+
+# Wikipedia-style citation marks: [1], [edit], [citation needed].
+CITATION_RE = re.compile(r"\[\d*\]|\[edit\]|\[citation needed\]", re.IGNORECASE)
+POLICY_PHRASES = ("terms of use", "privacy policy", "cookie policy", "uses cookies", "use of cookies", "use cookies")
+
+
+def has_terminal_punctuation(line: str) -> bool:
+    # C4 keeps '.', '!', '?', '"' and "'" endings but not an ellipsis.
+    if not line or line.endswith("..."):
+        return False
+    return line.endswith(('"', "'")) or TERMINAL_PUNCTUATION_RE.match(line[-1]) is not None
+
+
+class C4Quality(LanguageAwareStage):
+    name = "c4"
+    DEFAULTS: dict[str, Any] = {
+        "remove_citations": True,
+        "filter_no_terminal_punct": False,  # C4 had it on; FineWeb turned it off
+        "min_num_sentences": 5,  # None disables
+        "min_words_per_line": 3,  # None disables
+        "max_word_length": 1000,  # None disables
+        "filter_lorem_ipsum": True,
+        "filter_javascript": True,
+        "filter_curly_bracket": True,
+        "filter_policy": True,
+    }
+    REASONS = ("c4_lorem_ipsum", "c4_curly_bracket", "c4_too_few_sentences")
+
+    def process(self, doc: Document) -> StageResult:
+        profile, p = self.settings(doc)
+        kept: list[str] = []
+        n_lines = n_sentences = 0
+        verdict = None
+        for raw in doc.text.splitlines():
+            line = raw.strip()
+            if not line:
+                continue
+            n_lines += 1
+            if p["max_word_length"] is not None:
+                tokens = script_words(line) if profile.no_space_script else line.split()
+                if any(len(t) > p["max_word_length"] for t in tokens):
+                    continue
+            if p["remove_citations"]:
+                line = CITATION_RE.sub("", line)
+            if p["filter_no_terminal_punct"] and not has_terminal_punctuation(line):
+                continue
+            n_words = len(quality_words(line, profile.segmentation) if profile.no_space_script else line.split())
+            if p["min_words_per_line"] is not None and n_words < p["min_words_per_line"]:
+                continue
+            lower = line.lower()
+            if p["filter_lorem_ipsum"] and "lorem ipsum" in lower:
+                verdict = "c4_lorem_ipsum"
+                break
+            if p["filter_javascript"] and "javascript" in lower:
+                continue
+            if p["filter_curly_bracket"] and "{" in line:
+                verdict = "c4_curly_bracket"
+                break
+            if p["filter_policy"] and any(phrase in lower for phrase in POLICY_PHRASES):
+                continue
+            n_sentences += count_sentences(line)
+            kept.append(line)
+
+        doc.signals["c4_lines_removed_frac"] = (1 - len(kept) / n_lines) if n_lines and verdict is None else 0.0
+        doc.signals["c4_sentences"] = float(n_sentences)
+        if verdict:
+            return self.drop(doc, verdict)
+        if p["min_num_sentences"] is not None and n_sentences < p["min_num_sentences"]:
+            return self.drop(doc, "c4_too_few_sentences")
+        doc.text = "\n".join(kept).strip()
+        return doc

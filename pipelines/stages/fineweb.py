@@ -1,0 +1,63 @@
+"""FineWeb's own quality rules (Penedo et al. 2024), as in datatrove's FineWebQualityFilter.
+
+They target what Gopher and C4 let through on modern crawls: pages that are mostly
+short lines (menus, lists of links), pages whose lines repeat, and list-like pages with
+a newline every couple of words.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from pipelines.stages.base import Document, StageResult
+from pipelines.stages.language_table import LanguageAwareStage
+from pipelines.stages.segmentation import count_symbol_tokens, ends_with_terminal_punctuation, quality_words
+
+
+class FineWebQuality(LanguageAwareStage):
+    name = "fineweb"
+    DEFAULTS: dict[str, Any] = {
+        "line_punct_thr": 0.12,  # min share of lines ending in terminal punctuation
+        "line_punct_exclude_zero": False,  # True: a page with no such line at all passes
+        "short_line_thr": 0.67,  # max share of lines <= short_line_length characters
+        "short_line_length": 30,
+        "char_duplicates_ratio": 0.01,  # max chars in repeated lines / chars
+        "new_line_ratio": 0.3,  # max newlines per word
+    }
+    REASONS = ("fineweb_empty", "fineweb_line_punct_ratio", "fineweb_short_line_ratio",
+               "fineweb_char_dup_ratio", "fineweb_list_ratio")
+
+    def process(self, doc: Document) -> StageResult:
+        profile, p = self.settings(doc)
+        text = doc.text
+        lines = [line for line in text.split("\n") if line.strip()]
+        if not lines:
+            return self.drop(doc, "fineweb_empty")
+        seen: set[str] = set()
+        dup_chars = 0
+        for line in lines:
+            if line in seen:
+                dup_chars += len(line)
+            else:
+                seen.add(line)
+        # Tokens as a word tokenizer counts them (punctuation included): FineWeb's 0.3 was
+        # tuned on spaCy tokens.
+        n_tokens = len(quality_words(text, profile.segmentation)) + count_symbol_tokens(text)
+        s = {
+            "fineweb_line_punct_ratio": sum(ends_with_terminal_punctuation(l) for l in lines) / len(lines),
+            "fineweb_short_line_ratio": sum(len(l) <= p["short_line_length"] for l in lines) / len(lines),
+            "fineweb_char_dup_ratio": dup_chars / max(len(text) - text.count("\n"), 1),
+            "fineweb_new_line_ratio": text.count("\n") / max(n_tokens, 1),
+        }
+        doc.signals.update(s)
+
+        punct = s["fineweb_line_punct_ratio"]
+        if p["line_punct_thr"] is not None and punct < p["line_punct_thr"] and not (
+                punct == 0 and p["line_punct_exclude_zero"]):
+            return self.drop(doc, "fineweb_line_punct_ratio")
+        if p["short_line_thr"] is not None and s["fineweb_short_line_ratio"] > p["short_line_thr"]:
+            return self.drop(doc, "fineweb_short_line_ratio")
+        if p["char_duplicates_ratio"] is not None and s["fineweb_char_dup_ratio"] > p["char_duplicates_ratio"]:
+            return self.drop(doc, "fineweb_char_dup_ratio")
+        if p["new_line_ratio"] is not None and s["fineweb_new_line_ratio"] > p["new_line_ratio"]:
+            return self.drop(doc, "fineweb_list_ratio")
+        return doc
