@@ -1,0 +1,181 @@
+"""Extract on real pages, mis-declared charsets, determinism, and the per-document time limit."""
+from __future__ import annotations
+
+import html as html_lib
+import os
+import pickle
+import random
+import re
+import threading
+import time
+
+import pytest
+from warcio.archiveiterator import ArchiveIterator
+
+from pipelines.stages.base import Document, Drop
+from pipelines.stages.extract import Extract, decode_html
+
+SLOW_MARKER = "PLEASE-HANG-HERE"
+SLOW_SECONDS = 60.0
+
+
+def slow_extractor(html: str, options: dict):
+    """Stand-in for a pathological page: hangs on the marker, else returns text."""
+    if SLOW_MARKER in html:
+        time.sleep(SLOW_SECONDS)
+    if "PLEASE-CRASH-HERE" in html:
+        os._exit(3)  # simulates lxml segfaulting or the OOM killer
+    return "fast text from " + str(len(html))
+
+
+@pytest.fixture(scope="module")
+def real_records(shared_data):
+    """(url, payload) of the first 8 HTML responses of a real WARC, read with warcio."""
+    records = []
+    with open(shared_data / "warc" / "real-pages-00000.warc.gz", "rb") as f:
+        for record in ArchiveIterator(f):
+            if record.rec_type == "response" and record.http_headers:
+                records.append((record.rec_headers.get_header("WARC-Target-URI"), record.content_stream().read()))
+            if len(records) == 8:
+                break
+    return records
+
+
+@pytest.fixture(scope="module")
+def in_process():
+    stage = Extract(timeout_s=None)
+    stage.setup()
+    return stage
+
+
+def run(stage, url, payload, http_charset="", content_type="text/html"):
+    doc = Document(id="t", url=url, payload=payload, http_charset=http_charset, content_type=content_type)
+    return stage.process(doc)
+
+
+def visible_words(html: str) -> set[str]:
+    text = re.sub(r"(?is)<(script|style)[^>]*>.*?</\1>", " ", html)
+    return set(re.findall(r"\w+", html_lib.unescape(re.sub(r"<[^>]+>", " ", text))))
+
+
+def test_real_pages_extract_clean_text(real_records, in_process):
+    kept = 0
+    for url, payload in real_records:
+        result = run(in_process, url, payload)
+        if isinstance(result, Drop):
+            assert result.reason == "empty", (url, result.reason)
+            continue
+        kept += 1
+        text = result.text
+        assert result.payload == b""
+        assert result.signals["html_bytes"] == len(payload)
+        assert result.signals["text_chars"] == len(text)
+        assert "\n\n\n" not in text
+        assert not re.search(r"<(div|script|a|p)\b", text), "markup leaked into the text"
+        # The text comes from the page: nearly all its words are visible words of the HTML.
+        source_words = visible_words(decode_html(payload)[0])
+        words = re.findall(r"\w+", text)
+        assert sum(w in source_words for w in words) >= 0.95 * len(words), url
+        assert "Ã" not in text, "UTF-8 decoded as latin-1 (mojibake)"
+    assert kept >= 6
+
+
+def test_isolated_equals_in_process_and_is_deterministic(real_records, in_process):
+    first_url, first_payload = real_records[0]
+    reference = run(in_process, first_url, first_payload).text
+    # Other documents in between must not change a document's text (no dedup cache).
+    for url, payload in real_records[1:]:
+        run(in_process, url, payload)
+    assert run(in_process, first_url, first_payload).text == reference
+    isolated = Extract(timeout_s=30)
+    try:
+        assert run(isolated, first_url, first_payload).text == reference
+    finally:
+        isolated.close()
+
+
+def _german_page(real_records):
+    """A real page with umlauts, and its correctly extracted text."""
+    for url, payload in real_records:
+        text = payload.decode("utf-8", errors="strict") if payload.isascii() is False else ""
+        if any(c in text for c in "äöüß"):
+            return url, text
+    pytest.skip("no German page among the first records")
+
+
+def test_mis_declared_charsets_still_decode(real_records, in_process):
+    url, page = _german_page(real_records)
+    reference = run(in_process, url, page.encode("utf-8")).text
+    umlaut_words = {w for w in re.findall(r"\w+", reference) if re.search("[äöüß]", w)}
+    assert umlaut_words
+
+    # UTF-8 bytes while the HTTP header claims ISO-8859-1.
+    result = run(in_process, url, page.encode("utf-8"), http_charset="iso-8859-1")
+    assert result.text == reference
+    assert result.signals["charset_mismatch"] == 1.0
+
+    # windows-1252 bytes while header and <meta> both claim UTF-8 (characters outside
+    # cp1252 become numeric entities, so the page itself is unchanged).
+    legacy = page.encode("cp1252", errors="xmlcharrefreplace")
+    result = run(in_process, url, legacy, http_charset="utf-8")
+    assert not isinstance(result, Drop)
+    assert result.signals["charset_mismatch"] == 1.0
+    assert umlaut_words <= set(re.findall(r"\w+", result.text))
+
+    # A correct legacy declaration is honoured without detection.
+    declared = page.replace('charset="utf-8"', "").replace("charset=utf-8", "")
+    text, signals = decode_html(declared.encode("cp1252", errors="xmlcharrefreplace"), "windows-1252")
+    assert signals["charset_mismatch"] == 0.0 and "charset_detected" not in signals
+    assert umlaut_words <= set(re.findall(r"\w+", text))
+
+
+def test_bad_inputs_are_counted_drops(in_process):
+    binary = random.Random(0).randbytes(3000)
+    assert run(in_process, "http://x.org/", binary).reason == "decode_error"
+    assert run(in_process, "http://x.org/", b"").reason == "no_payload"
+    assert run(in_process, "http://x.org/a.pdf", b"%PDF-1.4", content_type="application/pdf").reason == "not_html"
+    empty_page = b"<html><head><title>t</title></head><body><script>var x = 1;</script><div></div></body></html>"
+    assert run(in_process, "http://x.org/", empty_page).reason == "empty"
+
+
+def test_timeout_abandons_the_work_and_the_worker_recovers():
+    stage = Extract(timeout_s=1.0, extractor=slow_extractor)
+    stage.setup()
+    try:
+        slow = f"<html><body><p>{SLOW_MARKER}</p></body></html>".encode()
+        results = {}
+
+        # Beam may call process() from a non-main thread, where signal.alarm cannot help.
+        def call():
+            started = time.monotonic()
+            results["result"] = run(stage, "http://slow.example/", slow)
+            results["elapsed"] = time.monotonic() - started
+
+        worker = threading.Thread(target=call)
+        worker.start()
+        worker.join(SLOW_SECONDS)
+        assert not worker.is_alive()
+        assert isinstance(results["result"], Drop) and results["result"].reason == "timeout"
+        assert results["elapsed"] < SLOW_SECONDS  # the hanging work was abandoned, not awaited
+        assert stage.restarts == 1
+        # The next document is served by a fresh child process.
+        ok = run(stage, "http://fine.example/", b"<html><body><p>hello</p></body></html>")
+        assert not isinstance(ok, Drop) and ok.text.startswith("fast text from")
+
+        crash = run(stage, "http://crash.example/", b"<html><body>PLEASE-CRASH-HERE</body></html>")
+        assert crash.reason == "extract_crash" and stage.restarts == 2
+        assert not isinstance(run(stage, "http://fine.example/", b"<p>again</p>"), Drop)
+    finally:
+        stage.close()
+
+
+def test_pickles_without_the_child_process():
+    stage = Extract(timeout_s=5, extractor=slow_extractor)
+    stage.setup()
+    try:
+        clone = pickle.loads(pickle.dumps(stage))
+        assert clone._child is None and clone.options == stage.options
+        with pytest.raises(ValueError, match="timeout_s"):
+            Extract(timeout_s=-1)
+    finally:
+        stage.close()
