@@ -1,0 +1,239 @@
+"""Connected components of the duplicate-candidate graph, two ways with one answer.
+
+Both label every node with the smallest node id of its component (ids are compared as
+strings, like document ids everywhere else), so results are directly comparable.
+
+``union_find_components`` / ``LocalComponents``: single node. The Beam version combines
+edges into a union-find forest with a mergeable CombineFn. Memory bound: the whole forest
+(one entry per node that has an edge, i.e. per document that has a duplicate candidate)
+lives in one worker. Use it for inputs up to a few million candidate documents.
+
+``DistributedComponents``: the large-star / small-star algorithm of Kiveris et al.,
+"Connected Components in MapReduce and Beyond" (SoCC 2014), as Beam rounds. Each step
+groups edges by one endpoint and streams over the neighbours twice (once for the min,
+once to emit), so no worker holds more than one node's neighbour iterable, and the
+runner may page that from disk. Edges are deduplicated after every step.
+
+Why rounds are unrolled in one pipeline: the dedup job is one pipeline graph (the stage
+interface passes PCollections between stages), so we cannot stop between rounds and ask
+"converged?". We unroll ``max_rounds`` rounds (default 12; large-star/small-star needs
+O(log^2 n) rounds, in practice < 10 even for millions of nodes) and count the changes each
+round makes. Once a round makes no change the graph is a set of stars centred on each
+component's minimum, and every later round is the identity, so extra rounds cost time but
+never change the result. The per-round change counts go to the stats (``rounds_changes``)
+and a Beam counter; ``converged`` is false if the last round still changed something. An
+unconverged result is still safe: every label is a node of the same component, so a
+component may be split in two (fewer duplicates removed), never merged with another.
+"""
+from __future__ import annotations
+
+from typing import Iterable, Iterator
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+DEFAULT_MAX_ROUNDS = 12
+
+
+# ---------------------------------------------------------------- single node reference
+def union_find_components(edges: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """Map every node that appears in an edge to the smallest id of its component."""
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        root = x
+        while parent[root] != root:
+            root = parent[root]
+        while parent[x] != root:  # path compression
+            parent[x], x = root, parent[x]
+        return root
+
+    for u, v in edges:
+        parent.setdefault(u, u)
+        parent.setdefault(v, v)
+        ru, rv = find(u), find(v)
+        if ru != rv:
+            # Union by smaller id keeps the root equal to the component minimum.
+            if ru < rv:
+                parent[rv] = ru
+            else:
+                parent[ru] = rv
+    return {node: find(node) for node in parent}
+
+
+class _UnionFindCombine(beam.CombineFn):
+    """Edges -> {node: parent} forest; merging two forests unions their pairs."""
+
+    def create_accumulator(self):
+        return {}
+
+    def add_input(self, forest, edge):
+        u, v = edge
+        forest.setdefault(u, u)
+        forest.setdefault(v, v)
+        forest[u] = _root(forest, u)
+        forest[v] = _root(forest, v)
+        ru, rv = forest[u], forest[v]
+        if ru != rv:
+            forest[max(ru, rv)] = min(ru, rv)
+        return forest
+
+    def merge_accumulators(self, forests):
+        forests = list(forests)
+        merged = forests[0]
+        for other in forests[1:]:
+            for node, par in other.items():
+                self.add_input(merged, (node, par))
+        return merged
+
+    def extract_output(self, forest):
+        return union_find_components(forest.items())
+
+
+def _root(forest: dict, x: str) -> str:
+    while forest[x] != x:
+        forest[x] = forest[forest[x]]  # path halving
+        x = forest[x]
+    return x
+
+
+class LocalComponents(beam.PTransform):
+    """PCollection[(u, v)] -> PCollection[(node, component_min)] on one worker."""
+
+    def expand(self, edges):
+        return (
+            edges
+            | "UnionFind" >> beam.CombineGlobally(_UnionFindCombine()).without_defaults()
+            | "Labels" >> beam.FlatMap(lambda labels: sorted(labels.items()))
+        )
+
+
+# ------------------------------------------------------------------- distributed version
+def _ordered(u: str, v: str) -> tuple[str, str]:
+    """Edges are stored as (larger, smaller)."""
+    return (u, v) if u > v else (v, u)
+
+
+class _LargeStar(beam.DoFn):
+    """At node u with neighbours N: link every neighbour larger than u to min(N + u)."""
+
+    def __init__(self, round_no: int):
+        self.changes = Metrics.counter("minhash.components", f"round_{round_no}_large_star_changes")
+
+    def process(self, element) -> Iterator:
+        u, neighbours = element
+        m = u
+        has_larger = False
+        for v in neighbours:
+            if v < m:
+                m = v
+            if v > u:
+                has_larger = True
+        changed = has_larger and m < u
+        for v in neighbours:
+            if v > u:
+                yield (v, m)
+        if changed:
+            self.changes.inc()
+            yield beam.pvalue.TaggedOutput("changes", 1)
+
+
+class _SmallStar(beam.DoFn):
+    """At node u with smaller neighbours N: link u and all of N to min(N)."""
+
+    def __init__(self, round_no: int):
+        self.changes = Metrics.counter("minhash.components", f"round_{round_no}_small_star_changes")
+
+    def process(self, element) -> Iterator:
+        u, smaller = element
+        m = None
+        distinct = False
+        for v in smaller:
+            if m is not None and v != m:
+                distinct = True
+            if m is None or v < m:
+                m = v
+        if m is None:
+            return
+        yield (u, m)
+        for v in smaller:
+            if v != m:
+                yield (v, m)
+        if distinct:
+            self.changes.inc()
+            yield beam.pvalue.TaggedOutput("changes", 1)
+
+
+def _both_directions(edge):
+    u, v = edge
+    yield (u, v)
+    yield (v, u)
+
+
+class DistributedComponents(beam.PTransform):
+    """PCollection[(u, v)] -> PCollection[(node, component_min)], plus round stats.
+
+    ``expand`` returns ``{"labels": ..., "stats": PCollection[(key, value)]}`` where the
+    stats hold ``rounds``, ``rounds_changes`` (list) and ``converged``.
+    """
+
+    def __init__(self, max_rounds: int = DEFAULT_MAX_ROUNDS):
+        super().__init__()
+        if max_rounds < 1:
+            raise ValueError("--max_rounds must be >= 1")
+        self.max_rounds = max_rounds
+
+    def expand(self, edges):
+        current = (
+            edges
+            | "Order" >> beam.Map(lambda e: _ordered(*e))
+            | "NoSelfLoops" >> beam.Filter(lambda e: e[0] != e[1])
+            | "Dedup0" >> beam.Distinct()
+        )
+        change_counts = []
+        for r in range(1, self.max_rounds + 1):
+            large = (
+                current
+                | f"R{r}Both" >> beam.FlatMap(_both_directions)
+                | f"R{r}GroupLarge" >> beam.GroupByKey()
+                | f"R{r}LargeStar" >> beam.ParDo(_LargeStar(r)).with_outputs("changes", main="edges")
+            )
+            large_edges = large.edges | f"R{r}DedupLarge" >> beam.Distinct()
+            small = (
+                large_edges
+                | f"R{r}OrderSmall" >> beam.Map(lambda e: _ordered(*e))
+                | f"R{r}GroupSmall" >> beam.GroupByKey()
+                | f"R{r}SmallStar" >> beam.ParDo(_SmallStar(r)).with_outputs("changes", main="edges")
+            )
+            current = small.edges | f"R{r}DedupSmall" >> beam.Distinct()
+            change_counts.append(
+                (large.changes, small.changes)
+                | f"R{r}Changes" >> beam.Flatten()
+                | f"R{r}SumChanges" >> beam.CombineGlobally(sum)
+                | f"R{r}Tag" >> beam.Map(lambda n, r=r: (r, n))
+            )
+        # After convergence every edge is (leaf, centre) with centre = component minimum.
+        leaf_labels = current
+        centre_labels = (
+            current
+            | "Centres" >> beam.Map(lambda e: (e[1], e[1]))
+            | "DedupCentres" >> beam.Distinct()
+        )
+        labels = (leaf_labels, centre_labels) | "AllLabels" >> beam.Flatten()
+        max_rounds = self.max_rounds
+
+        def summarize(per_round):
+            changes = [n for _, n in sorted(per_round)]
+            return [
+                ("rounds", max_rounds),
+                ("rounds_changes", changes),
+                ("converged", changes[-1] == 0),
+            ]
+
+        stats = (
+            change_counts
+            | "AllRounds" >> beam.Flatten()
+            | "CollectRounds" >> beam.combiners.ToList()  # max_rounds small ints, bounded
+            | "Summarize" >> beam.FlatMap(summarize)
+        )
+        return {"labels": labels, "stats": stats}

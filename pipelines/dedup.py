@@ -1,0 +1,209 @@
+"""The dedup job: documents -> fuzzy (MinHash-LSH) and exact-substring dedup -> documents.
+
+    python -m pipelines.dedup --input RUN/documents --output OUT \\
+        [--stages minhash,substring] [--num_shards 8] [--keep_removed] [stage flags] \\
+        [Beam options, e.g. --runner=DirectRunner --direct_num_workers=2]
+
+Writes OUT/documents/part-*.parquet (fixed shard count, rows sorted by id: reruns are
+byte-identical), OUT/removed/<stage>/ with --keep_removed, and OUT/stats.json::
+
+    {"documents_in": N, "documents_kept": N, "dropped": {"minhash.duplicate": N, ...},
+     "clusters": {...}, "minhash": {...}, <other stages' keys>}
+
+with documents_in == documents_kept + sum(dropped) (documents_in is counted separately).
+
+STAGE INTERFACE. A dedup stage is a ``beam.PTransform`` registered in ``STAGES`` below as
+``name -> "module:Class"`` (imported lazily, so a stage's dependencies load only when it
+runs). The class provides:
+
+* ``@staticmethod add_arguments(parser)``: its own flags (every registered stage's flags
+  are always accepted, so ``--help`` lists them all);
+* ``@classmethod from_args(args) -> stage``: build it from the parsed flags. ``args`` also
+  carries ``input_documents`` (row count from the Parquet footers, or None) for stages
+  that choose a strategy by input size;
+* ``expand(docs: PCollection[Document]) -> dict`` with
+  ``"kept"``: PCollection[Document] (input of the next stage),
+  ``"removed"``: PCollection[tuple[Document, reason]] (reason is a short stable string;
+  it is counted as ``dropped["<stage>.<reason>"]``),
+  ``"stats"``: PCollection[tuple[str, json-able]], merged as top-level keys of
+  stats.json (keep them few and bounded: they are collected in one place).
+Every input document must come out exactly once, either kept or removed.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from typing import Optional
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from pipelines.io.documents import (
+    ReadDocuments,
+    WriteDocuments,
+    clear_shards,
+    expand_document_inputs,
+)
+from pipelines.stats import KEPT, WriteStats, count_metric, dropped
+
+log = logging.getLogger("pipelines.dedup")
+
+STAGES: dict[str, str] = {
+    "minhash": "pipelines.minhash_dedup:MinhashDedup",
+    "substring": "pipelines.substring_dedup:SubstringDedup",
+}
+DOCUMENTS_IN = "documents_in"
+
+
+def register_stage(name: str, target: str) -> None:
+    """Add a stage ``name`` implemented by ``"package.module:Class"``."""
+    STAGES[name] = target
+
+
+def load_stage(name: str):
+    if name not in STAGES:
+        raise SystemExit(f"unknown dedup stage {name!r}: choose from {', '.join(STAGES)}")
+    module_name, _, class_name = STAGES[name].partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as e:
+        if e.name and module_name.startswith(e.name):
+            raise SystemExit(
+                f"dedup stage {name!r} is registered as {STAGES[name]} but module {module_name} "
+                f"is not installed/available in this checkout; run without it (--stages) "
+                f"or add the module") from e
+        raise
+    return getattr(module, class_name)
+
+
+def _loadable_stage_classes() -> dict:
+    """Stage classes whose module is present (their flags are offered by the parser)."""
+    classes = {}
+    for name in STAGES:
+        try:
+            classes[name] = load_stage(name)
+        except SystemExit:
+            continue
+    return classes
+
+
+def build_parser(stage_classes: dict) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m pipelines.dedup",
+        description="Fuzzy (MinHash-LSH) and exact-substring dedup of Parquet documents.",
+    )
+    p.add_argument("--input", required=True, action="append",
+                   help="folder, glob or .parquet file of documents (e.g. a clean run's documents/); repeatable")
+    p.add_argument("--output", required=True, help="output folder (documents/, removed/, stats.json)")
+    p.add_argument("--stages", default="minhash",
+                   help=f"comma-separated stages to run in order (available: {', '.join(STAGES)})")
+    p.add_argument("--num_shards", type=int, default=4, help="fixed number of output Parquet shards")
+    p.add_argument("--keep_removed", action="store_true",
+                   help="also write removed documents to OUTPUT/removed/<stage>/ with their reason")
+    for cls in stage_classes.values():
+        cls.add_arguments(p)
+    return p
+
+
+def count_input_documents(files: list[str]) -> Optional[int]:
+    """Rows in the input Parquet files, from their footers (no data is read)."""
+    import pyarrow.parquet as pq
+    from apache_beam.io.filesystems import FileSystems
+
+    total = 0
+    try:
+        for path in files:
+            with FileSystems.open(path) as f:
+                total += pq.ParquetFile(f).metadata.num_rows
+    except Exception as e:  # unreadable footer: let the pipeline's reader report it
+        log.warning("could not count input rows (%s); --components=auto will pick distributed", e)
+        return None
+    return total
+
+
+def _shape_stats(stage_names: list[str]):
+    def shape(counts: dict) -> dict:
+        drops = {k.removeprefix("dropped:"): v for k, v in counts.items() if k.startswith("dropped:")}
+        return {
+            "documents_in": counts.get(DOCUMENTS_IN, 0),
+            "documents_kept": counts.get(KEPT, 0),
+            "dropped": dict(sorted(drops.items())),
+            "stages": stage_names,
+        }
+    return shape
+
+
+def _outcome(key: str) -> str:
+    count_metric(key)
+    return key
+
+
+def build_pipeline(pipeline: beam.Pipeline, files: list[str], output: str, stages: list[tuple[str, beam.PTransform]],
+                   num_shards: int, keep_removed: bool) -> None:
+    from apache_beam.io.filesystems import FileSystems
+
+    docs = pipeline | "Read" >> ReadDocuments(files)
+    outcomes = [docs | "CountIn" >> beam.Map(lambda _: DOCUMENTS_IN)]
+    stats_parts = []
+    for name, stage in stages:
+        result = docs | f"Stage_{name}" >> stage
+        removed = result["removed"]
+        outcomes.append(removed | f"Outcome_{name}" >> beam.MapTuple(
+            lambda _doc, reason, n=name: _outcome(dropped(f"{n}.{reason}"))))
+        if keep_removed:
+            removed_dir = FileSystems.join(output, "removed", name)
+            clear_shards(removed_dir)
+            _ = removed | f"WriteRemoved_{name}" >> WriteDocuments(removed_dir, num_shards)
+        stats_parts.append(result["stats"])
+        docs = result["kept"]
+    documents_dir = FileSystems.join(output, "documents")
+    clear_shards(documents_dir)
+    _ = docs | "WriteDocuments" >> WriteDocuments(documents_dir, num_shards)
+    outcomes.append(docs | "OutcomeKept" >> beam.Map(lambda _: _outcome(KEPT)))
+    extras = (
+        stats_parts | "AllStageStats" >> beam.Flatten()
+        if stats_parts else pipeline | "NoStageStats" >> beam.Create([])
+    )
+    _ = (
+        outcomes
+        | "AllOutcomes" >> beam.Flatten()
+        | "WriteStats" >> WriteStats(FileSystems.join(output, "stats.json"),
+                                     shape=_shape_stats([n for n, _ in stages]), extras=extras)
+    )
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(_loadable_stage_classes())
+    args, beam_args = parser.parse_known_args(argv)
+    names = [s.strip() for s in args.stages.split(",") if s.strip()]
+    if not names:
+        parser.error("--stages is empty: name at least one of " + ", ".join(STAGES))
+    if args.num_shards < 1:
+        parser.error("--num_shards must be >= 1")
+    try:
+        files = expand_document_inputs(args.input)
+    except FileNotFoundError as e:
+        parser.error(str(e))
+    args.input_documents = count_input_documents(files)
+    stages = []
+    for name in names:
+        cls = load_stage(name)
+        try:
+            stages.append((name, cls.from_args(args)))
+        except ValueError as e:
+            parser.error(f"stage {name}: {e}")
+    log.info("dedup: %d input files (%s documents), stages %s", len(files),
+             args.input_documents if args.input_documents is not None else "?", names)
+    options = PipelineOptions(beam_args)
+    with beam.Pipeline(options=options) as pipeline:
+        build_pipeline(pipeline, files, args.output, stages, args.num_shards, args.keep_removed)
+    log.info("dedup: wrote %s/documents and %s/stats.json", args.output, args.output)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
