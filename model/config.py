@@ -65,14 +65,14 @@ class ModelConfig:
 # Shapes follow the usual GPT-3 / LLaMA ladder; "1b" is the Llama-3.2-1B shape
 # (GQA 32/8, tied embeddings). Parameter counts in the comments assume a 32k vocabulary.
 CONFIGS: dict[str, ModelConfig] = {
-    "tiny": ModelConfig(dim=64, n_layers=2, n_heads=4, n_kv_heads=2, ffn_multiple_of=32, max_seq_len=512),  # ~2M with 32k vocab
-    "small": ModelConfig(dim=256, n_layers=4, n_heads=4, ffn_multiple_of=64, max_seq_len=1024),  # ~20M
-    "50m": ModelConfig(dim=512, n_layers=8, n_heads=8),  # ~60M
-    "125m": ModelConfig(dim=768, n_layers=12, n_heads=12, tie_embeddings=True),  # ~110M
-    "350m": ModelConfig(dim=1024, n_layers=24, n_heads=16, tie_embeddings=True),  # ~340M
-    "760m": ModelConfig(dim=1536, n_layers=24, n_heads=16, n_kv_heads=8, tie_embeddings=True),  # ~700M
+    "tiny": ModelConfig(dim=64, n_layers=2, n_heads=4, n_kv_heads=2, ffn_multiple_of=32, max_seq_len=512),  # 4.2M with a 32k vocab (tests use a tiny vocab)
+    "small": ModelConfig(dim=256, n_layers=4, n_heads=4, ffn_multiple_of=64, max_seq_len=1024),  # 19.6M
+    "50m": ModelConfig(dim=512, n_layers=8, n_heads=8),  # 60M
+    "125m": ModelConfig(dim=768, n_layers=12, n_heads=12, tie_embeddings=True),  # 110M
+    "350m": ModelConfig(dim=1024, n_layers=24, n_heads=16, tie_embeddings=True),  # 341M
+    "760m": ModelConfig(dim=1536, n_layers=24, n_heads=16, n_kv_heads=8, tie_embeddings=True),  # 672M
     "1b": ModelConfig(dim=2048, n_layers=16, n_heads=32, n_kv_heads=8, ffn_dim=8192, rope_theta=500000.0,
-                      tie_embeddings=True),  # ~1.2B
+                      tie_embeddings=True),  # 1.04B (1.24B with Llama 3's 128k vocab)
 }
 
 _SHAPE_FIELDS = ("dim", "n_layers", "n_heads", "n_kv_heads", "ffn_dim", "ffn_multiple_of", "vocab_size",
