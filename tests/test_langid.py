@@ -1,0 +1,93 @@
+"""LanguageId on real pages: German, English and Chinese are recognised.
+
+The expected language comes from the page itself, not from a previous run: the
+``<html lang>`` attribute for German/English pages, the share of Han characters for
+Chinese pages (which in the Common Crawl excerpt declare no language).
+"""
+from __future__ import annotations
+
+import collections
+import pickle
+import re
+
+import pytest
+from warcio.archiveiterator import ArchiveIterator
+
+from pipelines.stages.base import Document, Drop
+from pipelines.stages.extract import Extract
+from pipelines.stages.langid import LanguageId, default_model_path
+from pipelines.stages.segmentation import no_space_char_fraction
+
+_HTML_LANG = re.compile(rb"<html[^>]*\slang=[\"']?([a-zA-Z]{2})\b")
+_KANA = re.compile("[\u3040-\u30ff]")
+
+
+def extracted_pages(path, limit):
+    """(declared html lang or "", extracted text) for the first `limit` HTML responses."""
+    extract = Extract(timeout_s=None)
+    pages = []
+    with open(path, "rb") as f:
+        for record in ArchiveIterator(f):
+            if record.rec_type != "response" or not record.http_headers:
+                continue
+            payload = record.content_stream().read()
+            match = _HTML_LANG.search(payload[:5000])
+            doc = extract.process(Document(id=str(len(pages)), payload=payload))
+            if not isinstance(doc, Drop):
+                pages.append((match.group(1).decode().lower() if match else "", doc.text))
+            if len(pages) == limit:
+                break
+    return pages
+
+
+@pytest.fixture(scope="module")
+def lid():
+    stage = LanguageId()
+    stage.setup()
+    return stage
+
+
+def test_german_and_english_real_pages(shared_data, lid):
+    pages = extracted_pages(shared_data / "warc" / "real-pages-00000.warc.gz", limit=70)
+    agreement = collections.defaultdict(list)
+    for declared, text in pages:
+        if declared in ("de", "en"):
+            agreement[declared].append(lid.predict(text)[0] == declared)
+    assert len(agreement["de"]) >= 10 and len(agreement["en"]) >= 5, {k: len(v) for k, v in agreement.items()}
+    # Some sites declare lang="en" in a template while writing German, hence not 100%.
+    assert sum(agreement["de"]) >= 0.9 * len(agreement["de"])
+    assert sum(agreement["en"]) >= 0.7 * len(agreement["en"])
+
+
+def test_chinese_real_pages(shared_data, lid):
+    pages = extracted_pages(shared_data / "warc" / "cc-main-2020-34-excerpt.warc.gz", limit=16)
+    chinese = [t for _, t in pages if no_space_char_fraction(t) > 0.5 and not _KANA.search(t)]
+    assert len(chinese) >= 3
+    for text in chinese:
+        doc = lid.process(Document(id="zh", text=text))
+        assert doc.language == "zh", text[:100]
+        assert doc.language_score > 0
+
+
+def test_filters_and_drop_reasons(lid):
+    german = "Die Bundesregierung hat am Mittwoch neue Regeln für den Klimaschutz beschlossen.\nSie gelten ab Januar."
+    english = "The committee published its annual report on Tuesday.\nIt covers railways and ports."
+    only_en = LanguageId(languages="en,fr")
+    only_en.setup()
+    assert only_en.process(Document(id="de", text=german)).reason == "not_in_languages"
+    kept = only_en.process(Document(id="en", text=english))
+    assert not isinstance(kept, Drop) and kept.language == "en" and kept.language_score >= 0.65
+    # A string of digits and symbols has no confident language.
+    assert lid.process(Document(id="n", text="12 34 ... 56 -- 78 ## 90")).reason == "low_score"
+    assert lid.process(Document(id="e", text="  \n ")).reason == "no_text"
+
+
+def test_model_location_errors_and_pickling(tmp_path, lid):
+    assert default_model_path().is_file()
+    with pytest.raises(FileNotFoundError, match="lid_model"):
+        LanguageId(model_path=str(tmp_path / "missing.bin")).setup()
+    with pytest.raises(ValueError, match="min_score"):
+        LanguageId(min_score=1.5)
+    clone = pickle.loads(pickle.dumps(lid))
+    assert clone._model is None
+    assert clone.predict("Das ist ein kurzer deutscher Satz über das Wetter.")[0] == "de"
