@@ -20,7 +20,8 @@ from pipelines.stages.base import Document, StageResult
 from pipelines.stages.language_table import LanguageAwareStage
 from pipelines.stages.segmentation import quality_words
 
-CITATION_RE = re.compile(r"\[(?:\d+|edit|citation needed|bearbeiten|modifier|編輯|编辑)\]", re.IGNORECASE)
+# Leading blanks go too, so "old town [citation needed]." becomes "old town."
+CITATION_RE = re.compile(r"\s*\[(?:\d+|edit|citation needed|bearbeiten|modifier|編輯|编辑)\]", re.IGNORECASE)
 
 # "3 likes", "12 Kommentare", "Share 5", "1.2k views", "(点击：1290)", "阅读 300".
 _COUNTER_WORDS_LATIN = (
