@@ -246,11 +246,11 @@ def find_ipv6(text: str) -> Iterator[PiiMatch]:
 # A candidate: optional +CC / 00CC, then digit groups joined by single separators
 # (space, dash, dot, slash), optionally with an area code in parentheses or "(0)".
 _PHONE = re.compile(
-    r"(?<![A-Za-z0-9_+\-./,])"
+    r"(?<![A-Za-z0-9_+\-./,:])"
     r"(?:\+|00(?=[1-9]))?"
     r"(?:\(\d{1,5}\)[ \-.]?\d{1,8}|\d{1,15})"
-    r"(?:[ \-./\u00a0](?:\(\d{1,4}\)[ ]?)?\d{1,8}){0,7}"
-    r"(?![A-Za-z0-9_\-/]|[.,]\d)"
+    r"(?:(?:[ ]?[\-/][ ]?|[ .\u00a0])(?:\(\d{1,4}\)[ ]?)?\d{1,8}){0,7}"
+    r"(?![A-Za-z0-9_\-/]|[.,:]\d)"
 )
 _NANP = re.compile(r"(?:(?:\+?1)[ \-.]?)?(?:\(([2-9]\d\d)\)[ ]?|([2-9]\d\d)([ \-.]))[2-9]\d\d[ \-.]\d{4}")
 _DATE_START = re.compile(
@@ -308,13 +308,21 @@ class PhoneValidator:
         return True, pn.is_valid_number(parsed)
 
     def is_phone(self, text: str, start: int, end: int, regions: Sequence[str]) -> bool:
+        if self._is_phone(text, start, end, regions):
+            return True
+        # "0228-999582-5777": a trailing dash group is often a direct-dial extension;
+        # the whole string is still the person's number.
+        cut = text.rfind("-", start, end)
+        return cut > start and end - cut <= 6 and self._is_phone(text, start, cut, regions)
+
+    def _is_phone(self, text: str, start: int, end: int, regions: Sequence[str]) -> bool:
         cand = text[start:end]
         digits = re.sub(r"\D", "", cand)
         before = text[max(0, start - 32):start]
         if _NOT_A_PHONE_BEFORE.search(before) or _IBAN_LIKE_BEFORE.search(before):
             return False
         keyword = bool(_PHONE_WORDS.search(before))
-        seps = set(re.findall(r"[ \-./\u00a0]", cand))
+        seps = set(re.findall(r"[\-./\u00a0]", cand)) | ({" "} if " " in cand else set())
         if "." in seps and len(seps) > 1:  # decimals next to other numbers (coordinates)
             return False
         international = cand.startswith(("+", "00"))
