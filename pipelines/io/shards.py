@@ -496,7 +496,7 @@ def pack_shards_in_memory(
     groups: dict[tuple[str, str], list[tuple[int, list[int]]]] = {}
     for source, doc_id, tokens in docs:
         split = VALIDATION if is_validation(doc_id, validation_fraction) else TRAIN
-        groups.setdefault((source, split), []).append((shuffle_key(seed, source, doc_id), tokens))
+        groups.setdefault((source, split), []).append(((shuffle_key(seed, source, doc_id), doc_id), tokens))
     os.makedirs(out_dir, exist_ok=True)
     remove_stale_shards(out_dir)
     shards = []
@@ -505,7 +505,7 @@ def pack_shards_in_memory(
         n = num_shards_for(total_bytes, shard_size_bytes)
         buckets: dict[int, list] = {}
         for key, tokens in items:
-            buckets.setdefault(assign_shard(key, n), []).append((key, tokens))
+            buckets.setdefault(assign_shard(key[0], n), []).append((key, tokens))
         for index in sorted(buckets):
             rows = [t for _, t in sorted(buckets[index], key=lambda kt: kt[0])]
             name = shard_file_name(source, split, index, n)

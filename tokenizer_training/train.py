@@ -1,0 +1,268 @@
+"""Train the corpus tokenizer: SentencePiece BPE on a stratified sample of documents.
+
+    python -m tokenizer_training.train --input DOCS --output DIR --vocab_size 32000
+
+DOCS is a Parquet documents folder (``python -m pipelines.clean`` writes one in
+``OUTPUT/documents``), a glob or a file; repeat --input for several. DIR receives:
+
+* ``tokenizer.model`` / ``tokenizer.vocab``  SentencePiece model and vocabulary
+* ``tokenizer.json``                           the same tokenizer for Hugging Face ``tokenizers``
+* ``sample.json``                              what was sampled (per language), seed, settings
+* ``evaluation.json``                          round trip + fertility vs a baseline tokenizer
+
+Special tokens have FIXED ids: ``<pad>``=0, ``<unk>``=1, ``<s>``=2 (BOS), ``</s>``=3 (EOS);
+then user-defined symbols, then the 256 byte-fallback pieces ``<0x00>..<0xFF>``.
+
+Settings and why: BPE (what LLaMA-family models use); byte fallback so no input is ever
+``<unk>``; digits split into single tokens (better arithmetic, no number memorisation);
+whitespace preserved (``remove_extra_whitespaces=False``, whitespace-only pieces allowed,
+code indentation survives); ``identity`` normalisation so decode(encode(x)) == x exactly
+(NFKC would rewrite full-width CJK punctuation); ``character_coverage`` 0.9995 so the rare
+tail of a Chinese-heavy corpus goes to byte fallback instead of eating the vocabulary.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import tempfile
+import threading
+import time
+from typing import Iterable, Optional
+
+import sentencepiece as spm
+from tqdm import tqdm
+
+from tokenizer_training.sample import Sample, SampledDocument, sample_documents, training_lines
+
+log = logging.getLogger("tokenizer_training.train")
+
+PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3
+SPECIAL_PIECES = {"pad": "<pad>", "unk": "<unk>", "bos": "<s>", "eos": "</s>"}
+MAX_LINE_BYTES = 16384
+
+
+def trainer_options(
+    vocab_size: int,
+    *,
+    model_type: str = "bpe",
+    character_coverage: float = 0.9995,
+    split_digits: bool = True,
+    byte_fallback: bool = True,
+    user_defined_symbols: Iterable[str] = (),
+    num_threads: int = 1,
+    seed: int = 0,
+) -> dict:
+    """SentencePiece trainer arguments for our tokenizer (see module docstring)."""
+    return dict(
+        model_type=model_type,
+        vocab_size=vocab_size,
+        character_coverage=character_coverage,
+        byte_fallback=byte_fallback,
+        split_digits=split_digits,
+        allow_whitespace_only_pieces=True,
+        remove_extra_whitespaces=False,
+        normalization_rule_name="identity",
+        split_by_whitespace=True,
+        # No dummy prefix: SentencePiece would add one U+2581 at the start of every text
+        # (but not after a user-defined symbol), which the Hugging Face pre-tokenizers cannot
+        # reproduce for texts starting with a space. Without it, both agree id for id, and
+        # a document's first word is a no-space piece (as in GPT-2 / Llama 3 tokenizers).
+        add_dummy_prefix=False,
+        max_sentence_length=MAX_LINE_BYTES,
+        # The sample is already size-capped and shuffled by hash; SentencePiece must use
+        # all of it (its own sub-sampling would depend on its RNG).
+        input_sentence_size=0,
+        shuffle_input_sentence=False,
+        pad_id=PAD_ID, unk_id=UNK_ID, bos_id=BOS_ID, eos_id=EOS_ID,
+        pad_piece=SPECIAL_PIECES["pad"], unk_piece=SPECIAL_PIECES["unk"],
+        bos_piece=SPECIAL_PIECES["bos"], eos_piece=SPECIAL_PIECES["eos"],
+        user_defined_symbols=list(user_defined_symbols),
+        num_threads=num_threads,
+        minloglevel=2,  # our own progress bar replaces SentencePiece's verbose log
+    )
+
+
+def _progress_while(label: str, fn):
+    """Run ``fn`` showing elapsed time (SentencePiece's C++ trainer reports nothing we can hook)."""
+    done = threading.Event()
+    result: dict = {}
+
+    def work():
+        try:
+            result["value"] = fn()
+        except BaseException as exc:  # re-raised in the caller's thread
+            result["error"] = exc
+        finally:
+            done.set()
+
+    thread = threading.Thread(target=work, daemon=True)
+    start = time.monotonic()
+    thread.start()
+    with tqdm(desc=label, bar_format="{desc}: {elapsed} elapsed") as bar:
+        while not done.wait(1.0):
+            bar.update(0)
+            bar.refresh()
+    if "error" in result:
+        raise result["error"]
+    log.info("%s took %.1fs", label, time.monotonic() - start)
+    return result.get("value")
+
+
+def train_sentencepiece(lines: list[str], model_prefix: str, options: dict, label: str = "training tokenizer") -> str:
+    """Train from in-memory lines (the already size-capped sample). Returns the .model path."""
+    if not lines:
+        raise ValueError("no training text: the input documents are empty")
+
+    def run():
+        spm.SentencePieceTrainer.train(sentence_iterator=iter(lines), model_prefix=model_prefix, **options)
+
+    _progress_while(label, run)
+    return model_prefix + ".model"
+
+
+def export_hf_tokenizer(model_path: str, out_path: str) -> str:
+    """Write ``tokenizer.json`` for the Hugging Face ``tokenizers`` library.
+
+    Why not transformers' ``LlamaConverter``: in the installed transformers (5.x) it
+    parses the model with sentencepiece's protobuf module, which refuses to load under
+    the protobuf runtime Apache Beam pins, and it hard-codes LLaMA's special ids. So the
+    same construction is done here with ``tokenizers`` directly: the BPE merges are
+    derived from the vocabulary and piece scores by transformers' own
+    ``generate_merges`` (SentencePiece BPE ranks merges by piece score), byte fallback
+    on, spaces mapped to U+2581 (the model has no dummy prefix, see trainer_options).
+    A test checks identical ids on real text.
+    """
+    from tokenizers import AddedToken, Tokenizer, decoders, models, normalizers
+    from transformers.tokenization_utils_base import generate_merges
+
+    sp = spm.SentencePieceProcessor(model_file=model_path)
+    pieces = [sp.id_to_piece(i) for i in range(sp.get_piece_size())]
+    vocab = {piece: i for i, piece in enumerate(pieces)}
+    # Control, unknown, user-defined and byte pieces are never the result of a merge.
+    not_merged = {p for i, p in enumerate(pieces) if sp.is_control(i) or sp.is_unknown(i) or sp.is_byte(i)
+                  or sp.is_unused(i)}
+    user_symbols = [p for i, p in enumerate(pieces) if _is_user_defined(sp, i)]
+    not_merged.update(user_symbols)
+    scores = {p: sp.get_score(i) for i, p in enumerate(pieces) if p not in not_merged}
+    merges = generate_merges(vocab, vocab_scores=scores, skip_tokens=not_merged)
+    tokenizer = Tokenizer(models.BPE(vocab=vocab, merges=merges, unk_token=SPECIAL_PIECES["unk"],
+                                     fuse_unk=True, byte_fallback=True))
+    # SentencePiece with identity normalisation only maps spaces to U+2581; the whole text
+    # is then one BPE "word" (SentencePiece does not pre-split at encode time either).
+    tokenizer.normalizer = normalizers.Replace(" ", "\u2581")
+    tokenizer.decoder = decoders.Sequence([decoders.Replace("\u2581", " "), decoders.ByteFallback(), decoders.Fuse()])
+    tokenizer.add_special_tokens([AddedToken(SPECIAL_PIECES[k], special=True, normalized=False)
+                                  for k in ("pad", "unk", "bos", "eos")])
+    if user_symbols:
+        tokenizer.add_tokens([AddedToken(p, special=False, normalized=False) for p in user_symbols])
+    assert tokenizer.token_to_id(SPECIAL_PIECES["eos"]) == sp.eos_id() == EOS_ID
+    tokenizer.save(out_path)
+    return out_path
+
+
+def _is_user_defined(sp: spm.SentencePieceProcessor, i: int) -> bool:
+    # sentencepiece exposes no is_user_defined(); such pieces are the non-control,
+    # non-byte pieces whose score is exactly 0 placed before the byte pieces.
+    return (not sp.is_control(i) and not sp.is_byte(i) and not sp.is_unknown(i)
+            and sp.get_score(i) == 0.0 and i < sp.piece_to_id("<0x00>"))
+
+
+def write_json(path: str, obj: dict) -> None:
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
+
+
+def train_tokenizer(
+    inputs: list[str],
+    output: str,
+    vocab_size: int,
+    *,
+    sample_mb: float = 256,
+    seed: int = 0,
+    alpha: float = 0.3,
+    holdout_fraction: float = 0.02,
+    character_coverage: float = 0.9995,
+    user_defined_symbols: Iterable[str] = (),
+    num_threads: int = 1,
+    evaluate: bool = True,
+    baseline: str = "unigram",
+    progress: bool = True,
+    sample: Optional[Sample] = None,
+) -> dict:
+    """Sample, train, export and (optionally) evaluate. Returns a summary dict."""
+    os.makedirs(output, exist_ok=True)
+    if sample is None:
+        sample = sample_documents(inputs, max_bytes=int(sample_mb * 1024 * 1024), seed=seed, alpha=alpha,
+                                  holdout_fraction=holdout_fraction, progress=progress)
+    write_json(os.path.join(output, "sample.json"), sample.stats)
+    lines = list(training_lines(sample.train, MAX_LINE_BYTES))
+    symbols = [s for s in user_defined_symbols if s]
+    options = trainer_options(vocab_size, character_coverage=character_coverage,
+                              user_defined_symbols=symbols, num_threads=num_threads, seed=seed)
+    model_path = train_sentencepiece(lines, os.path.join(output, "tokenizer"), options)
+    export_hf_tokenizer(model_path, os.path.join(output, "tokenizer.json"))
+    summary = {"model": model_path, "vocab_size": vocab_size, "training_lines": len(lines),
+               "training_documents": len(sample.train), "heldout_documents": len(sample.heldout)}
+    if evaluate:
+        from tokenizer_training.evaluate import evaluate_against_baseline
+
+        summary["evaluation"] = evaluate_against_baseline(
+            model_path, lines, sample.heldout or sample.train[:50], vocab_size, options,
+            baseline=baseline, out_dir=output)
+    return summary
+
+
+def build_arg_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python -m tokenizer_training.train",
+        description="Train a SentencePiece BPE tokenizer on a stratified sample of Parquet documents.",
+    )
+    p.add_argument("--input", action="append", required=True,
+                   help="documents folder/glob/.parquet (e.g. CLEAN_OUTPUT/documents); repeatable")
+    p.add_argument("--output", required=True, help="folder for tokenizer.model/.vocab/.json and reports")
+    p.add_argument("--vocab_size", type=int, default=32000, help="total vocabulary incl. specials and 256 bytes")
+    p.add_argument("--sample_mb", type=float, default=256, help="training sample size in MiB of text")
+    p.add_argument("--seed", type=int, default=0, help="sampling seed (recorded in sample.json)")
+    p.add_argument("--alpha", type=float, default=0.3, help="language stratification exponent (1 = natural mix)")
+    p.add_argument("--holdout_fraction", type=float, default=0.02, help="documents held out for the evaluation")
+    p.add_argument("--character_coverage", type=float, default=0.9995, help="0.9995 suits CJK-heavy corpora")
+    p.add_argument("--user_defined_symbols", default="",
+                   help="comma-separated pieces that are always one token (e.g. '<|im_start|>,<|im_end|>')")
+    p.add_argument("--num_threads", type=int, default=os.cpu_count() or 1, help="SentencePiece trainer threads")
+    p.add_argument("--baseline", choices=["unigram", "no_digit_split", "low_coverage"], default="unigram",
+                   help="baseline tokenizer the evaluation compares against (same sample, same vocab size)")
+    p.add_argument("--no_eval", action="store_true", help="skip the evaluation")
+    return p
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    args = build_arg_parser().parse_args(argv)
+    if args.vocab_size < 300:
+        print("error: --vocab_size must be >= 300 (4 specials + 256 byte pieces + merges)", file=sys.stderr)
+        return 2
+    if not 0 < args.character_coverage <= 1:
+        print("error: --character_coverage must be in (0, 1]", file=sys.stderr)
+        return 2
+    try:
+        summary = train_tokenizer(
+            args.input, args.output, args.vocab_size, sample_mb=args.sample_mb, seed=args.seed, alpha=args.alpha,
+            holdout_fraction=args.holdout_fraction, character_coverage=args.character_coverage,
+            user_defined_symbols=args.user_defined_symbols.split(","), num_threads=args.num_threads,
+            evaluate=not args.no_eval, baseline=args.baseline)
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if "evaluation" in summary:
+        from tokenizer_training.evaluate import format_table
+
+        print(format_table(summary["evaluation"]))
+    print(f"wrote {summary['model']} (+ .vocab, tokenizer.json) to {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
