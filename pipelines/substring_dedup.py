@@ -1,0 +1,177 @@
+"""Beam stage of the dedup job: exact substring dedup, partitioned so no worker holds
+the corpus (the suffix-array logic lives in ``pipelines.stages.substring``).
+
+Flow (three shuffles, every group bounded):
+  docs --Map--> (bucket, AnchorShare)         winnowed anchors + their context bytes
+       --GroupByKey(bucket)--> suffix array over the bucket's repeated-anchor contexts
+       --> (doc id, byte spans)
+  (doc id, doc) + (doc id, spans) --CoGroupByKey--> cut spans, drop too-short docs
+
+Memory per worker (defaults: min_span 100, anchor 32 bytes):
+  - anchoring: one document (+ ~40 bytes per byte of numpy temporaries);
+  - a bucket: its shares, about S = corpus_bytes * 2.9% anchors * <=168 context bytes
+    (merged, so ~3-5x the corpus in total) / substring_partitions, plus ~30 bytes per
+    byte of the contexts whose anchor repeats. Choose substring_partitions ~
+    5 * corpus_bytes / (worker_memory / 4); e.g. 100 GB of text on 8 GB workers -> ~256.
+  - the final join: one document and its spans.
+"""
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+import apache_beam as beam
+import numpy as np
+from apache_beam.metrics import Metrics
+
+from pipelines.stages.base import Document
+from pipelines.stages import substring as sub
+
+STAGE = "substring"
+TOO_SHORT = "too_short_after_removal"
+
+
+class _AnchorDoFn(beam.DoFn):
+    def __init__(self, num_buckets: int, min_span: int, anchor_bytes: int):
+        self.num_buckets, self.min_span, self.anchor_bytes = num_buckets, min_span, anchor_bytes
+        self._docs = Metrics.counter(STAGE, "documents_anchored")
+
+    def process(self, doc: Document):
+        self._docs.inc()
+        data = sub.encode(doc.text or "")
+        yield from sub.document_anchor_shares(doc.id, data, self.num_buckets,
+                                              self.min_span, self.anchor_bytes)
+
+
+class _BucketSpansDoFn(beam.DoFn):
+    def __init__(self, min_span: int, anchor_bytes: int, keep_first: bool):
+        self.min_span, self.anchor_bytes, self.keep_first = min_span, anchor_bytes, keep_first
+        self._buckets = Metrics.counter(STAGE, "buckets_searched")
+
+    def process(self, element):
+        _, shares = element
+        self._buckets.inc()
+        yield from sub.bucket_repeated_spans(shares, self.min_span, self.anchor_bytes, self.keep_first)
+
+
+class _ApplyRemovalDoFn(beam.DoFn):
+    """Cut the spans found for a document; route drops and per-document stats."""
+
+    REMOVED = "removed"
+    STATS = "stats"
+
+    def __init__(self, min_doc_chars_after: int, snap_words: bool):
+        self.min_doc_chars_after, self.snap_words = min_doc_chars_after, snap_words
+        self._changed = Metrics.counter(STAGE, "documents_changed")
+        self._dropped = Metrics.counter(STAGE, TOO_SHORT)
+        self._bytes = Metrics.counter(STAGE, "bytes_removed")
+
+    def process(self, element):
+        _, grouped = element
+        spans = [s for s in grouped["spans"]]
+        for doc in grouped["doc"]:  # one per id; several if ids collide (kept as-is)
+            byte_spans = sub.merge_intervals(np.concatenate(spans)) if spans else None
+            new_text, char_spans, removed = sub.removal_plan(doc.text or "", byte_spans, self.snap_words)
+            if not char_spans:
+                yield beam.pvalue.TaggedOutput(self.STATS, (0, 0, 0, 0))
+                yield doc
+                continue
+            self._changed.inc()
+            self._bytes.inc(removed)
+            changed = doc.replace(text=new_text, removed_spans=list(doc.removed_spans) + char_spans)
+            changed.signals = dict(doc.signals, substring_removed_fraction=removed / max(1, len(sub.encode(doc.text))))
+            if len(new_text.strip()) < self.min_doc_chars_after:
+                self._dropped.inc()
+                yield beam.pvalue.TaggedOutput(self.STATS, (len(char_spans), removed, 1, 1))
+                yield beam.pvalue.TaggedOutput(self.REMOVED, (changed, TOO_SHORT))
+                continue
+            yield beam.pvalue.TaggedOutput(self.STATS, (len(char_spans), removed, 0, 1))
+            yield changed
+
+
+class _SumStats(beam.CombineFn):
+    FIELDS = ("spans", "bytes_removed", "documents_dropped", "documents_changed")
+
+    def create_accumulator(self):
+        return (0, 0, 0, 0)
+
+    def add_input(self, acc, x):
+        return tuple(a + b for a, b in zip(acc, x))
+
+    def merge_accumulators(self, accs):
+        out = (0, 0, 0, 0)
+        for a in accs:
+            out = self.add_input(out, a)
+        return out
+
+    def extract_output(self, acc):
+        return dict(zip(self.FIELDS, acc))
+
+
+class SubstringDedup(beam.PTransform):
+    """Exact substring dedup (Lee et al.) as a dedup-job stage.
+
+    expand(docs) -> {"kept": docs, "removed": (doc, reason), "stats": (key, value)}.
+    """
+
+    def __init__(self, min_span: int = sub.DEFAULT_MIN_SPAN, strike_all: bool = False,
+                 min_doc_chars_after: int = 200, substring_partitions: int = 16,
+                 anchor_bytes: int = sub.DEFAULT_ANCHOR_BYTES, snap_words: bool = True):
+        super().__init__()
+        if min_span < 2:
+            raise ValueError(f"--min_span must be >= 2 bytes (got {min_span}); Lee et al. use ~100")
+        if not 1 <= anchor_bytes <= min_span:
+            raise ValueError(f"--substring_anchor_bytes must be in [1, --min_span={min_span}] (got {anchor_bytes})")
+        if substring_partitions < 1:
+            raise ValueError("--substring_partitions must be >= 1")
+        self.min_span, self.strike_all = min_span, strike_all
+        self.min_doc_chars_after = min_doc_chars_after
+        self.partitions, self.anchor_bytes, self.snap_words = substring_partitions, anchor_bytes, snap_words
+
+    @staticmethod
+    def add_arguments(parser: argparse.ArgumentParser) -> None:
+        g = parser.add_argument_group("exact substring dedup (suffix arrays)")
+        g.add_argument("--min_span", type=int, default=sub.DEFAULT_MIN_SPAN,
+                       help="remove byte spans of at least this length that occur twice (default 100 ~ 50 tokens)")
+        g.add_argument("--strike_all", action="store_true",
+                       help="remove every copy of a repeated span (Lee et al.); default keeps the first "
+                            "copy in (document id, offset) order")
+        g.add_argument("--min_doc_chars_after", type=int, default=200,
+                       help="drop a changed document left with fewer characters (reason too_short_after_removal)")
+        g.add_argument("--substring_partitions", type=int, default=16,
+                       help="anchor buckets; each is searched with its own suffix array. "
+                            "Use ~ 5 * corpus bytes / (worker memory / 4)")
+        g.add_argument("--substring_anchor_bytes", type=int, default=sub.DEFAULT_ANCHOR_BYTES,
+                       help="winnowing gram length (< min_span); smaller = fewer anchors, bigger groups")
+        g.add_argument("--substring_no_word_snap", action="store_true",
+                       help="snap removed spans to characters only (default also shrinks them to word boundaries)")
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> "SubstringDedup":
+        return cls(min_span=args.min_span, strike_all=args.strike_all,
+                   min_doc_chars_after=args.min_doc_chars_after,
+                   substring_partitions=args.substring_partitions,
+                   anchor_bytes=args.substring_anchor_bytes,
+                   snap_words=not args.substring_no_word_snap)
+
+    def expand(self, docs) -> dict[str, Any]:
+        spans = (
+            docs
+            | "Anchors" >> beam.ParDo(_AnchorDoFn(self.partitions, self.min_span, self.anchor_bytes))
+            | "GroupByBucket" >> beam.GroupByKey()
+            | "SuffixArrayPerBucket" >> beam.ParDo(_BucketSpansDoFn(self.min_span, self.anchor_bytes,
+                                                                     not self.strike_all))
+        )
+        keyed = docs | "KeyById" >> beam.Map(lambda d: (d.id, d))
+        results = (
+            {"doc": keyed, "spans": spans}
+            | "JoinSpans" >> beam.CoGroupByKey()
+            | "CutSpans" >> beam.ParDo(_ApplyRemovalDoFn(self.min_doc_chars_after, self.snap_words))
+            .with_outputs(_ApplyRemovalDoFn.REMOVED, _ApplyRemovalDoFn.STATS, main="kept")
+        )
+        stats = (
+            results[_ApplyRemovalDoFn.STATS]
+            | "SumStats" >> beam.CombineGlobally(_SumStats())
+            | "StatsPair" >> beam.Map(lambda s: (STAGE, s))
+        )
+        return {"kept": results["kept"], "removed": results[_ApplyRemovalDoFn.REMOVED], "stats": stats}

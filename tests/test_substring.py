@@ -1,0 +1,267 @@
+"""Exact substring dedup: suffix-array engine vs brute force vs a naive Python suffix
+array, the partitioned (Beam) path vs the single suffix array, removal by offsets."""
+from __future__ import annotations
+
+import argparse
+import random
+
+import apache_beam as beam
+import numpy as np
+import pytest
+from apache_beam.testing.test_pipeline import TestPipeline
+
+from pipelines.stages import substring as sub
+from pipelines.stages.base import Document, stable_id
+from pipelines.substring_dedup import TOO_SHORT, SubstringDedup
+
+
+# ----------------------------------------------------------------------------- references
+
+def brute_force_spans(docs, k, keep_first):
+    """Definition, spelled out: every k-byte window seen at >= 2 positions (keep_first:
+    at an earlier (doc id, offset) position) is removed; union of those windows."""
+    docs = sorted(docs)
+    occurrences: dict[bytes, list] = {}
+    for doc_id, data in docs:
+        for i in range(len(data) - k + 1):
+            occurrences.setdefault(data[i:i + k], []).append((doc_id, i))
+    covered = {doc_id: np.zeros(len(data), dtype=bool) for doc_id, data in docs}
+    for occ in occurrences.values():
+        if len(occ) < 2:
+            continue
+        for rank, (doc_id, i) in enumerate(occ):  # occ is in (doc id, offset) order
+            if rank == 0 and keep_first:
+                continue
+            covered[doc_id][i:i + k] = True
+    return {d: _runs(c) for d, c in covered.items() if c.any()}
+
+
+def naive_suffix_array_spans(docs, k):
+    """Lee et al.'s ExactSubstr semantics with a naive Python suffix array: sort all
+    suffixes, mark both sides of every adjacent pair sharing >= k bytes (never across
+    a document end)."""
+    docs = sorted(docs)
+    text, owner = [], []
+    for doc_no, (_, data) in enumerate(docs):
+        for i, byte in enumerate(data):
+            text.append(byte)
+            owner.append((doc_no, i, len(data) - i))
+        text.append(256 + doc_no)  # unique separator symbols
+        owner.append(None)
+    n = len(text)
+    suffixes = sorted(range(n), key=lambda i: text[i:])
+    covered = {d: np.zeros(len(data), dtype=bool) for d, data in docs}
+    ids = [d for d, _ in docs]
+    for a, b in zip(suffixes, suffixes[1:]):
+        if owner[a] is None or owner[b] is None:
+            continue
+        lcp = 0
+        limit = min(owner[a][2], owner[b][2])
+        while lcp < limit and text[a + lcp] == text[b + lcp]:
+            lcp += 1
+        if lcp >= k:
+            for pos in (a, b):
+                doc_no, off, _ = owner[pos]
+                covered[ids[doc_no]][off:off + lcp] = True
+    return {d: _runs(c) for d, c in covered.items() if c.any()}
+
+
+def _runs(mask):
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(np.int8), [0]])))
+    return edges.reshape(-1, 2).tolist()
+
+
+def _as_lists(found):
+    return {d: np.asarray(v).tolist() for d, v in found.items() if len(v)}
+
+
+def random_corpus(rng: random.Random):
+    """Documents built from shared paragraphs, multi-byte words and self-repeating runs."""
+    vocab = ["".join(rng.choice("abcé中д ") for _ in range(rng.randint(1, 5))) for _ in range(rng.randint(2, 25))]
+    shared = [" ".join(rng.choice(vocab) for _ in range(rng.randint(0, 60))) for _ in range(rng.randint(1, 8))]
+    docs = []
+    for i in range(rng.randint(1, 12)):
+        parts = []
+        for _ in range(rng.randint(1, 4)):
+            roll = rng.random()
+            if roll < 0.45:
+                parts.append(rng.choice(shared))
+            elif roll < 0.55:
+                parts.append(rng.choice("a=-") * rng.randint(1, 90))  # overlapping self-repeats
+            else:
+                parts.append(" ".join(rng.choice(vocab) for _ in range(rng.randint(0, 30))))
+        docs.append((f"{rng.randint(0, 99):02d}-{i}", sub.encode(" ".join(parts))))
+    return docs
+
+
+# ----------------------------------------------------------------------------- engine
+
+@pytest.mark.parametrize("seed", range(40))
+def test_suffix_array_and_partitioned_equal_brute_force(seed):
+    rng = random.Random(seed)
+    docs = random_corpus(rng)
+    k = rng.choice([4, 8, 16, 30])
+    anchor = rng.randint(1, k)
+    for keep_first in (True, False):
+        expected = brute_force_spans(docs, k, keep_first)
+        assert _as_lists(sub.single_repeated_spans(docs, k, keep_first)) == expected
+        partitioned = sub.partitioned_repeated_spans(docs, rng.randint(1, 6), k, anchor, keep_first)
+        assert _as_lists(partitioned) == expected
+
+
+def test_removed_bytes_match_naive_suffix_array_lee_semantics():
+    rng = random.Random(7)
+    docs = random_corpus(rng) + random_corpus(rng)
+    k = 12
+    naive = naive_suffix_array_spans(docs, k)
+    ours = sub.single_repeated_spans(docs, k, keep_first=False)
+    assert naive, "the corpus must contain repeats for this comparison to mean anything"
+    total = lambda found: sum(e - s for spans in found.values() for s, e in np.asarray(spans).tolist())
+    assert total(ours) == total(naive)
+    assert _as_lists(ours) == naive
+
+
+def test_no_match_crosses_a_document_boundary():
+    # "...xyz" + "abc..." in doc 1/2 must not match "xyzabc" elsewhere.
+    docs = [("a", b"0123456789xyz"), ("b", b"abcABCDEFGHIJ"), ("c", b"xyzabc")]
+    assert sub.single_repeated_spans(docs, 6, keep_first=False) == {}
+    assert sub.partitioned_repeated_spans(docs, 2, 6, 3, keep_first=False) == {}
+
+
+def test_keep_first_keeps_smallest_id_and_strike_all_removes_every_copy():
+    para = b"The quick brown fox jumps over the lazy dog near the riverbank. "
+    docs = [("b", b"intro B. " + para), ("a", b"intro A. " + para), ("c", para + b"outro")]
+    keep = sub.single_repeated_spans(docs, 40, keep_first=True)
+    assert "a" not in keep and set(keep) == {"b", "c"}
+    strike = sub.single_repeated_spans(docs, 40, keep_first=False)
+    assert set(strike) == {"a", "b", "c"}
+
+
+def test_winnowing_density_is_bounded():
+    rng = random.Random(3)
+    data = " ".join(rng.choice(["alpha", "beta", "gamma", "delta", "épsilon"]) for _ in range(20000)).encode()
+    positions, fps = sub.winnow_anchors(data, 100, 32)
+    density = len(positions) / len(data)
+    # Winnowing's expected density is 2 / (t + 1) with t = 69 windows.
+    assert 0.5 * 2 / 70 < density < 2.0 * 2 / 70
+    assert len(set(fps.tolist())) <= len(positions)
+
+
+# ----------------------------------------------------------------------------- removal
+
+def test_removal_snaps_to_characters_and_words_and_records_original_offsets():
+    text = "Grüße aus München. 中文字符测试。 Wiederholung hier"
+    data = sub.encode(text)
+    # A byte span starting inside "ü" (2 bytes) and ending inside "中" (3 bytes).
+    start = data.index("ü".encode()) + 1
+    end = data.index("中".encode()) + 1
+    new_text, spans, removed = sub.removal_plan(text, np.array([[start, end]]), snap_words=False)
+    (cs, ce), = spans
+    assert text[cs - 1] == "ü" and text[ce] == "中"  # never inside a character
+    assert new_text == text[:cs] + text[ce:]
+    assert removed == len(sub.encode(text[cs:ce]))
+    # With word snapping the half word "ße" stays out of the cut as well.
+    _, word_spans, _ = sub.removal_plan(text, np.array([[start, end]]), snap_words=True)
+    (ws, we), = word_spans
+    assert text[ws] == " " and text[cs:ws] == "ße" and we == ce  # CJK: every char is a word
+
+
+# ----------------------------------------------------------------------------- real pages, Beam
+
+@pytest.fixture(scope="module")
+def real_docs(shared_data):
+    """Texts extracted with trafilatura from the first real pages (a slice, for time),
+    plus documents re-assembled from their paragraphs (how boilerplate and quotes
+    repeat across a crawl), so the comparison below has many repeats to agree on."""
+    trafilatura = pytest.importorskip("trafilatura")
+    from warcio.archiveiterator import ArchiveIterator
+
+    docs = []
+    with open(shared_data / "warc" / "real-pages-00000.warc.gz", "rb") as fh:
+        for record in ArchiveIterator(fh):
+            if record.rec_type != "response":
+                continue
+            url = record.rec_headers.get_header("WARC-Target-URI")
+            text = trafilatura.extract(record.content_stream().read(), url=url, fast=True) or ""
+            if text:
+                docs.append(Document(id=stable_id(url), url=url, text=text))
+            if len(docs) >= 70:
+                break
+    paragraphs = [p for d in docs for p in d.text.split("\n") if len(p) > 40]
+    rng = random.Random(11)
+    for i in range(30):
+        picked = [rng.choice(paragraphs) for _ in range(rng.randint(1, 5))]
+        # Variation: truncated copies and a unique line keep the repeats partial.
+        picked = [p[: rng.randint(len(p) // 2, len(p))] for p in picked] + [f"Unique line {i}."]
+        rng.shuffle(picked)
+        docs.append(Document(id=stable_id("synthetic", str(i)), text="\n".join(picked)))
+    return docs
+
+
+def _run_beam(docs, tmp_path, **kwargs):
+    """Run the PTransform on the DirectRunner; outputs come back through pickle files."""
+    import pickle
+
+    def dump(name):
+        return lambda items: (tmp_path / name).write_bytes(pickle.dumps(items))
+
+    with TestPipeline() as p:
+        result = p | beam.Create(docs) | SubstringDedup(**kwargs)
+        for name in ("kept", "removed", "stats"):
+            result[name] | f"List{name}" >> beam.combiners.ToList() | f"Dump{name}" >> beam.Map(dump(name))
+    load = lambda name: pickle.loads((tmp_path / name).read_bytes())
+    return load("kept"), load("removed"), dict(load("stats"))
+
+
+def test_beam_partitioned_equals_single_suffix_array_on_real_pages(real_docs, tmp_path):
+    kept, removed, stats = _run_beam(real_docs, tmp_path, substring_partitions=5, min_doc_chars_after=200)
+    # Reference: one suffix array over all texts, same removal rules.
+    reference = sub.single_repeated_spans([(d.id, sub.encode(d.text)) for d in real_docs], 100, True)
+    assert reference, "real pages share boilerplate; the reference must find some"
+    originals = {d.id: d for d in real_docs}
+    outputs = {d.id: d for d in kept} | {d.id: d for d, _ in removed}
+    assert set(outputs) == set(originals)  # nothing disappears
+    spans_total = bytes_total = 0
+    for doc_id, doc in originals.items():
+        new_text, char_spans, nbytes = sub.removal_plan(doc.text, reference.get(doc_id), True)
+        assert outputs[doc_id].removed_spans == char_spans
+        assert outputs[doc_id].text == new_text
+        # removed_spans are character offsets into the original text.
+        assert sub.remove_char_spans(doc.text, outputs[doc_id].removed_spans) == outputs[doc_id].text
+        spans_total += len(char_spans)
+        bytes_total += nbytes
+    assert all(reason == TOO_SHORT for _, reason in removed)
+    assert all(len(d.text.strip()) < 200 for d, _ in removed)
+    assert stats["substring"] == {
+        "spans": spans_total, "bytes_removed": bytes_total,
+        "documents_dropped": len(removed),
+        "documents_changed": sum(1 for d in outputs.values() if d.removed_spans),
+    }
+    # Second pass over the output: no repeated span of >= min_span bytes is left.
+    second = sub.single_repeated_spans([(d.id, sub.encode(d.text)) for d in kept], 100, True)
+    assert second == {}
+
+
+def test_beam_strike_all_on_injected_duplicates(real_docs, tmp_path):
+    base = real_docs[:6]
+    shared_paragraph = base[0].text[:400]
+    copies = [Document(id=f"copy-{i}", text=f"Copy {i} intro text. " + shared_paragraph + " The end.")
+              for i in range(3)]
+    kept, removed, stats = _run_beam(base + copies, tmp_path, strike_all=True, substring_partitions=3)
+    by_id = {d.id: d for d in kept} | {d.id: d for d, _ in removed}
+    assert {d.id for d, _ in removed} >= {"copy-0", "copy-1", "copy-2"}  # left with ~30 chars
+    for i in range(3):
+        assert shared_paragraph[50:350] not in by_id[f"copy-{i}"].text  # every copy struck
+    assert shared_paragraph[50:350] not in by_id[base[0].id].text
+    assert stats["substring"]["documents_changed"] >= 4
+
+
+def test_flags_parse_and_bad_values_explain_themselves():
+    parser = argparse.ArgumentParser()
+    SubstringDedup.add_arguments(parser)
+    stage = SubstringDedup.from_args(parser.parse_args(["--min_span", "60", "--strike_all"]))
+    assert stage.min_span == 60 and stage.strike_all
+    with pytest.raises(ValueError, match="--substring_anchor_bytes"):
+        SubstringDedup(min_span=50, anchor_bytes=80)
+    with pytest.raises(ValueError, match="--min_span"):
+        SubstringDedup(min_span=0)
