@@ -63,7 +63,7 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     e.add_argument("--ckpt_every", type=int, default=100, help="checkpoint every N steps (and at the end); 0 = end only")
     e.add_argument("--keep_checkpoints", type=int, default=3)
     e.add_argument("--no_resume", action="store_true", help="refuse to start if --out already has checkpoints")
-    e.add_argument("--step_delay", type=float, default=0.0, help=argparse.SUPPRESS)  # tests: slow steps down to kill mid-run
+    e.add_argument("--step_delay", type=float, default=0.0, help=argparse.SUPPRESS)  # tests only
     args = p.parse_args(argv)
     for name in ("seq_len", "batch_size", "grad_accum", "max_steps"):
         if getattr(args, name) < 1:
@@ -97,7 +97,10 @@ def _readers(args: argparse.Namespace, dist_info: DistInfo):
     per_rank = args.batch_size // dist_info.world_size
     kw = dict(seq_len=args.seq_len, batch_size=per_rank, rank=dist_info.rank, world_size=dist_info.world_size,
               seed=args.seed)
-    train = TokenWindowReader(args.data, split="train", **kw)
+    try:
+        train = TokenWindowReader(args.data, split="train", **kw)
+    except (FileNotFoundError, ValueError) as exc:
+        raise SystemExit(f"--data {args.data}: {exc}") from exc
     val = None
     if args.eval_every > 0:
         try:
@@ -228,6 +231,8 @@ def _train(args: argparse.Namespace, d: DistInfo) -> dict:
         if hasattr(grad_norm, "full_tensor"):
             grad_norm = grad_norm.full_tensor()
         lr = scheduler.get_last_lr()[0]
+        if args.step_delay:  # tests: hold the process mid-step (gradients computed, not applied) to kill it
+            time.sleep(args.step_delay)
         optimizer.step()
         scheduler.step()
         optimizer.zero_grad(set_to_none=True)
@@ -250,8 +255,6 @@ def _train(args: argparse.Namespace, d: DistInfo) -> dict:
         if (args.ckpt_every > 0 and step % args.ckpt_every == 0) or step == args.max_steps:
             trainer_state = {"step": step, "scheduler": scheduler.state_dict(), "data": reader.state_dict()}
             ckpt.save(out, step, model, optimizer, trainer_state, keep=args.keep_checkpoints)
-        if args.step_delay:
-            time.sleep(args.step_delay)
 
     if args.eval_every > 0:
         run_eval(step)
