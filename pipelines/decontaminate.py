@@ -1,0 +1,151 @@
+"""Beam stage of the dedup job: decontamination against evaluation sets.
+
+Registry line for pipelines/dedup.py: ``"decontaminate": "pipelines.decontaminate:Decontaminate"``.
+
+The evaluation n-gram index is built once, on a worker, from the (small) eval files
+and broadcast to every worker as a side input (memory bound in
+``pipelines.stages.decontaminate``). Each document is checked independently; matched
+eval items are counted with a combiner (at most one key per eval item) and written as a
+JSON report listing the items found, with how many training documents hit each.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+from typing import Any, Optional
+
+import apache_beam as beam
+from apache_beam.metrics import Metrics
+
+from pipelines.stages.base import Drop
+from pipelines.stages.decontaminate import ACTIONS, DEFAULT_NGRAM, Decontaminator, EvalIndex
+from pipelines.stats import write_json
+
+STAGE = "decontamination"
+
+
+class _CheckDoFn(beam.DoFn):
+    REMOVED, ITEMS, FLAGS = "removed", "items", "flags"
+
+    def __init__(self, action: str):
+        self.action = action
+        self._contaminated = Metrics.counter("decontaminate", "contaminated")
+        self._checked = Metrics.counter("decontaminate", "documents_checked")
+
+    def process(self, doc, index: EvalIndex):
+        self._checked.inc()
+        result, items = Decontaminator(index, self.action).check(doc)
+        yield beam.pvalue.TaggedOutput(self.FLAGS, 1 if items else 0)
+        for item in items:
+            yield beam.pvalue.TaggedOutput(self.ITEMS, (item, 1))
+        if isinstance(result, Drop):
+            self._contaminated.inc()
+            yield beam.pvalue.TaggedOutput(self.REMOVED, (result.document, result.reason))
+        else:
+            if items:
+                self._contaminated.inc()
+            yield result
+
+
+def _summary(item_counts: dict, checked_and_hit: tuple, index: EvalIndex, action: str) -> dict:
+    checked, contaminated = checked_and_hit
+    matched = [
+        {"file": index.items[i][0], "item": index.items[i][1], "documents": n}
+        for i, n in sorted(item_counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    ]
+    summary = index.summary()
+    summary.update({
+        "action": action,
+        "documents_checked": checked,
+        "documents_contaminated": contaminated,
+        "eval_items_matched": len(matched),
+        "matched_items": matched,
+    })
+    return summary
+
+
+class Decontaminate(beam.PTransform):
+    """expand(docs) -> {"kept", "removed": (doc, "contaminated"), "stats": ("decontamination", {...})}."""
+
+    def __init__(self, paths: list[str], ngram: int = DEFAULT_NGRAM, action: str = "remove",
+                 text_field: str = "text", id_field: str = "id", report_path: Optional[str] = None):
+        super().__init__()
+        if not paths:
+            raise ValueError("--decontaminate needs at least one evaluation file")
+        if action not in ACTIONS:
+            raise ValueError(f"--decontam_action must be one of {ACTIONS} (got {action!r})")
+        if ngram < 1:
+            raise ValueError("--decontam_ngram must be >= 1")
+        self.paths, self.ngram, self.action = list(paths), ngram, action
+        self.text_field, self.id_field, self.report_path = text_field, id_field, report_path
+
+    @staticmethod
+    def add_arguments(parser: argparse.ArgumentParser) -> None:
+        g = parser.add_argument_group("decontamination")
+        g.add_argument("--decontaminate", default="",
+                       help="comma-separated evaluation sets: .txt (one item per line), .jsonl or .parquet")
+        g.add_argument("--decontam_ngram", type=int, default=DEFAULT_NGRAM,
+                       help="n-gram length in words (default 13, as GPT-3); CJK/Thai: characters")
+        g.add_argument("--decontam_action", choices=ACTIONS, default="remove",
+                       help="remove contaminated documents or only flag them in signals")
+        g.add_argument("--decontam_text_field", default="text", help="text field/column of JSONL/Parquet eval sets")
+        g.add_argument("--decontam_id_field", default="id", help="id field/column (default: line/row number)")
+        g.add_argument("--decontam_report", help="JSON report of matched eval items "
+                                                 "(default: <output>/decontamination.json)")
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> "Decontaminate":
+        paths = [p.strip() for p in (args.decontaminate or "").split(",") if p.strip()]
+        report = args.decontam_report
+        if not report and getattr(args, "output", None):
+            report = os.path.join(args.output, "decontamination.json")
+        return cls(paths, ngram=args.decontam_ngram, action=args.decontam_action,
+                   text_field=args.decontam_text_field, id_field=args.decontam_id_field,
+                   report_path=report)
+
+    def expand(self, docs) -> dict[str, Any]:
+        n, tf, idf, paths = self.ngram, self.text_field, self.id_field, self.paths
+        index = beam.pvalue.AsSingleton(
+            docs.pipeline
+            | "EvalPaths" >> beam.Create([tuple(paths)])
+            | "BuildEvalIndex" >> beam.Map(lambda ps: EvalIndex.from_paths(ps, n, tf, idf))
+        )
+        checked = docs | "CheckNgrams" >> beam.ParDo(_CheckDoFn(self.action), index=index).with_outputs(
+            _CheckDoFn.REMOVED, _CheckDoFn.ITEMS, _CheckDoFn.FLAGS, main="kept")
+        item_counts = (
+            checked[_CheckDoFn.ITEMS]
+            | "CountPerItem" >> beam.CombinePerKey(sum)
+            | "ItemsToDict" >> beam.combiners.ToDict()  # bounded by the eval-set size
+        )
+        doc_counts = (
+            checked[_CheckDoFn.FLAGS]
+            | "CountDocs" >> beam.CombineGlobally(_CheckedAndContaminated())
+        )
+        action, report_path = self.action, self.report_path
+
+        def build(items, counts, idx):
+            summary = _summary(items, counts, idx, action)
+            if report_path:
+                write_json(report_path, summary)
+            return STAGE, summary
+
+        stats = item_counts | "Summarize" >> beam.Map(
+            build, counts=beam.pvalue.AsSingleton(doc_counts), idx=index)
+        return {"kept": checked["kept"], "removed": checked[_CheckDoFn.REMOVED], "stats": stats}
+
+
+class _CheckedAndContaminated(beam.CombineFn):
+    """(documents checked, documents contaminated) from one 0/1 flag per document."""
+
+    def create_accumulator(self):
+        return 0, 0
+
+    def add_input(self, acc, flag):
+        return acc[0] + 1, acc[1] + flag
+
+    def merge_accumulators(self, accs):
+        accs = list(accs)
+        return sum(a[0] for a in accs), sum(a[1] for a in accs)
+
+    def extract_output(self, acc):
+        return acc

@@ -1,0 +1,139 @@
+"""Decontamination: n-gram overlap with eval sets (txt / JSONL / Parquet), remove or flag,
+report of matched items; checked against a plain set-intersection reference."""
+from __future__ import annotations
+
+import argparse
+import json
+import pickle
+import random
+
+import apache_beam as beam
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from apache_beam.testing.test_pipeline import TestPipeline
+
+from pipelines.decontaminate import Decontaminate
+from pipelines.stages.base import Document, Drop, stable_id
+from pipelines.stages.decontaminate import Decontaminator, EvalIndex, EvalItem, normalized_words
+
+
+@pytest.fixture(scope="module")
+def pages(shared_data):
+    trafilatura = pytest.importorskip("trafilatura")
+    from warcio.archiveiterator import ArchiveIterator
+
+    docs = []
+    with open(shared_data / "warc" / "real-pages-00001.warc.gz", "rb") as fh:
+        for record in ArchiveIterator(fh):
+            if record.rec_type != "response":
+                continue
+            url = record.rec_headers.get_header("WARC-Target-URI")
+            text = trafilatura.extract(record.content_stream().read(), url=url, fast=True) or ""
+            if len(normalized_words(text)) > 60:
+                docs.append(Document(id=stable_id(url), url=url, text=text))
+            if len(docs) >= 40:
+                break
+    return docs
+
+
+def _eval_sets(pages, folder):
+    """Eval items quoting real training pages (re-cased, re-punctuated) and pages that
+    are not in the training slice, in the three supported formats."""
+    rng = random.Random(5)
+    quoted = []
+    for doc in pages[:8]:
+        words = doc.text.split()
+        start = rng.randint(0, len(words) - 30)
+        quoted.append(" ".join(words[start:start + 30]).upper().replace(".", " ;"))
+    outside = [" ".join(d.text.split()[:40]) for d in pages[30:36]]
+    (folder / "quoted.txt").write_text("\n".join(quoted[:4]) + "\n\nshort item only\n", encoding="utf-8")
+    lines = [json.dumps({"id": f"q{i}", "question": t}) for i, t in enumerate(quoted[4:])]
+    lines += [json.dumps({"id": "bad", "other": 1}), "{not json"]
+    (folder / "quoted.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    pq.write_table(pa.table({"question": outside, "id": [f"o{i}" for i in range(len(outside))]}),
+                   folder / "outside.parquet")
+    return [str(folder / "quoted.txt"), str(folder / "quoted.jsonl"), str(folder / "outside.parquet")], quoted, outside
+
+
+def reference_contaminated(docs, items, n):
+    """Plain set intersection of word n-gram tuples (no hashing)."""
+    grams = set()
+    for text in items:
+        w = normalized_words(text)
+        grams.update(tuple(w[i:i + n]) for i in range(len(w) - n + 1))
+    hit = set()
+    for doc in docs:
+        w = normalized_words(doc.text)
+        if any(tuple(w[i:i + n]) in grams for i in range(len(w) - n + 1)):
+            hit.add(doc.id)
+    return hit
+
+
+def _run(docs, tmp_path, **kwargs):
+    def dump(name):
+        return lambda items: (tmp_path / name).write_bytes(pickle.dumps(items))
+
+    with TestPipeline() as p:
+        result = p | beam.Create(docs) | Decontaminate(**kwargs)
+        for name in ("kept", "removed", "stats"):
+            result[name] | f"List{name}" >> beam.combiners.ToList() | f"Dump{name}" >> beam.Map(dump(name))
+    load = lambda name: pickle.loads((tmp_path / name).read_bytes())
+    return load("kept"), load("removed"), dict(load("stats"))
+
+
+def test_remove_matches_reference_and_reports_items(pages, tmp_path):
+    training = pages[:30]
+    paths, quoted, outside = _eval_sets(pages, tmp_path)
+    report = tmp_path / "decontamination.json"
+    kept, removed, stats = _run(training, tmp_path, paths=paths, text_field="question", report_path=str(report))
+    expected = reference_contaminated(training, quoted + outside, 13)
+    assert {d.id for d, _ in removed} == expected
+    assert {d.id for d in training[:8]} <= expected  # every quoted page is caught
+    assert all(reason == "contaminated" for _, reason in removed)
+    assert {d.id for d in kept} == {d.id for d in training} - expected
+    summary = stats["decontamination"]
+    assert summary == json.loads(report.read_text())
+    assert summary["documents_checked"] == 30 and summary["documents_contaminated"] == len(expected)
+    assert summary["eval_items_too_short"] == 1  # "short item only"
+    assert summary["eval_lines_skipped"] == {"bad_json_line": 1, "missing_text_field": 1}
+    matched = {(m["file"], m["item"]) for m in summary["matched_items"]}
+    assert {("quoted.txt", str(i)) for i in (1, 2, 3, 4)} <= matched  # txt ids = line numbers
+    assert {("quoted.jsonl", f"q{i}") for i in range(4)} <= matched
+    assert summary["eval_items_matched"] == len(matched)
+
+
+def test_flag_keeps_documents_with_signals(pages, tmp_path):
+    training = pages[:12]
+    paths, _, _ = _eval_sets(pages, tmp_path)
+    kept, removed, stats = _run(training, tmp_path, paths=paths, text_field="question", action="flag")
+    assert removed == [] and len(kept) == 12
+    flagged = [d for d in kept if "decontam_ngram_hits" in d.signals]
+    assert len(flagged) == stats["decontamination"]["documents_contaminated"] >= 8
+    assert all(d.signals["decontam_ngram_hits"] >= 1 and d.signals["decontam_items"] >= 1 for d in flagged)
+
+
+def test_chinese_ngrams_are_characters(tmp_path):
+    item = "中华人民共和国是一个位于东亚的国家首都是北京"
+    (tmp_path / "zh.txt").write_text(item + "\n", encoding="utf-8")
+    index = EvalIndex.from_paths([str(tmp_path / "zh.txt")], 13)
+    hits, items = index.matches("新闻：" + item[3:17] + "。其他内容")  # 14 shared characters
+    assert hits == 2 and items == {0}
+    assert index.matches("新闻：" + item[3:14] + "。")[0] == 0  # 11 characters: too few
+
+
+def test_bad_inputs_say_what_to_do(tmp_path):
+    with pytest.raises(FileNotFoundError, match="--decontaminate"):
+        EvalIndex.from_paths([str(tmp_path / "missing.jsonl")])
+    with pytest.raises(ValueError, match="--decontam_action"):
+        Decontaminate([str(tmp_path / "x.txt")], action="delete")
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--output")
+    Decontaminate.add_arguments(parser)
+    stage = Decontaminate.from_args(parser.parse_args(
+        ["--decontaminate", "a.txt, b.jsonl", "--decontam_ngram", "8", "--output", "out"]))
+    assert stage.paths == ["a.txt", "b.jsonl"] and stage.ngram == 8
+    assert stage.report_path.endswith("decontamination.json")
+    index = EvalIndex(3)
+    index.add(EvalItem("f", "1", "See here, at all!"))
+    assert isinstance(Decontaminator(index, "remove").process(Document(id="x", text="nothing to see here at all")), Drop)
