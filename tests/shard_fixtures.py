@@ -29,7 +29,7 @@ def _lid_model():
     return fasttext.load_model(path)
 
 
-def extract_real_pages(shared_data: pathlib.Path, max_pages: int = 60, files=(CC_EXCERPT, REAL_PAGES)) -> list[dict]:
+def extract_real_pages(shared_data: pathlib.Path, max_pages: int = 40, files=(CC_EXCERPT, REAL_PAGES)) -> list[dict]:
     """Document rows from real WARC responses: trafilatura text + fastText language."""
     import trafilatura
     from warcio.archiveiterator import ArchiveIterator
@@ -48,8 +48,10 @@ def extract_real_pages(shared_data: pathlib.Path, max_pages: int = 60, files=(CC
                 if record.rec_type != "response":
                     continue
                 payload = record.content_stream().read()
+                if len(payload) > 300_000:
+                    continue  # very large pages only cost extraction time here
                 html = payload.decode("utf-8", "replace")
-                text = trafilatura.extract(html, include_comments=False)
+                text = trafilatura.extract(html, include_comments=False, fast=True)  # no fallback extractors: tests need speed
                 if not text or len(text) < 200:
                     continue
                 labels, scores = lid.predict(text.replace("\n", " ")[:2000])
@@ -61,7 +63,7 @@ def extract_real_pages(shared_data: pathlib.Path, max_pages: int = 60, files=(CC
     return rows
 
 
-def build_test_documents(shared_data: pathlib.Path, out_dir, max_pages: int = 60) -> pathlib.Path:
+def build_test_documents(shared_data: pathlib.Path, out_dir, max_pages: int = 40) -> pathlib.Path:
     """Write real extracted pages as a documents folder (two Parquet files)."""
     from pipelines.io.documents import write_parquet_file
 
@@ -121,3 +123,39 @@ def build_test_shards(documents_dir, out_dir, vocab_size: int = 1000, *, seed: i
 
 def find_shards(shards_dir) -> list[str]:
     return sorted(glob.glob(os.path.join(str(shards_dir), "*.arrow")))
+
+
+# ---- per-process caches: several test modules need the same real documents/tokenizer.
+
+_CACHE_ROOT: Optional[str] = None
+_CACHE: dict = {}
+
+
+def _cache_dir(name: str) -> pathlib.Path:
+    global _CACHE_ROOT
+    if _CACHE_ROOT is None:
+        import atexit
+        import shutil
+        import tempfile
+
+        _CACHE_ROOT = tempfile.mkdtemp(prefix="shard_fixtures_")
+        atexit.register(shutil.rmtree, _CACHE_ROOT, True)
+    return pathlib.Path(_CACHE_ROOT) / name
+
+
+def cached_test_documents(shared_data: pathlib.Path, max_pages: int = 40) -> pathlib.Path:
+    """build_test_documents once per test process (read-only: do not write into it)."""
+    key = ("docs", str(shared_data), max_pages)
+    if key not in _CACHE:
+        _CACHE[key] = build_test_documents(shared_data, _cache_dir(f"docs-{max_pages}"), max_pages)
+    return _CACHE[key]
+
+
+def cached_test_shards(shared_data: pathlib.Path, vocab_size: int = 1000, max_pages: int = 40) -> pathlib.Path:
+    """build_test_shards over cached_test_documents, once per process (read-only).
+    The tokenizer is at ``<returned>/../tokenizer/tokenizer.model``."""
+    key = ("shards", str(shared_data), vocab_size, max_pages)
+    if key not in _CACHE:
+        docs = cached_test_documents(shared_data, max_pages)
+        _CACHE[key] = build_test_shards(docs, _cache_dir(f"tok-{vocab_size}-{max_pages}"), vocab_size)
+    return _CACHE[key]
