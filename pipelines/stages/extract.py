@@ -362,6 +362,8 @@ class Extract(Stage):
                 self._child.close()
                 self._child = None
 
+    teardown = close  # the Beam wrapper calls stage.teardown() from DoFn.teardown
+
     def _run_isolated(self, payload: bytes, http_charset: str) -> tuple[Optional[str], str, dict]:
         with self._lock:
             if self._child is None:

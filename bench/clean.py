@@ -1,0 +1,339 @@
+"""Benchmark the clean job's front stages against datatrove on the same WARC files.
+
+    .venv/bin/python bench/clean.py                      # the 884 real pages
+    .venv/bin/python bench/clean.py --limit 100 --no_job  # quick look while developing
+
+For each step (read, URL filter, extract, language id) it prints documents/s per core
+(documents / CPU seconds, children included, so a busy shared machine does not skew
+the figure the way wall time would), wall time, and datatrove's figure for the same
+step on the same files with our/datatrove ratios. Then: our stages chained in-process
+vs datatrove's steps chained (same work, one pass), and the real clean job
+(`python -m pipelines.clean`, all its stages) as a subprocess. Peak memory is the max
+RSS of this process (and of the job's processes).
+
+datatrove settings mirror ours: Trafilatura(favour_precision=True, deduplicate=False,
+timeout=5), LanguageFilter(language_threshold=0.65) with FT176LID pointed at the same
+lid.176.ftz (it would otherwise download lid.176.bin), URLFilter defaults (its own
+embedded lists; needs tldextract + pyahocorasick, skipped with a note when missing).
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import logging
+import os
+import pathlib
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Callable, Iterable
+
+import psutil
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from pipelines.io.warc import iter_warc_outcomes  # noqa: E402
+from pipelines.stages.base import Drop  # noqa: E402
+from pipelines.stages.extract import Extract  # noqa: E402
+from pipelines.stages.langid import LanguageId, default_model_path  # noqa: E402
+from pipelines.stages.url_filter import UrlFilter  # noqa: E402
+
+DEFAULT_WARCS = str(REPO.parent / "shared" / "data" / "warc" / "real-pages-*.warc.gz")
+DEFAULT_UT1 = REPO.parent / "shared" / "data" / "blocklists" / "ut1"
+
+
+class CpuMeter:
+    """CPU seconds of this process and all its children (live or finished) over a block."""
+
+    def __enter__(self):
+        self.wall = time.perf_counter()
+        self.self_cpu = self._self_cpu()
+        self.children_done = self._children_done()
+        self.children_live = self._children_live()
+        return self
+
+    def __exit__(self, *exc):
+        self.wall = time.perf_counter() - self.wall
+        live = self._children_live()
+        # A child alive at the start and gone at the end moved its time into RUSAGE_CHILDREN.
+        gone = sum(t for pid, t in self.children_live.items() if pid not in live)
+        children = (sum(t - self.children_live.get(pid, 0.0) for pid, t in live.items())
+                    + self._children_done() - self.children_done - gone)
+        self.cpu = self._self_cpu() - self.self_cpu + max(children, 0.0)
+
+    @staticmethod
+    def _self_cpu():
+        r = resource.getrusage(resource.RUSAGE_SELF)
+        return r.ru_utime + r.ru_stime
+
+    @staticmethod
+    def _children_done():
+        r = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return r.ru_utime + r.ru_stime
+
+    @staticmethod
+    def _children_live():
+        times = {}
+        for child in psutil.Process().children(recursive=True):
+            try:
+                t = child.cpu_times()
+                times[child.pid] = t.user + t.system
+            except psutil.Error:
+                pass
+        return times
+
+
+def measure(label: str, n_docs: int, work: Callable[[], object]):
+    with CpuMeter() as m:
+        result = work()
+    return {"step": label, "docs": n_docs, "cpu_s": m.cpu, "wall_s": m.wall,
+            "docs_per_core_s": n_docs / m.cpu if m.cpu else float("inf")}, result
+
+
+def peak_rss_mb(who=resource.RUSAGE_SELF) -> float:
+    return resource.getrusage(who).ru_maxrss / 1024  # Linux reports KiB
+
+
+# ----------------------------------------------------------------------- ours
+def ours_read(files: list[str], limit: int):
+    docs = []
+    for path in files:
+        for outcome, doc in iter_warc_outcomes(path):
+            if doc is not None:
+                docs.append(doc)
+                if limit and len(docs) >= limit:
+                    return docs
+    return docs
+
+
+def apply(stage, docs: Iterable):
+    kept = []
+    for doc in docs:
+        result = stage.process(doc)
+        if not isinstance(result, Drop):
+            kept.append(result)
+    return kept
+
+
+def copy_docs(docs):
+    return [d.replace(signals=dict(d.signals)) for d in docs]
+
+
+# ----------------------------------------------------------------------- datatrove
+def datatrove_steps(warc_glob: str, limit: int):
+    """datatrove's steps, or None with the reason it cannot run here."""
+    import datatrove.utils._import_utils as dt_imports
+    import datatrove.utils.lid as dt_lid
+    from datatrove.pipeline.extractors import Trafilatura
+    from datatrove.pipeline.filters import LanguageFilter
+    from datatrove.pipeline.readers import WarcReader
+
+    # datatrove insists on the `fasttext-numpy2-wheel` distribution; our venv provides the
+    # same `fasttext` module (predict API) through fasttext-predict, so accept that.
+    is_distribution_available = dt_imports._is_distribution_available
+    dt_imports._is_distribution_available = (
+        lambda name: name == "fasttext-numpy2-wheel" or is_distribution_available(name))
+    # Point datatrove's model "download" at the local file: no network at run time.
+    dt_lid.FT176LID.MODEL_URL = str(default_model_path())
+    folder, pattern = os.path.split(warc_glob)
+    language_filter = LanguageFilter(language_threshold=0.65)
+    # fasttext-predict returns scores as a tuple of floats where the official fasttext
+    # wheel returns a NumPy array (datatrove calls .item()); adapt, same model file.
+    import fasttext
+    import numpy as np
+
+    class NumpyScores:
+        def __init__(self, model):
+            self.model = model
+
+        def predict(self, text, k=1):
+            labels, scores = self.model.predict(text, k=k)
+            return labels, np.asarray(scores)
+
+    language_filter.model._model = NumpyScores(fasttext.load_model(str(default_model_path())))
+    steps = {
+        "read": WarcReader(folder, glob_pattern=pattern, limit=limit or -1),
+        "extract": Trafilatura(favour_precision=True, timeout=5.0, deduplicate=False),
+        "langid": language_filter,
+    }
+    try:
+        from datatrove.pipeline.filters import URLFilter
+
+        steps["url_filter"] = URLFilter()
+    except ImportError as exc:
+        steps["url_filter"] = f"skipped ({exc}; `pip install tldextract pyahocorasick` to include it)"
+    return steps
+
+
+def dt_run(step, docs):
+    return list(step.run(iter(docs) if docs is not None else None, rank=0, world_size=1))
+
+
+# ----------------------------------------------------------------------- job
+def run_job(files: list[str], python: str):
+    with tempfile.TemporaryDirectory() as out:
+        cmd = [python, "-m", "pipelines.clean", "--input", ",".join(files), "--output", out, "--no_report"]
+        with CpuMeter() as m:
+            proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+        if proc.returncode != 0:
+            print(proc.stderr[-3000:], file=sys.stderr)
+            raise SystemExit(f"the clean job failed (exit {proc.returncode}): {' '.join(cmd)}")
+        stats_path = pathlib.Path(out) / "stats.json"
+        stats = json.loads(stats_path.read_text()) if stats_path.exists() else {}
+    return m, stats
+
+
+def print_table(rows, ref=None):
+    print(f"{'step':<26}{'docs':>6}{'cpu s':>9}{'wall s':>9}{'docs/s/core':>13}{'vs datatrove':>14}")
+    for r in rows:
+        ratio = ""
+        if ref and r["step"] in ref and isinstance(ref[r["step"]], dict):
+            ratio = f"{r['docs_per_core_s'] / ref[r['step']]['docs_per_core_s']:.2f}x"
+        print(f"{r['step']:<26}{r['docs']:>6}{r['cpu_s']:>9.2f}{r['wall_s']:>9.2f}{r['docs_per_core_s']:>13.1f}{ratio:>14}")
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--warcs", default=DEFAULT_WARCS, help="glob of WARC files (default: the 884 real pages)")
+    p.add_argument("--limit", type=int, default=0, help="use only the first N HTML documents (0 = all)")
+    p.add_argument("--blocklist_dir", default=str(DEFAULT_UT1) if DEFAULT_UT1.is_dir() else None,
+                   help="UT1 folder for our URL filter (default: ../shared/data/blocklists/ut1)")
+    p.add_argument("--no_datatrove", action="store_true", help="skip the datatrove comparison")
+    p.add_argument("--no_job", action="store_true", help="skip running python -m pipelines.clean")
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("trafilatura").setLevel(logging.CRITICAL)
+
+    files = sorted(glob.glob(args.warcs))
+    if not files:
+        raise SystemExit(f"no WARC files match {args.warcs!r}; pass --warcs 'path/*.warc.gz'")
+    mb = sum(os.path.getsize(f) for f in files) / 1e6
+    print(f"input: {len(files)} files, {mb:.1f} MB compressed ({args.warcs}); machine: {os.cpu_count()} cores")
+
+    # -------- ours, step by step
+    rows = []
+    row, docs = measure("read", 0, lambda: ours_read(files, args.limit))
+    row["docs"] = len(docs)
+    row["docs_per_core_s"] = len(docs) / row["cpu_s"]
+    html_mb = sum(len(d.payload) for d in docs) / 1e6
+    rows.append(row)
+
+    url_filter = UrlFilter(blocklist_dir=args.blocklist_dir)
+    url_filter.setup()
+    row, after_url = measure("url_filter", len(docs), lambda: apply(url_filter, copy_docs(docs)))
+    rows.append(row)
+
+    in_process = Extract(timeout_s=None)
+    in_process.setup()
+    # Warm up both extractors (lazy imports, trafilatura's first-call caches) so neither
+    # measurement pays one-off costs the other does not.
+    apply(in_process, copy_docs(after_url[:5]))
+    row, extracted = measure("extract (in-process)", len(after_url), lambda: apply(in_process, copy_docs(after_url)))
+    rows.append(row)
+    isolated = Extract(timeout_s=5.0)
+    with CpuMeter() as start:
+        isolated.setup()
+    apply(isolated, copy_docs(after_url[:5]))
+    row, extracted_iso = measure("extract", len(after_url), lambda: apply(isolated, copy_docs(after_url)))
+    rows.append(row)
+    same = sum(a.text == b.text for a, b in zip(extracted, extracted_iso)) if len(extracted) == len(extracted_iso) else -1
+
+    lid = LanguageId()
+    lid.setup()
+    row, after_lid = measure("langid", len(extracted_iso), lambda: apply(lid, copy_docs(extracted_iso)))
+    rows.append(row)
+
+    def chained():
+        kept = 0
+        for path in files:
+            for outcome, doc in iter_warc_outcomes(path):
+                if doc is None:
+                    continue
+                for stage in (url_filter, isolated, lid):
+                    doc = stage.process(doc)
+                    if isinstance(doc, Drop):
+                        break
+                else:
+                    kept += 1
+        return kept
+
+    if not args.limit:
+        row, kept_chain = measure("front stages chained", len(docs), chained)
+        rows.append(row)
+    isolated.close()
+    our_peak = peak_rss_mb()
+
+    # -------- datatrove, step by step on its own reader's output
+    ref = {}
+    if not args.no_datatrove:
+        steps = datatrove_steps(args.warcs, args.limit)
+        ref_row, dt_docs = measure("read", 0, lambda: dt_run(steps["read"], None))
+        ref_row["docs"] = len(dt_docs)
+        ref_row["docs_per_core_s"] = len(dt_docs) / ref_row["cpu_s"]
+        ref["read"] = ref_row
+        if isinstance(steps["url_filter"], str):
+            ref["url_filter"] = steps["url_filter"]
+            dt_after_url = dt_docs
+        else:
+            ref["url_filter"], dt_after_url = measure("url_filter", len(dt_docs), lambda: dt_run(steps["url_filter"], dt_docs))
+        ref["extract"], dt_extracted = measure("extract", len(dt_after_url), lambda: dt_run(steps["extract"], dt_after_url))
+        ours_by_url = {d.url: d.text for d in extracted_iso}
+        dt_by_url = {d.metadata.get("url"): d.text for d in dt_extracted}
+        both = [u for u in ours_by_url if u in dt_by_url]
+        agreement = (sum(ours_by_url[u] == dt_by_url[u].strip() for u in both), len(both),
+                     len(set(dt_by_url) - set(ours_by_url)), len(set(ours_by_url) - set(dt_by_url)))
+        ref["langid"], dt_kept = measure("langid", len(dt_extracted), lambda: dt_run(steps["langid"], dt_extracted))
+        if not args.limit:
+            fresh = datatrove_steps(args.warcs, args.limit)
+            chain = [fresh[k] for k in ("read", "url_filter", "extract", "langid") if not isinstance(fresh[k], str)]
+
+            def dt_chained():
+                data = None
+                for step in chain:
+                    data = step.run(data, rank=0, world_size=1)
+                return sum(1 for _ in data)
+
+            ref["front stages chained"], dt_kept_chain = measure("front stages chained", len(dt_docs), dt_chained)
+
+    print()
+    print("ours (and our/datatrove docs-per-core ratio):")
+    print_table(rows, ref)
+    print(f"extract child start: {start.wall:.2f}s wall; in-process vs isolated texts identical: {same}/{len(extracted)}")
+    iso = next(r for r in rows if r["step"] == "extract")
+    inp = next(r for r in rows if r["step"] == "extract (in-process)")
+    print(f"isolation overhead (child process per worker): {100 * (iso['cpu_s'] / inp['cpu_s'] - 1):+.1f}% CPU "
+          f"({inp['cpu_s']:.2f}s in-process vs {iso['cpu_s']:.2f}s isolated)")
+    print(f"read: {html_mb / next(r for r in rows if r['step'] == 'read')['cpu_s']:.1f} MB/s per core of HTML "
+          f"({html_mb:.1f} MB); kept after url_filter {len(after_url)}, extract {len(extracted_iso)}, langid {len(after_lid)}")
+    print(f"peak RSS of this process after our stages: {our_peak:.0f} MB")
+    if ref:
+        print()
+        print("datatrove:")
+        print_table([r for r in ref.values() if isinstance(r, dict)])
+        if isinstance(ref["url_filter"], str):
+            print(f"datatrove url_filter {ref['url_filter']}")
+        print(f"extracted text identical to datatrove's on {agreement[0]}/{agreement[1]} common pages; "
+              f"only datatrove kept {agreement[2]}, only we kept {agreement[3]}")
+        print(f"datatrove kept: read {len(dt_docs)}, extract {len(dt_extracted)}, langid {len(dt_kept)}")
+        print(f"peak RSS of this process after datatrove too: {peak_rss_mb():.0f} MB")
+
+    if not args.no_job and not args.limit:
+        if (REPO / "pipelines" / "clean.py").exists():
+            m, stats = run_job(files, sys.executable)
+            n = stats.get("records_read") or stats.get("records") or len(docs)
+            print()
+            print(f"end to end `python -m pipelines.clean` (all its stages, DirectRunner): {m.wall:.1f}s wall, "
+                  f"{m.cpu:.1f}s CPU -> {len(docs) / m.cpu:.1f} HTML docs/s per core; "
+                  f"peak RSS of a job process {peak_rss_mb(resource.RUSAGE_CHILDREN):.0f} MB")
+            summary = {k: v for k, v in stats.items() if isinstance(v, (int, float))}
+            print(f"job stats: {json.dumps(summary)[:600]}")
+        else:
+            print("pipelines/clean.py not found: end-to-end figure is the in-process chain above")
+
+
+if __name__ == "__main__":
+    main()
