@@ -12,7 +12,7 @@ lives in one worker. Use it for inputs up to a few million candidate documents.
 "Connected Components in MapReduce and Beyond" (SoCC 2014), as Beam rounds. Each step
 groups edges by one endpoint and streams over the neighbours twice (once for the min,
 once to emit), so no worker holds more than one node's neighbour iterable, and the
-runner may page that from disk. Edges are deduplicated after every step.
+runner may page that from disk.
 
 Why rounds are unrolled in one pipeline: the dedup job is one pipeline graph (the stage
 interface passes PCollections between stages), so we cannot stop between rounds and ask
@@ -192,26 +192,28 @@ class DistributedComponents(beam.PTransform):
         )
         change_counts = []
         for r in range(1, self.max_rounds + 1):
+            # Two shuffles per round and no Distinct in between: the steps are insensitive
+            # to duplicate edges (min and "two distinct smaller neighbours" ignore them) and
+            # never multiply them, so skipping the extra shuffles is the cheaper choice.
             large = (
                 current
                 | f"R{r}Both" >> beam.FlatMap(_both_directions)
                 | f"R{r}GroupLarge" >> beam.GroupByKey()
                 | f"R{r}LargeStar" >> beam.ParDo(_LargeStar(r)).with_outputs("changes", main="edges")
             )
-            large_edges = large.edges | f"R{r}DedupLarge" >> beam.Distinct()
             small = (
-                large_edges
+                large.edges
                 | f"R{r}OrderSmall" >> beam.Map(lambda e: _ordered(*e))
                 | f"R{r}GroupSmall" >> beam.GroupByKey()
                 | f"R{r}SmallStar" >> beam.ParDo(_SmallStar(r)).with_outputs("changes", main="edges")
             )
-            current = small.edges | f"R{r}DedupSmall" >> beam.Distinct()
+            current = small.edges
             change_counts.append(
                 (large.changes, small.changes)
                 | f"R{r}Changes" >> beam.Flatten()
-                | f"R{r}SumChanges" >> beam.CombineGlobally(sum)
                 | f"R{r}Tag" >> beam.Map(lambda n, r=r: (r, n))
             )
+        current = current | "DedupFinal" >> beam.Distinct()
         # After convergence every edge is (leaf, centre) with centre = component minimum.
         leaf_labels = current
         centre_labels = (
@@ -223,7 +225,8 @@ class DistributedComponents(beam.PTransform):
         max_rounds = self.max_rounds
 
         def summarize(per_round):
-            changes = [n for _, n in sorted(per_round)]
+            counted = dict(per_round)
+            changes = [counted.get(r, 0) for r in range(1, max_rounds + 1)]
             return [
                 ("rounds", max_rounds),
                 ("rounds_changes", changes),
@@ -233,7 +236,8 @@ class DistributedComponents(beam.PTransform):
         stats = (
             change_counts
             | "AllRounds" >> beam.Flatten()
-            | "CollectRounds" >> beam.combiners.ToList()  # max_rounds small ints, bounded
+            | "SumPerRound" >> beam.CombinePerKey(sum)
+            | "CollectRounds" >> beam.combiners.ToList()  # max_rounds small pairs: bounded
             | "Summarize" >> beam.FlatMap(summarize)
         )
         return {"labels": labels, "stats": stats}

@@ -155,18 +155,40 @@ def shingle_hashes_from_words(wh: np.ndarray, counts: np.ndarray, ngram: int) ->
     return out, n_sh
 
 
+def _fmix64_int(h: int) -> int:
+    h ^= h >> 33
+    h = (h * 0xFF51AFD7ED558CCD) & _MASK64
+    h ^= h >> 33
+    h = (h * 0xC4CEB9FE1A85EC53) & _MASK64
+    return h ^ (h >> 33)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _word_hash_int(word: str) -> int:
+    h, p = 0, 1
+    for c in word.encode("utf-8"):
+        h = (h + (c + 1) * p) & _MASK64
+        p = (p * _POLY) & _MASK64
+    return _fmix64_int(h)
+
+
+@functools.lru_cache(maxsize=64)
+def _position_constants_int(n: int) -> tuple[int, ...]:
+    return tuple(int(x) for x in _position_constants(n))
+
+
 def shingle_hash64(shingle: bytes | str) -> int:
     """Hash of one shingle given as space-joined words: a datasketch ``hashfunc``.
 
-    Equal to the vectorized path's value for the same words; used to check our
-    signatures against ``datasketch.MinHash(hashfunc=shingle_hash64)``.
+    A scalar, pure-Python implementation of the same function as the vectorized path
+    (``word_hashes`` + ``shingle_hashes_from_words``); the tests check that
+    ``datasketch.MinHash(hashfunc=shingle_hash64, scheme="affine64")`` gives our signatures.
     """
     if isinstance(shingle, bytes):
         shingle = shingle.decode("utf-8")
     toks = shingle.split(" ")
-    wh, counts = word_hashes([toks])
-    sh, _ = shingle_hashes_from_words(wh, counts, max(len(toks), 1))
-    return int(sh[0])
+    k = _position_constants_int(len(toks))
+    return sum(_word_hash_int(t) * k[j] for j, t in enumerate(toks)) & _MASK64
 
 
 def shingles(tokens: Sequence[str], ngram: int) -> list[bytes]:

@@ -1,0 +1,89 @@
+"""Connected components: union-find, Beam union-find and large-star/small-star agree."""
+from __future__ import annotations
+
+import importlib.util
+import json
+import pathlib
+import random
+
+import apache_beam as beam
+import pytest
+
+from pipelines.components import DistributedComponents, LocalComponents, union_find_components
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+def run_beam(edges, transform, workdir: pathlib.Path):
+    """Run a components transform; return (labels dict, stats dict or None)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    labels_path, stats_path = workdir / "labels.json", workdir / "stats.json"
+    with beam.Pipeline() as p:
+        result = p | beam.Create(edges) | transform
+        labels = result["labels"] if isinstance(result, dict) else result
+        _ = (labels | "L" >> beam.combiners.ToList()
+             | "WL" >> beam.Map(lambda ls: labels_path.write_text(json.dumps(sorted(ls)))))
+        if isinstance(result, dict):
+            _ = (result["stats"] | "S" >> beam.combiners.ToDict()
+                 | "WS" >> beam.Map(lambda s: stats_path.write_text(json.dumps(s))))
+    labels = dict(json.loads(labels_path.read_text())) if labels_path.exists() else {}
+    stats = json.loads(stats_path.read_text()) if stats_path.exists() else None
+    return labels, stats
+
+
+def test_union_find_labels_with_component_minimum():
+    labels = union_find_components([("c", "b"), ("b", "a"), ("x", "z"), ("z", "y")])
+    assert labels == {"a": "a", "b": "a", "c": "a", "x": "x", "y": "x", "z": "x"}
+
+
+def random_graph(seed: int, nodes: int = 300, edges: int = 220):
+    rng = random.Random(seed)
+    ids = [f"{rng.getrandbits(64):016x}" for _ in range(nodes)]
+    graph = [(rng.choice(ids), rng.choice(ids)) for _ in range(edges)]
+    # Long paths in random id order are the slow case for star contraction.
+    path = [f"p{rng.getrandbits(40):010x}" for _ in range(40)]
+    return graph + list(zip(path, path[1:]))
+
+
+def test_unconverged_rounds_never_merge_components(tmp_path):
+    rng = random.Random(2)
+    path = [f"q{rng.getrandbits(40):010x}" for _ in range(64)]
+    edges = list(zip(path, path[1:])) + [("zz1", "zz2")]
+    labels, stats = run_beam(edges, DistributedComponents(max_rounds=1), tmp_path)
+    assert stats["converged"] is False
+    truth = union_find_components(edges)
+    # Each label is a member of the node's true component (a split, never a merge).
+    assert all(truth[labels[n]] == truth[n] for n in labels)
+
+
+def test_same_clusters_on_real_near_duplicates(shared_data, tmp_path):
+    spec = importlib.util.spec_from_file_location("minhash_eval", REPO / "bench" / "minhash_eval.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    docs, _ = mod.make_labelled_corpus(mod.extract_pages(16, warc_dir=shared_data / "warc"), seed=5, dup_share=0.9)
+    # Loose bands (many candidate edges) so the graph has non-trivial components.
+    from pipelines.stages.minhash import MinHashConfig, MinHasher, band_keys
+
+    config = MinHashConfig(num_perm=100, bands=20, rows=5)
+    sig, _ = MinHasher(config).signatures([d.text for d in docs])
+    keys = band_keys(sig, config.bands, config.rows)
+    buckets = {}
+    for d, row in zip(docs, keys.tolist()):
+        for b, v in enumerate(row):
+            buckets.setdefault((b, v), []).append(d.id)
+    edges = sorted({(m, min(ms)) for ms in buckets.values() for m in ms if m != min(ms)})
+    assert len(edges) > 10
+    real_components = union_find_components(edges)
+    assert max(list(real_components.values()).count(c) for c in set(real_components.values())) >= 3
+    # Plus a random graph and a long path (disjoint ids) to exercise many rounds.
+    edges += random_graph(7)
+    dist, stats = run_beam(edges, DistributedComponents(), tmp_path / "d")
+    local, _ = run_beam(edges, LocalComponents(), tmp_path / "l")
+    assert dist == local == union_find_components(edges)
+    assert stats["converged"] is True
+    assert stats["rounds_changes"][0] > 0 and stats["rounds_changes"][-1] == 0
+
+
+def test_max_rounds_must_be_positive():
+    with pytest.raises(ValueError, match="max_rounds"):
+        DistributedComponents(max_rounds=0)

@@ -1,0 +1,157 @@
+"""MinHash signatures and LSH bands: equal to datasketch on real text, script-aware."""
+from __future__ import annotations
+
+import importlib.util
+import itertools
+import pathlib
+
+import numpy as np
+import pytest
+from datasketch import MinHash, MinHashLSH
+
+from pipelines.stages.minhash import (
+    MinHashConfig,
+    MinHasher,
+    band_keys,
+    estimated_jaccard,
+    shingle_hash64,
+    shingles,
+    tokenize,
+)
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+def load_eval_module():
+    spec = importlib.util.spec_from_file_location("minhash_eval", REPO / "bench" / "minhash_eval.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(scope="module")
+def pages(shared_data):
+    return load_eval_module().extract_pages(16, warc_dir=shared_data / "warc")
+
+
+@pytest.fixture(scope="module")
+def real_texts(shared_data, pages):
+    """Main text of real pages: German/English pages plus the Chinese/Russian CC excerpt."""
+    import trafilatura
+    from warcio.archiveiterator import ArchiveIterator
+
+    texts = [t for _, t in pages[:8]]
+    with open(shared_data / "warc" / "cc-main-2020-34-excerpt.warc.gz", "rb") as f:
+        for rec in ArchiveIterator(f):
+            if rec.rec_type == "response":
+                text = trafilatura.extract(rec.content_stream().read())
+                if text:
+                    texts.append(text)
+    assert any(any("\u4e00" <= c <= "\u9fff" for c in t) for t in texts), "expected Chinese pages in the excerpt"
+    return texts
+
+
+@pytest.fixture(scope="module")
+def labelled(pages):
+    return load_eval_module().make_labelled_corpus(pages, seed=3, dup_share=0.8)
+
+
+def datasketch_minhash(tokens, config=MinHashConfig()):
+    m = MinHash(num_perm=config.num_perm, seed=config.seed, scheme="affine64", hashfunc=shingle_hash64)
+    m.update_batch(shingles(tokens, config.ngram))
+    return m
+
+
+def test_signatures_equal_datasketch_on_real_text(real_texts):
+    hasher = MinHasher()
+    tokens = [tokenize(t) for t in real_texts]
+    sig, n_sh = hasher.signatures_from_tokens(tokens)
+    assert sig.dtype == np.uint64 and sig.shape == (len(real_texts), 112)
+    for toks, row, n in zip(tokens, sig, n_sh):
+        assert n == len(shingles(toks, 5))
+        assert np.array_equal(row, datasketch_minhash(toks).hashvalues)
+
+
+def test_signature_of_a_document_does_not_depend_on_its_batch(real_texts):
+    hasher = MinHasher()
+    together, _ = hasher.signatures(real_texts)
+    alone = np.vstack([hasher.signatures([t])[0] for t in real_texts])
+    assert np.array_equal(together, alone)
+
+
+def test_normalization_ignores_case_accents_digits_punctuation():
+    a = "The Café opened in 1998, and it's still open!"
+    b = "the cafe opened in 2004 -- and it s still OPEN"
+    assert tokenize(a) == tokenize(b)
+    sig, _ = MinHasher().signatures([a, b])
+    assert np.array_equal(sig[0], sig[1])
+
+
+def test_chinese_characters_are_words(real_texts):
+    chinese = next(t for t in real_texts if sum("\u4e00" <= c <= "\u9fff" for c in t) > 50)
+    toks = tokenize(chinese)
+    han = [t for t in toks if "\u4e00" <= t[0] <= "\u9fff"]
+    assert han and all(len(t) == 1 for t in han)
+    # A Chinese text without spaces still yields many shingles, so edits are measurable.
+    _, n_sh = MinHasher().signatures([chinese])
+    assert n_sh[0] > 50
+
+
+def test_short_and_empty_documents():
+    sig, n_sh = MinHasher().signatures(["", "!!! 123", "two words", "one two three four five six"])
+    assert n_sh.tolist() == [0, 0, 1, 2]
+    assert (sig[0] == np.iinfo(np.uint64).max).all() and (sig[1] == np.iinfo(np.uint64).max).all()
+    assert np.array_equal(sig[2], datasketch_minhash(["two", "words"]).hashvalues)
+
+
+def test_near_duplicates_score_higher_than_unrelated_pages(labelled):
+    docs, truth = labelled
+    sig, _ = MinHasher().signatures([d.text for d in docs])
+    same, other = [], []
+    for i, j in itertools.combinations(range(len(docs)), 2):
+        (same if truth[docs[i].id] == truth[docs[j].id] else other).append(estimated_jaccard(sig[i], sig[j]))
+    assert same and other
+    assert np.median(same) > 0.5 > max(other)
+
+
+def test_lsh_candidates_identical_to_datasketch_minhashlsh(labelled):
+    docs, _ = labelled
+    config = MinHashConfig()
+    sig, _ = MinHasher(config).signatures([d.text for d in docs])
+    keys = band_keys(sig, config.bands, config.rows)
+    ours = set()
+    for i, j in itertools.combinations(range(len(docs)), 2):
+        if (keys[i] == keys[j]).any():
+            ours.add((docs[i].id, docs[j].id))
+    lsh = MinHashLSH(num_perm=config.num_perm, params=(config.bands, config.rows))
+    sketches = {}
+    for d in docs:
+        m = datasketch_minhash(tokenize(d.text), config)
+        sketches[d.id] = m
+        lsh.insert(d.id, m)
+    theirs = set()
+    for i, j in itertools.combinations(range(len(docs)), 2):
+        if docs[j].id in lsh.query(sketches[docs[i].id]):
+            theirs.add((docs[i].id, docs[j].id))
+    assert len(ours) > 10  # the corpus has real near-duplicates
+    assert ours == theirs
+
+
+@pytest.mark.parametrize("threshold", [0.5, 0.72, 0.85])
+def test_threshold_gives_datasketch_bands_and_rows(threshold):
+    config = MinHashConfig.from_threshold(threshold, num_perm=112)
+    lsh = MinHashLSH(threshold=threshold, num_perm=112)
+    assert (config.bands, config.rows) == (lsh.b, lsh.r)
+
+
+def test_default_is_14_bands_of_8_rows():
+    config = MinHashConfig()
+    assert (config.num_perm, config.bands, config.rows, config.ngram) == (112, 14, 8, 5)
+    assert 0.70 < config.threshold < 0.74
+
+
+def test_bad_parameters_say_what_to_change():
+    with pytest.raises(ValueError, match="num_perm"):
+        MinHashConfig(num_perm=64, bands=14, rows=8)
+    with pytest.raises(ValueError, match="threshold"):
+        MinHashConfig.from_threshold(1.5)
