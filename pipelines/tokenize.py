@@ -85,7 +85,9 @@ class SentencePieceEncoder:
         sp = self.sp
         prefix = [sp.bos_id()] if self.bos else []
         eos = [sp.eos_id()]
-        return [np.array(prefix + ids + eos, dtype=self.dtype) for ids in sp.encode(texts)]
+        # num_threads=1: a Beam worker already runs one DoFn thread per core; SentencePiece's
+        # own thread pool on top would oversubscribe the cores.
+        return [np.array(prefix + ids + eos, dtype=self.dtype) for ids in sp.encode(texts, num_threads=1)]
 
     def manifest_fields(self) -> dict:
         sp = self.sp

@@ -264,6 +264,12 @@ class TokenWindowReader:
         # Global window id of each source's first window (sources concatenated).
         counts = np.array([s.num_windows for s in self.sources], dtype=np.int64)
         self._bases = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        # Flat segment table over all sources, for batch-vectorised lookups.
+        self._seg_views = [seg for src in self.sources for seg in src.segments]
+        lengths = np.array([len(v) for v in self._seg_views], dtype=np.int64)
+        self._seg_starts = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+        source_tokens = np.array([int(src.starts[-1]) for src in self.sources], dtype=np.int64)
+        self._token_base = np.concatenate([[0], np.cumsum(source_tokens)])[:-1].astype(np.int64)
         self.windows_per_epoch = self._epoch_window_count()
         if self.windows_per_epoch == 0:
             raise ValueError(
@@ -271,7 +277,7 @@ class TokenWindowReader:
                 "use a smaller seq_len, more data, or (validation) a larger --validation_fraction"
             )
         self.position = 0  # global window cursor over the infinite epoch sequence
-        self._epoch_cache: tuple[int, Optional[np.ndarray]] = (-1, None)
+        self._epoch_cache: dict[int, np.ndarray] = {}
 
     # ---- setup
 
@@ -307,8 +313,9 @@ class TokenWindowReader:
 
     def epoch_windows(self, epoch: int) -> np.ndarray:
         """The global window ids of one epoch, in reading order (same for every rank)."""
-        if self._epoch_cache[0] == epoch:
-            return self._epoch_cache[1]
+        cached = self._epoch_cache.get(epoch)
+        if cached is not None:
+            return cached
         bases = self._bases
         parts = []
         for i, src in enumerate(self.sources):
@@ -321,7 +328,9 @@ class TokenWindowReader:
         order = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
         # The permutation depends on (seed, epoch) only: never on rank or world size.
         order = order[np.random.default_rng([self.seed, epoch]).permutation(len(order))]
-        self._epoch_cache = (epoch, order)
+        # Keep two epochs: a step that straddles an epoch boundary needs both.
+        self._epoch_cache = {e: w for e, w in self._epoch_cache.items() if e == epoch - 1}
+        self._epoch_cache[epoch] = order
         return order
 
     # ---- window access
@@ -332,32 +341,44 @@ class TokenWindowReader:
 
     def read_window(self, window_id: int, out: np.ndarray) -> None:
         """Copy one window's seq_len+1 tokens into ``out`` (int64)."""
-        bases = self._bases
-        s = int(np.searchsorted(bases, window_id, side="right") - 1)
-        src = self.sources[s]
-        start = (int(window_id) - int(bases[s])) * self.window
-        end = start + self.window
-        seg = int(np.searchsorted(src.starts, start, side="right") - 1)
-        filled = 0
-        while filled < self.window:
-            view = src.segments[seg]
-            lo = start + filled - int(src.starts[seg])
-            take = min(len(view) - lo, self.window - filled)
-            out[filled:filled + take] = view[lo:lo + take]
-            filled += take
-            seg += 1
-        assert start + filled == end
+        self._read_into(np.array([window_id], dtype=np.int64), out.reshape(1, -1))
+
+    def _read_into(self, window_ids: np.ndarray, out: np.ndarray) -> None:
+        # All lookups vectorised for the whole batch in one global token coordinate space
+        # (sources' streams laid end to end); then one slice copy per window, two when a
+        # window straddles a shard boundary. The copy casts uint16/uint32 -> int64.
+        window = self.window
+        src_idx = np.searchsorted(self._bases, window_ids, side="right") - 1
+        starts = self._token_base[src_idx] + (window_ids - self._bases[src_idx]) * window
+        segs = np.searchsorted(self._seg_starts, starts, side="right") - 1
+        los = (starts - self._seg_starts[segs]).tolist()
+        views = self._seg_views
+        for row, (seg, lo) in enumerate(zip(segs.tolist(), los)):
+            view = views[seg]
+            if lo + window <= len(view):
+                out[row] = view[lo:lo + window]
+                continue
+            filled = 0
+            while filled < window:
+                view = views[seg]
+                take = min(len(view) - lo, window - filled)
+                out[row, filled:filled + take] = view[lo:lo + take]
+                filled += take
+                seg += 1
+                lo = 0
 
     def _read_rows(self, window_ids: np.ndarray) -> np.ndarray:
         out = np.empty((len(window_ids), self.window), dtype=np.int64)
-        for row, wid in enumerate(window_ids):
-            self.read_window(int(wid), out[row])
+        self._read_into(np.asarray(window_ids, dtype=np.int64), out)
         return out
 
     def global_window_ids(self, start: int, count: int) -> np.ndarray:
         """Window ids at global positions [start, start+count) of the infinite sequence."""
-        out = []
         per_epoch = self.windows_per_epoch
+        epoch, offset = divmod(start, per_epoch)
+        if offset + count <= per_epoch:  # the common case: inside one epoch
+            return self.epoch_windows(epoch)[offset:offset + count]
+        out = []
         pos = start
         while pos < start + count:
             epoch, offset = divmod(pos, per_epoch)
