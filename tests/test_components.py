@@ -77,7 +77,7 @@ def test_same_clusters_on_real_near_duplicates(shared_data, tmp_path):
     assert max(list(real_components.values()).count(c) for c in set(real_components.values())) >= 3
     # Plus a random graph and a long path (disjoint ids) to exercise many rounds.
     edges += random_graph(7)
-    dist, stats = run_beam(edges, DistributedComponents(), tmp_path / "d")
+    dist, stats = run_beam(edges, DistributedComponents(max_rounds=8), tmp_path / "d")
     local, _ = run_beam(edges, LocalComponents(), tmp_path / "l")
     assert dist == local == union_find_components(edges)
     assert stats["converged"] is True

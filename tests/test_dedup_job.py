@@ -1,0 +1,145 @@
+"""The dedup job end to end on labelled near-duplicates of real pages."""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import importlib.util
+import json
+import pathlib
+
+import pytest
+
+from pipelines import dedup
+from pipelines.io.documents import document_to_row, iter_parquet_documents, write_parquet_file
+from pipelines.minhash_dedup import MinhashDedup, keep_key
+from pipelines.stages.base import Document
+from pipelines.stages.minhash import MinHashConfig
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+
+
+def load_eval_module():
+    spec = importlib.util.spec_from_file_location("minhash_eval", REPO / "bench" / "minhash_eval.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(scope="module")
+def corpus(shared_data, tmp_path_factory):
+    """Parquet input of real pages + near-duplicates; same id twice once (a re-read file)."""
+    mod = load_eval_module()
+    docs, truth = mod.make_labelled_corpus(mod.extract_pages(16, warc_dir=shared_data / "warc"),
+                                           seed=11, dup_share=0.8)
+    src = tmp_path_factory.mktemp("dedup_in")
+    rows = [document_to_row(d) for d in docs]
+    write_parquet_file(str(src / "part-a.parquet"), rows[: len(rows) // 2])
+    write_parquet_file(str(src / "part-b.parquet"), rows[len(rows) // 2:] + rows[:1])
+    return src, docs, truth, mod
+
+
+def run_job(src, out, *flags):
+    assert dedup.main(["--input", str(src), "--output", str(out), "--num_shards", "3", *flags]) == 0
+    stats = json.loads((out / "stats.json").read_text())
+    kept = [d for p in sorted((out / "documents").glob("*.parquet")) for d in iter_parquet_documents(str(p))]
+    removed_dir = out / "removed" / "minhash"
+    removed = [d for p in sorted(removed_dir.glob("*.parquet")) for d in iter_parquet_documents(str(p))]
+    return stats, kept, removed
+
+
+def digest(folder: pathlib.Path) -> dict:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def distributed_run(corpus, tmp_path_factory):
+    src = corpus[0]
+    out = tmp_path_factory.mktemp("dedup_dist")
+    return out, run_job(src, out, "--keep_removed", "--components", "distributed",
+                        "--max_rounds", "6", "--keep", "longest_text")
+
+
+def test_job_removes_near_duplicates_and_accounts_for_every_document(corpus, distributed_run):
+    src, docs, truth, mod = corpus
+    _, (stats, kept, removed) = distributed_run
+
+    # Accounting: every input row is kept or removed with a counted reason.
+    assert stats["documents_in"] == len(docs) + 1
+    assert stats["documents_in"] == stats["documents_kept"] + sum(stats["dropped"].values())
+    assert stats["documents_kept"] == len(kept)
+    assert stats["dropped"]["minhash.duplicate"] + stats["dropped"]["minhash.duplicate_id"] == len(removed)
+    assert stats["dropped"]["minhash.duplicate_id"] == 1
+
+    # Clusters match the library path (band keys + union-find); cluster id = smallest member.
+    expected = mod.predicted_clusters(docs, MinHashConfig())
+    assert {d.id: d.minhash_cluster for d in kept + removed} == expected
+    assert all(c == min(i for i, x in expected.items() if x == c) for c in set(expected.values()))
+
+    # --keep longest_text: one kept document per cluster, its longest (ties: smallest id).
+    best = {}
+    for d in docs:
+        c = expected[d.id]
+        if c not in best or (-len(d.text), d.id) < (-len(best[c].text), best[c].id):
+            best[c] = d
+    assert sorted(d.id for d in kept) == sorted(d.id for d in best.values())
+    assert any(d.id != d.minhash_cluster for d in kept)  # the rule mattered somewhere
+    kept_by_cluster = {d.minhash_cluster: d for d in kept}
+    for d in removed:
+        assert d.duplicate_of == kept_by_cluster[d.minhash_cluster].id
+    # Removed documents really are near-duplicates of what was kept (labelled truth).
+    assert sum(1 for d in removed if truth[d.id] == truth[d.duplicate_of]) >= 0.9 * len(removed)
+
+    # Cluster statistics are consistent with the documents.
+    clusters = stats["clusters"]
+    assert clusters["count"] == len(kept)
+    assert sum(int(size) * n for size, n in clusters["size_histogram"].items()) == len(docs)
+    assert clusters["duplicate_clusters"] == sum(1 for d in kept if d.minhash_cluster_size > 1)
+    assert clusters["duplicate_clusters"] >= 5
+    assert stats["minhash"]["components"]["converged"] is True
+    assert stats["minhash"]["candidate_edges"] > 0
+
+
+def test_rerun_is_byte_identical_and_local_components_give_the_same_output(corpus, distributed_run, tmp_path):
+    src = corpus[0]
+    dist_out, _ = distributed_run
+    for name in ("a", "b"):
+        run_job(src, tmp_path / name, "--keep_removed", "--components", "local", "--keep", "longest_text")
+    assert digest(tmp_path / "a") == digest(tmp_path / "b")
+    # Documents and removed documents are identical whichever components path ran
+    # (stats.json differs only in the components' own figures).
+    local, dist = digest(tmp_path / "a"), digest(dist_out)
+    assert {k: v for k, v in local.items() if k != "stats.json"} == {k: v for k, v in dist.items() if k != "stats.json"}
+
+
+def test_keep_rules_order():
+    a = Document(id="a", text="short", warc_date="2021-01-01")
+    b = Document(id="b", text="much longer text", warc_date="2020-05-01")
+    c = Document(id="c", text="much longer text", warc_date="")
+    assert min([a, b, c], key=lambda d: keep_key(d, "smallest_id")).id == "a"
+    assert min([a, b, c], key=lambda d: keep_key(d, "longest_text")).id == "b"
+    assert min([a, b, c], key=lambda d: keep_key(d, "earliest_date")).id == "b"
+
+
+def test_bad_arguments_explain_what_to_do(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        dedup.main(["--input", str(tmp_path / "missing"), "--output", str(tmp_path / "o")])
+    assert "no Parquet document files" in capsys.readouterr().err
+    with pytest.raises(SystemExit, match="unknown dedup stage"):
+        dedup.load_stage("nosuch")
+    dedup.register_stage("broken", "pipelines.no_such_module:Stage")
+    try:
+        with pytest.raises(SystemExit, match="no_such_module"):
+            dedup.load_stage("broken")
+    finally:
+        dedup.STAGES.pop("broken")
+
+
+def test_threshold_flag_derives_bands_and_rows():
+    parser = argparse.ArgumentParser()
+    MinhashDedup.add_arguments(parser)
+    stage = MinhashDedup.from_args(parser.parse_args(["--threshold", "0.8", "--components", "local"]))
+    assert stage.config.bands * stage.config.rows <= 112
+    assert abs(stage.config.threshold - 0.8) < 0.08
+    with pytest.raises(ValueError, match="either --threshold"):
+        MinhashDedup.from_args(parser.parse_args(["--threshold", "0.8", "--bands", "10"]))
