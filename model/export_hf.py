@@ -133,6 +133,18 @@ def find_tokenizer_files(shards_dir: pathlib.Path) -> list[pathlib.Path]:
     return found
 
 
+def check_tokenizer_matches(tokenizer_files: Iterable[pathlib.Path], expected_sha256: Optional[str]) -> None:
+    """A SentencePiece model must be the one the shards were tokenized with (same SHA-256)."""
+    import hashlib
+
+    for f in tokenizer_files:
+        if f.suffix == ".model" and expected_sha256:
+            actual = hashlib.sha256(f.read_bytes()).hexdigest()
+            if actual != expected_sha256:
+                raise SystemExit(f"{f} has SHA-256 {actual[:12]}..., but the shards were tokenized with "
+                                 f"{expected_sha256[:12]}...: pass the tokenizer.model the shards were made with")
+
+
 def load_run(run_dir: pathlib.Path, checkpoint: Optional[pathlib.Path] = None) -> tuple[Transformer, dict]:
     run_dir = pathlib.Path(run_dir)
     config_path = run_dir / "run_config.json"
@@ -168,6 +180,7 @@ def main(argv: Optional[list[str]] = None) -> None:
         tokenizer_files = find_tokenizer_files(pathlib.Path(run["data"]["path"]))
         if not tokenizer_files:
             log.warning("no tokenizer found beside the shards; pass --tokenizer to include one")
+    check_tokenizer_matches(tokenizer_files, run["data"].get("tokenizer_sha256"))
     out = export_model(model, pathlib.Path(args.out), bos_id=run["data"]["bos_id"], eos_id=run["data"]["eos_id"],
                        tokenizer_files=tokenizer_files, dtype=getattr(torch, args.dtype))
     log.info("exported %s to %s", args.run, out)
