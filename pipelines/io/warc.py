@@ -44,6 +44,7 @@ from warcio.archiveiterator import ArchiveIterator
 from warcio.bufferedreaders import DecompressingBufferedReader
 from warcio.utils import BUFF_SIZE
 from warcio.exceptions import ArchiveLoadFailed
+from warcio.recordloader import ArcWarcRecordLoader
 from warcio.statusandheaders import StatusAndHeadersParser, StatusAndHeadersParserException
 
 from pipelines.stages.base import Document, stable_id
@@ -171,9 +172,23 @@ def _is_record_start(line: bytes, fmt: str) -> bool:
 # --------------------------------------------------------------------------- records
 
 def infer_crawl(path: str) -> str:
-    """``CC-MAIN-2020-34`` from a Common Crawl path such as ``.../CC-MAIN-2020-34/...``."""
+    """``CC-MAIN-2020-34`` from a Common Crawl path such as ``.../CC-MAIN-2020-34/...``.
+
+    When neither the caller nor the path names the crawl, the reader takes it from
+    the ``isPartOf`` field of the file's warcinfo record (Common Crawl writes it).
+    """
     match = _CRAWL_RE.search(path)
     return match.group(0) if match else ""
+
+
+def _crawl_from_warcinfo(record) -> str:
+    """Common Crawl's warcinfo says ``isPartOf: CC-MAIN-2020-34``; '' when absent."""
+    try:
+        info = record.content_stream().read(1 << 16).decode("utf-8", "replace")
+    except _PARSE_ERRORS:
+        return ""
+    match = re.search(r"^isPartOf:\s*(" + _CRAWL_RE.pattern + r")\s*$", info, re.MULTILINE)
+    return match.group(1) if match else ""
 
 
 def domain_of(url: str) -> str:
@@ -301,49 +316,119 @@ def _classify(record, fmt: str, source_file: str, crawl: str, index: int, max_pa
     return OK, doc
 
 
+_GZIP_MAGIC = b"\x1f\x8b\x08"
+
+
+class _SkippedMember:
+    """Stands in for the zlib object of a corrupt gzip member.
+
+    It ends that member and passes the bytes from the next gzip header on as
+    ``unused_data``, which warcio's ``read_next_member()`` resumes from: the records
+    after a corrupt one are still read.
+    """
+
+    eof = True
+
+    def __init__(self):
+        self.unused_data = b""
+        self._tail = b""
+
+    def decompress(self, data: bytes) -> bytes:
+        if self.unused_data:
+            self.unused_data += data
+            return b""
+        buf = self._tail + data
+        at = buf.find(_GZIP_MAGIC)
+        if at >= 0:
+            self.unused_data, self._tail = buf[at:], b""
+        else:
+            self._tail = buf[-(len(_GZIP_MAGIC) - 1):]
+        return b""
+
+    def flush(self) -> bytes:
+        return b""
+
+
 class _TrackingReader(DecompressingBufferedReader):
     """warcio's member-aware gzip reader, plus a record of how the data ended.
 
     warcio reads one gzip member per record, which keeps a record with a wrong
-    Content-Length from bleeding into the next one. But it swallows two failures
-    silently: data that ends inside a gzip member (a cut file looks complete) and a
-    member zlib rejects part-way (the rest of the file vanishes). We flag both.
+    Content-Length from bleeding into the next one. But it hides two failures: data
+    that ends inside a gzip member (a cut file looks complete), and a member zlib
+    rejects (warcio prints to stderr and the rest of the file vanishes, or it
+    decides the file "is not compressed"). We flag the first and skip the second
+    to the next member, counting it.
     """
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
+    def __init__(self, stream, gzipped: bool):
+        super().__init__(stream, block_size=BUFF_SIZE, decomp_type="gzip" if gzipped else None)
         self.cut_inside_member = False
-        self.corrupt = False
+        self.corrupt_members = 0
+        self.corrupt_before_record = 0
+
+    def _init_decomp(self, decomp_type):
+        super()._init_decomp(decomp_type)
+        self.member_fed = False  # bytes of the current gzip member given to zlib
 
     def _decompress(self, data):
-        if self.decompressor is not None and data and self.num_block_read > 0:
-            try:
-                return self.decompressor.decompress(data)
-            except zlib.error:
-                self.corrupt = True
-                return b""
-        # First block of a member: warcio falls back to "not compressed" on failure.
-        return super()._decompress(data)
+        if self.decompressor is None or not data:
+            return data
+        self.member_fed = True
+        try:
+            return self.decompressor.decompress(data)
+        except zlib.error:
+            # Not warcio's "first block failed, so not compressed": the file was
+            # sniffed as gzip, so this member is corrupt.
+            self.corrupt_members += 1
+            self.decompressor = _SkippedMember()
+            return self.decompressor.decompress(data[1:])
 
     def close_decompressor(self):
         d = self.decompressor
-        if d is not None and not d.eof and self.num_block_read > 0 and not self.corrupt:
+        if d is not None and not d.eof and self.member_fed:
             self.cut_inside_member = True
         super().close_decompressor()
+
+
+class _Loader(ArcWarcRecordLoader):
+    def load_http_headers(self, rec_type, uri, stream, length):
+        # A WARC record without Content-Length is broken; parsing an HTTP head out
+        # of what follows would eat the next record's header. (uri None: broken too.)
+        if length is None or uri is None:
+            return None
+        return super().load_http_headers(rec_type, uri, stream, length)
 
 
 class _RecordIterator(ArchiveIterator):
     """warcio's ArchiveIterator with three lenient behaviours for bulk reading."""
 
-    def __init__(self, stream, fmt: str, next_line: Optional[bytes] = None,
+    def __init__(self, stream, fmt: str, gzipped: bool, next_line: Optional[bytes] = None,
                  reader: Optional[_TrackingReader] = None):
         super().__init__(stream, arc2warc=True)
-        self.reader = reader or _TrackingReader(self.fh, block_size=BUFF_SIZE)
+        self.reader = reader or _TrackingReader(self.fh, gzipped)
+        self.loader = _Loader(verify_http=False, arc2warc=True)
         # Parse only as the sniffed format: in mixed mode warcio accepts any
         # five-field text line as an ARC record header, turning garbage into records.
         self.known_format = fmt
         self.next_line = next_line
         self.skipped_lines = 0
+        self.cut_in_header = False
+
+    def _next_record(self, next_line):
+        # warcio treats EOFError while parsing a record as "no more records", so a file
+        # cut inside a record's header block would end silently. We read the first
+        # line ourselves: once a record has started, running out of data is a cut.
+        while not next_line or not next_line.strip():
+            next_line = self.reader.readline()
+            if not next_line and not self.reader.read_next_member():
+                raise EOFError()
+        # Members skipped as corrupt up to here held earlier records, not this one.
+        self.reader.corrupt_before_record = self.reader.corrupt_members
+        try:
+            return super()._next_record(next_line)
+        except EOFError:
+            self.cut_in_header = True
+            raise
 
     def _raise_invalid_gzip_err(self):
         # One gzip member holding many records cannot be seeked into by offset (why
@@ -356,14 +441,19 @@ class _RecordIterator(ArchiveIterator):
         # too LONG that line is the next record's "WARC/1.0", and the next record is
         # lost. We skip only lines that cannot start a record.
         empty_size = 0
+        skipped_here = False
         while True:
             line = self.reader.readline()
             if not line:
+                if skipped_here and self.reader.decompressor is None:
+                    # Uncompressed data ending in a partial line ("WAR"): a cut.
+                    self.cut_in_header = True
                 return None, empty_size
             if line.strip() and _is_record_start(line, self.known_format):
                 return line, empty_size
             if line.strip():
                 self.skipped_lines += 1
+                skipped_here = True
             empty_size += len(line)
 
 
@@ -401,8 +491,8 @@ def iter_warc_outcomes(path: str, max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_B
                  ", ".join(f"{k}={v}" for k, v in sorted(counts.items())))
 
 
-def _peek(raw, size: int = 1 << 16) -> tuple[bytes, bytes]:
-    """(raw prefix, first decompressed bytes) without losing the prefix."""
+def _peek(raw, size: int = 1 << 16) -> tuple[bytes, bytes, bool]:
+    """(raw prefix, first decompressed bytes, whole file is one cut gzip member)."""
     parts, got = [], 0
     while got < size:
         data = raw.read(size - got)
@@ -411,70 +501,110 @@ def _peek(raw, size: int = 1 << 16) -> tuple[bytes, bytes]:
         parts.append(data)
         got += len(data)
     prefix = b"".join(parts)
-    head = prefix
-    if prefix.startswith(b"\x1f\x8b"):
+    if not prefix.startswith(b"\x1f\x8b"):
+        return prefix, prefix, False
+    start = 0
+    while start >= 0:  # a corrupt first member: look at the next one
+        member = zlib.decompressobj(16 + zlib.MAX_WBITS)
         try:
-            head = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(prefix, 4096)
+            head = member.decompress(prefix[start:], 4096)
         except zlib.error:
-            head = b""
-    return prefix, head
+            start = prefix.find(_GZIP_MAGIC, start + 1)
+            continue
+        cut = got < size and not member.eof and not member.unconsumed_tail and len(head) < 4096
+        return prefix, head, cut and start == 0
+    return prefix, b"", False
 
 
 def _iter_open(path, raw, max_payload, crawl, emit):
-    prefix, head = _peek(raw)
+    prefix, head, cut_gzip = _peek(raw)
     fmt = _sniff_archive(head)
+    if fmt is None and cut_gzip and b"WARC/".startswith(head[:5]):
+        log.warning("%s ends inside its first gzip member (truncated file)", path)
+        yield emit(errored("truncated"))
+        return
     if fmt is None:
         log.warning("%s is not a WARC or ARC file (it starts with %r): skipped", path, head[:32])
         yield emit(errored("unreadable_file"))
         return
-    iterator = _RecordIterator(_Prefixed(prefix, raw), fmt)
+    gzipped = prefix.startswith(b"\x1f\x8b")
+    iterator = _RecordIterator(_Prefixed(prefix, raw), fmt, gzipped)
     reader = iterator.reader
+    index, cut = 0, False
+    accounted = 0  # corrupt gzip members already reported as bad_record
 
-    def stream_broke() -> bool:
-        return bool(reader.cut_inside_member or raw.failed)
+    def unreported(upto: int):
+        nonlocal accounted
+        for _ in range(upto - accounted):
+            log.warning("%s: a corrupt gzip member was skipped", path)
+            yield emit(errored("bad_record"))
+        accounted = max(accounted, upto)
 
-    index = 0
-    cut = False
     while True:
         try:
             record = next(iterator)
         except StopIteration:
+            cut = iterator.cut_in_header
             break
         except _PARSE_ERRORS as exc:
-            if stream_broke() or reader.corrupt:
+            if raw.failed:
+                break
+            resumed = _resync(reader, fmt, gzipped)
+            if resumed is None and reader.corrupt_members == accounted:
+                # Nothing readable after the broken header: the data ended inside it.
+                cut = True
                 break
             log.warning("%s: skipping a record warcio cannot parse: %s", path, str(exc)[:200])
             yield emit(errored("bad_record"))
-            iterator = _resync(reader, fmt)
-            if iterator is None:
+            accounted = max(accounted, reader.corrupt_members - 1)
+            yield from unreported(reader.corrupt_members)
+            if resumed is None:
                 break
+            iterator = resumed
             continue
+        yield from unreported(reader.corrupt_before_record)
         index += 1
+        if fmt == "warc" and record.rec_headers.get_header("Content-Length") is None:
+            # Content-Length is mandatory. Either the data ended inside this header
+            # block (a cut), or the record is broken and we read on after it.
+            resumed = _resync(reader, fmt, gzipped)
+            if resumed is None:
+                cut = True
+                break
+            log.warning("%s: record #%d has no Content-Length; skipped", path, index)
+            yield emit(errored("bad_record"))
+            iterator = resumed
+            continue
+        if not crawl and record.rec_type == "warcinfo":
+            crawl = _crawl_from_warcinfo(record)
         try:
             outcome, doc = _classify(record, fmt, path, crawl, index, max_payload)
             complete = _drain(record)
+            # Read on to the end of the record's gzip member, where zlib checks the
+            # CRC, so a corrupt member is known before its record is handed out.
+            iterator.read_to_end()
         except _PARSE_ERRORS as exc:
             log.warning("%s: bad record #%d: %s", path, index, str(exc)[:200])
             outcome, doc, complete = errored("bad_record"), None, True
-        if reader.corrupt:
-            # zlib rejected this record's bytes; warcio cannot read past that point.
-            break
+        if reader.corrupt_members > accounted:
+            # zlib rejected part of this record's gzip member: its bytes are lost.
+            log.warning("%s: record #%d is in a corrupt gzip member; skipped", path, index)
+            outcome, doc, complete = errored("bad_record"), None, True
+            accounted += 1
         if not complete or raw.failed:
             # The data ended inside this record: count the cut once (below), not the record.
             cut = True
             break
         yield emit(outcome, doc)
-    if reader.corrupt:
-        log.warning("%s: corrupt gzip data; the rest of the file is skipped", path)
-        yield emit(errored("bad_record"))
-    elif cut or stream_broke():
+    yield from unreported(reader.corrupt_members)
+    if cut or reader.cut_inside_member or raw.failed:
         if raw.failed:
             log.warning("reading %s failed: %s", path, raw.failed)
         log.warning("%s ends inside a record (truncated file)", path)
         yield emit(errored("truncated"))
 
 
-def _resync(reader: _TrackingReader, fmt: str) -> Optional[_RecordIterator]:
+def _resync(reader: _TrackingReader, fmt: str, gzipped: bool) -> Optional[_RecordIterator]:
     """Scan past a broken record to the next record header line (crossing gzip
     members); a fresh iterator continues there. None at the end of the data."""
     while True:
@@ -484,7 +614,8 @@ def _resync(reader: _TrackingReader, fmt: str) -> Optional[_RecordIterator]:
                 continue
             return None
         if _is_record_start(line, fmt):
-            return _RecordIterator(reader.stream, fmt, next_line=line, reader=reader)
+            return _RecordIterator(reader.stream, fmt, gzipped, next_line=line, reader=reader)
+
 
 # --------------------------------------------------------------------------- Beam
 
