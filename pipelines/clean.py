@@ -132,7 +132,7 @@ def prepare_output(args, stages) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    for noisy in ("trafilatura", "htmldate", "courlan", "apache_beam.runners"):
+    for noisy in ("trafilatura", "htmldate", "courlan", "apache_beam"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     parser = build_arg_parser()
     args, beam_args = parser.parse_known_args(argv)

@@ -29,4 +29,9 @@ def add_runner_defaults(beam_args: list[str]) -> list[str]:
         workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
         if workers > 1:
             args += [f"--direct_num_workers={workers}", "--direct_running_mode=multi_processing"]
+    # Beam's worker harness logs every channel it opens at INFO; keep our own progress
+    # lines (logger "pipelines") and silence the rest unless the user asks otherwise.
+    if not _has_flag(args, "default_sdk_harness_log_level"):
+        args += ["--default_sdk_harness_log_level=WARNING",
+                 '--sdk_harness_log_level_overrides={"pipelines": "INFO"}']
     return args
