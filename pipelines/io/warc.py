@@ -19,7 +19,19 @@ Parsing is warcio's. What we add around it, and why:
 - the first bytes are sniffed (``WARC/`` or an ARC header line) because warcio parses
   any text line with five fields as an ARC record, so garbage would become "records".
 - after a record warcio cannot parse we scan forward to the next record header line
-  and start a fresh iterator there, instead of losing the rest of the file.
+  (or gzip member) and start a fresh iterator there, instead of losing the rest of
+  the file; a corrupt gzip member is skipped to the next member.
+- warcio parses the HTTP head only for http(s) target URIs; we also parse it for any
+  record whose WARC Content-Type says ``application/http`` (evaluation sets and
+  some crawlers use other URIs).
+
+HTML detection needs both signals: the HTTP Content-Type (text/html or
+application/xhtml+xml, or an unhelpful one: none, text/plain, octet-stream) and a
+sniff of the first KiB of the payload (no binary magic number or NUL byte; for an
+unhelpful type, an HTML tag at the start as in the WHATWG MIME sniffing standard).
+
+Document ids: ``stable_id(WARC-Record-ID)``. ARC records have no record id (warcio
+invents a random one), so theirs hash URL, date, file and record position.
 
 Domain convention: ``doc.domain`` is the URL host, lowercased, without port and without
 one leading ``www.`` (``www.Example.com:8080`` -> ``example.com``), matching how UT1
@@ -78,7 +90,7 @@ _HTML_SNIFF_RE = re.compile(
 )
 _BINARY_MAGIC = (b"\x89PNG", b"GIF87a", b"GIF89a", b"\xff\xd8\xff", b"%PDF", b"PK\x03\x04",
                  b"\x1f\x8b", b"RIFF", b"OggS", b"\x00\x00\x01\x00", b"wOFF", b"wOF2",
-                 b"\x00\x01\x00\x00", b"OTTO", b"BM", b"ID3", b"\x1aE\xdf\xa3", b"fLaC")
+                 b"\x00\x01\x00\x00", b"OTTO", b"ID3", b"\x1aE\xdf\xa3", b"fLaC")
 _SNIFF_BYTES = 1024
 
 
@@ -400,7 +412,9 @@ class _Loader(ArcWarcRecordLoader):
 
 
 class _RecordIterator(ArchiveIterator):
-    """warcio's ArchiveIterator with three lenient behaviours for bulk reading."""
+    """warcio's ArchiveIterator, adjusted for reading damaged files front to back:
+    parse only the sniffed format, report a cut inside a header block, accept gzip
+    files that are not one member per record, and never swallow a record header."""
 
     def __init__(self, stream, fmt: str, gzipped: bool, next_line: Optional[bytes] = None,
                  reader: Optional[_TrackingReader] = None):
