@@ -59,6 +59,16 @@ def test_scrubber_replaces_by_offsets_and_counts():
     assert 0 < doc.signals["pii_char_fraction"] < 1
 
 
+@pytest.mark.parametrize("text, expected", [
+    ("Tel:+49 30 1234567.", "Tel:<PHONE>."),
+    ("电话13800138000", "电话<PHONE>"),
+    ("Karow2022-12-01 09:16:022022-12-01 09:22:10", "Karow2022-12-01 09:16:022022-12-01 09:22:10"),
+    ("Telefon +49 (0)40 / 49 07 11 06 jan", "Telefon <PHONE> jan"),
+])
+def test_phone_boundaries_seen_on_real_pages(text, expected):
+    assert PiiScrubber(kinds=["phone"]).process(Document(id="p", text=text)).text == expected
+
+
 def test_overlapping_candidates_keep_the_higher_priority_kind():
     # The email's local part is digits that look like a phone number.
     doc = PiiScrubber().process(Document(id="d", text="Tel 030123456789@example.de now"))
