@@ -10,7 +10,6 @@ import gzip
 import io
 import importlib.util
 import zlib
-from pathlib import Path
 
 import pytest
 from warcio.archiveiterator import ArchiveIterator
