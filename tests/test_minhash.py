@@ -79,6 +79,14 @@ def test_signature_of_a_document_does_not_depend_on_its_batch(real_texts):
     assert np.array_equal(together, alone)
 
 
+def test_fast_tokenize_equals_shared_segmentation(real_texts):
+    from pipelines.stages.minhash import tokenize_reference
+
+    edge_cases = ["Café naïve ℌello ² x_y 3D 中文字符 ไทย Ещё ёлка Straße ﬁne", "Ǆ Å Ω Ⅻ", ""]
+    for text in real_texts + edge_cases:
+        assert tokenize(text) == tokenize_reference(text)
+
+
 def test_normalization_ignores_case_accents_digits_punctuation():
     a = "The Café opened in 1998, and it's still open!"
     b = "the cafe opened in 2004 -- and it s still OPEN"
