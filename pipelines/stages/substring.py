@@ -35,7 +35,7 @@ them inward to character (and, for space-delimited scripts, word) boundaries and
 from __future__ import annotations
 
 import re
-from typing import Iterable, Optional, Sequence
+from typing import Iterable, Iterator, Optional, Sequence
 
 import numpy as np
 import pydivsufsort
@@ -168,16 +168,33 @@ def _mix64(x: np.ndarray) -> np.ndarray:
 
 
 def gram_fingerprints(data: bytes, gram: int) -> np.ndarray:
-    """64-bit fingerprint of every ``gram``-byte substring (len(data) - gram + 1 values)."""
-    x = np.frombuffer(data, dtype=np.uint8).astype(np.uint64)
-    m = len(x) - gram + 1
+    """64-bit fingerprint of every ``gram``-byte substring (len(data) - gram + 1 values).
+
+    Polynomial hash mod 2^64 built by doubling (h_2L[i] = h_L[i] * B^L + h_L[i + L]), so
+    a 32-byte gram costs 5 vector passes instead of 32, then mixed with splitmix64.
+    """
+    m = len(data) - gram + 1
     if m <= 0:
         return np.zeros(0, dtype=np.uint64)
-    h = np.zeros(m, dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        for j in range(gram):  # gram vector ops; wrap-around mod 2^64 is intended
-            h = h * _HASH_BASE + x[j: j + m] + np.uint64(1)
-        return _mix64(h)
+    h = np.frombuffer(data, dtype=np.uint8).astype(np.uint64) + np.uint64(1)
+    length, power = 1, _HASH_BASE
+    with np.errstate(over="ignore"):  # wrap-around mod 2^64 is intended
+        result, result_len = None, 0
+        remaining = gram
+        while remaining:
+            if remaining & 1:  # append the current power-of-two block to the result
+                if result is None:
+                    result, result_len = h, length
+                else:
+                    n = min(len(result) - length, len(h) - result_len)
+                    result = result[:n] * power + h[result_len: result_len + n]
+                    result_len += length
+            remaining >>= 1
+            if remaining:
+                h = h[:-length] * power + h[length:]
+                length *= 2
+                power = power * power
+        return _mix64(result[:m])
 
 
 def _sliding_min(values: np.ndarray, window: int) -> np.ndarray:
@@ -213,18 +230,29 @@ def winnow_anchors(data: bytes, min_span: int = DEFAULT_MIN_SPAN,
     positions = np.arange(len(fps), dtype=np.uint64)
     keys = (fps & ~_MASK32) | (_MASK32 - positions)
     minima = _sliding_min(keys, window)
-    selected = np.unique((_MASK32 - (minima & _MASK32)).astype(np.int64))
+    chosen = (_MASK32 - (minima & _MASK32)).astype(np.int64)
+    # The chosen position never moves left as the window slides: dedupe runs, no sort.
+    keep = np.ones(len(chosen), dtype=bool)
+    keep[1:] = chosen[1:] != chosen[:-1]
+    selected = chosen[keep]
     return selected, fps[selected]
 
 
-def anchor_contexts(positions: np.ndarray, data_len: int, min_span: int,
-                    anchor_bytes: int) -> np.ndarray:
-    """Merged byte ranges that hold every min_span-window containing each anchor."""
-    if len(positions) == 0:
-        return _EMPTY_SPANS.copy()
-    lo = np.maximum(positions - (min_span - anchor_bytes), 0)
-    hi = np.minimum(positions + min_span, data_len)
-    return merge_intervals(np.stack([lo, hi], axis=1))
+def anchor_contexts(positions: Sequence[int], data_len: int, min_span: int,
+                    anchor_bytes: int) -> list[tuple[int, int]]:
+    """Merged byte ranges holding every min_span-window that contains an anchor.
+
+    ``positions`` must be sorted; then both ends grow monotonically and one linear pass
+    merges them (plain Python: these lists are short, numpy call overhead dominates).
+    """
+    reach_left, out = min_span - anchor_bytes, []
+    for pos in positions:
+        lo, hi = max(pos - reach_left, 0), min(pos + min_span, data_len)
+        if out and lo <= out[-1][1]:
+            out[-1] = (out[-1][0], hi)
+        else:
+            out.append((lo, hi))
+    return out
 
 
 def bucket_of(fps: np.ndarray, num_buckets: int) -> np.ndarray:
@@ -235,42 +263,49 @@ def bucket_of(fps: np.ndarray, num_buckets: int) -> np.ndarray:
 class AnchorShare:
     """What one document sends to one bucket: its anchors there and their contexts.
 
-    ``contexts`` holds the merged context ranges of those anchors and ``pieces`` their
-    bytes, so the bucket never needs the whole document.
+    ``contexts`` are the merged context ranges of those anchors and ``pieces`` their
+    bytes, so the bucket never needs the whole document. ``data_len`` clips contexts.
     """
 
-    __slots__ = ("doc_id", "positions", "fps", "contexts", "pieces")
+    __slots__ = ("doc_id", "positions", "fps", "contexts", "pieces", "data_len")
 
     def __init__(self, doc_id: str, positions: np.ndarray, fps: np.ndarray,
-                 contexts: np.ndarray, pieces: list[bytes]):
+                 contexts: list[tuple[int, int]], pieces: list[bytes], data_len: int):
         self.doc_id = doc_id
         self.positions = positions
         self.fps = fps
         self.contexts = contexts
         self.pieces = pieces
+        self.data_len = data_len
 
     def __reduce__(self):
-        return (AnchorShare, (self.doc_id, self.positions, self.fps, self.contexts, self.pieces))
+        return (AnchorShare, (self.doc_id, self.positions, self.fps, self.contexts,
+                              self.pieces, self.data_len))
 
 
 def document_anchor_shares(doc_id: str, data: bytes, num_buckets: int,
                            min_span: int = DEFAULT_MIN_SPAN,
-                           anchor_bytes: int = DEFAULT_ANCHOR_BYTES) -> Iterable[tuple[int, AnchorShare]]:
-    """(bucket, share) pairs for one document."""
+                           anchor_bytes: int = DEFAULT_ANCHOR_BYTES) -> Iterator[tuple[int, AnchorShare]]:
+    """(bucket, share) pairs for one document (at most one per bucket)."""
     positions, fps = winnow_anchors(data, min_span, anchor_bytes)
     if len(positions) == 0:
         return
     buckets = bucket_of(fps, num_buckets)
-    for b in np.unique(buckets):
-        sel = buckets == b
-        ctx = anchor_contexts(positions[sel], len(data), min_span, anchor_bytes)
-        pieces = [data[s:e] for s, e in ctx]
-        yield int(b), AnchorShare(doc_id, positions[sel], fps[sel], ctx, pieces)
+    order = np.argsort(buckets, kind="stable")  # keeps positions sorted inside a bucket
+    positions, fps, buckets = positions[order], fps[order], buckets[order]
+    bounds = np.flatnonzero(np.diff(buckets)) + 1
+    starts = [0] + bounds.tolist()
+    ends = bounds.tolist() + [len(buckets)]
+    for lo, hi in zip(starts, ends):
+        pos = positions[lo:hi]
+        ctx = anchor_contexts(pos.tolist(), len(data), min_span, anchor_bytes)
+        yield int(buckets[lo]), AnchorShare(doc_id, pos, fps[lo:hi], ctx,
+                                            [data[s:e] for s, e in ctx], len(data))
 
 
 def bucket_repeated_spans(shares: Iterable[AnchorShare], min_span: int = DEFAULT_MIN_SPAN,
                           anchor_bytes: int = DEFAULT_ANCHOR_BYTES,
-                          keep_first: bool = True) -> Iterable[tuple[str, np.ndarray]]:
+                          keep_first: bool = True) -> Iterator[tuple[str, np.ndarray]]:
     """Within one bucket: (doc_id, byte spans to remove) for documents with repeats.
 
     1. Keep anchors whose fingerprint occurs at >= 2 positions in the bucket (all copies
@@ -288,29 +323,35 @@ def bucket_repeated_spans(shares: Iterable[AnchorShare], min_span: int = DEFAULT
     if not shares:
         return
     all_fps = np.concatenate([s.fps for s in shares])
-    uniq, counts = np.unique(all_fps, return_counts=True)
-    repeated = uniq[counts >= 2]
-    if len(repeated) == 0:
-        return
+    _, inverse, counts = np.unique(all_fps, return_inverse=True, return_counts=True)
+    repeated = (counts[inverse] >= 2).tolist()
     segments: list[bytes] = []
     owners: list[tuple[str, int]] = []
+    offset = 0
     for share in shares:
-        keep = np.isin(share.fps, repeated)
-        if not keep.any():
+        n = len(share.fps)
+        keep = repeated[offset: offset + n]
+        offset += n
+        if not any(keep):
             continue
-        needed = anchor_contexts(share.positions[keep], int(share.contexts[-1, 1]),
-                                 min_span, anchor_bytes)
-        # Each needed range lies inside one shipped context (it is a subset of the union).
-        which = np.searchsorted(share.contexts[:, 0], needed[:, 0], side="right") - 1
-        for (s, e), c in zip(needed, which):
-            base = int(share.contexts[c, 0])
+        kept_positions = [p for p, k in zip(share.positions.tolist(), keep) if k]
+        needed = anchor_contexts(kept_positions, share.data_len, min_span, anchor_bytes)
+        # Each needed range lies inside one shipped context (a subset of their union);
+        # both lists are sorted, so one forward walk finds it.
+        c = 0
+        for s, e in needed:
+            while share.contexts[c][1] < e:
+                c += 1
+            base = share.contexts[c][0]
             segments.append(share.pieces[c][s - base: e - base])
-            owners.append((share.doc_id, int(s)))
+            owners.append((share.doc_id, s))
+    if not segments:
+        return
     found = repeated_byte_spans(segments, min_span, keep_first)
     per_doc: dict[str, list[np.ndarray]] = {}
-    for (doc_id, offset), spans in zip(owners, found):
+    for (doc_id, start), spans in zip(owners, found):
         if len(spans):
-            per_doc.setdefault(doc_id, []).append(spans + offset)
+            per_doc.setdefault(doc_id, []).append(spans + start)
     for doc_id in sorted(per_doc):
         yield doc_id, merge_intervals(np.concatenate(per_doc[doc_id]))
 

@@ -1,0 +1,303 @@
+"""Benchmark + report for exact substring dedup (suffix arrays) on real web text.
+
+    .venv/bin/python bench/substring.py --mb 200          # throughput + memory figures
+    .venv/bin/python bench/substring.py --mb 20 --beam_mb 5
+    .venv/bin/python bench/substring.py --real_report     # spans found on the real pages
+
+Corpus: texts extracted with trafilatura from ../shared/data/warc/real-pages-*.warc.gz,
+then documents re-assembled from sampled paragraphs with variation (truncation, word
+drops, a unique line per document) until --mb megabytes: realistic repeat structure
+(quotes, boilerplate, syndication) at any size.
+
+Every measurement runs in a fresh subprocess so its peak RSS (getrusage) minus the RSS
+after loading the corpus is that phase's own memory; we print it per input byte.
+Figures: suffix-array build MB/s (one core: libdivsufsort is single-threaded), kasai
+LCP / LPF MB/s, single-node end-to-end MB/s, partitioned algorithm MB/s, Beam
+DirectRunner MB/s, and in the same run the naive Python suffix array (the simple
+reference the tests use) on a slice. (pysais, the other compiled suffix-array wheel,
+needs PyTables at import time; datatrove's exact-substring steps call Lee et al.'s
+Rust tool, which is not installable from a package registry, so neither runs here.)
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import glob
+import json
+import os
+import pickle
+import random
+import resource
+import subprocess
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+DEFAULT_WARCS = os.path.join(REPO, "..", "shared", "data", "warc", "real-pages-*.warc.gz")
+
+
+def rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def extract_real_pages(pattern: str, cache: str) -> list[tuple[str, str]]:
+    """(url, text) of every real page, trafilatura-extracted; cached between runs."""
+    if os.path.exists(cache):
+        with open(cache, "rb") as f:
+            return pickle.load(f)
+    import trafilatura
+    from tqdm import tqdm
+    from warcio.archiveiterator import ArchiveIterator
+
+    files = sorted(glob.glob(pattern))
+    if not files:
+        sys.exit(f"no WARC files match {pattern!r}: pass --warcs or place shared/ beside the repo")
+    pages = []
+    for path in files:
+        with open(path, "rb") as fh:
+            for record in tqdm(ArchiveIterator(fh), desc=os.path.basename(path), unit=" rec"):
+                if record.rec_type != "response":
+                    continue
+                url = record.rec_headers.get_header("WARC-Target-URI")
+                text = trafilatura.extract(record.content_stream().read(), url=url) or ""
+                if text:
+                    pages.append((url, text))
+    with open(cache, "wb") as f:
+        pickle.dump(pages, f)
+    return pages
+
+
+def synthesize(pages: list[tuple[str, str]], megabytes: float, seed: int = 0) -> list[tuple[str, bytes]]:
+    """Documents of sampled real paragraphs with variation, until `megabytes` MB."""
+    rng = random.Random(seed)
+    paragraphs = [p for _, t in pages for p in t.split("\n") if len(p) > 30]
+    target, total, docs = int(megabytes * 1e6), 0, []
+    while total < target:
+        picked = []
+        for _ in range(rng.randint(3, 15)):
+            p = rng.choice(paragraphs)
+            roll = rng.random()
+            if roll < 0.3:  # truncated copy
+                p = p[: rng.randint(len(p) // 3, len(p))]
+            elif roll < 0.5:  # a few words dropped: partial repeats
+                words = p.split(" ")
+                for _ in range(max(1, len(words) // 20)):
+                    words.pop(rng.randrange(len(words)))
+                p = " ".join(words)
+            picked.append(p)
+        picked.insert(rng.randint(0, len(picked)), f"Document {len(docs)} note {rng.random():.12f}.")
+        data = "\n".join(picked).encode("utf-8")
+        docs.append((f"{len(docs):010d}", data))
+        total += len(data)
+    return docs
+
+
+# ----------------------------------------------------------------------------- phases
+# Each runs in its own process: `bench/substring.py --phase NAME --corpus FILE`.
+
+def phase_sa(docs, args):
+    import pydivsufsort
+
+    from pipelines.stages.substring import concat_segments
+
+    buf, _ = concat_segments([d for _, d in docs])
+    base = rss_mb()
+    t0 = time.perf_counter()
+    sa = pydivsufsort.divsufsort(buf)
+    t1 = time.perf_counter()
+    sa_peak = rss_mb()
+    lcp = pydivsufsort.kasai(buf, sa)
+    t2 = time.perf_counter()
+    del lcp
+    lpf = pydivsufsort.longest_previous_factor(buf, sa)
+    t3 = time.perf_counter()
+    del lpf
+    mb = len(buf) / 1e6
+    return {"input_mb": mb, "sa_mb_s": mb / (t1 - t0), "kasai_mb_s": mb / (t2 - t1),
+            "lpf_mb_s": mb / (t3 - t2), "sa_bytes_per_byte": (sa_peak - base) * 2**20 / len(buf),
+            "peak_bytes_per_byte": (rss_mb() - base) * 2**20 / len(buf)}
+
+
+def phase_naive(docs, args):
+    from pipelines.stages.substring import concat_segments
+
+    buf, _ = concat_segments([d for _, d in docs])
+    buf = buf[: int(args.naive_kb * 1000)]
+    t0 = time.perf_counter()
+    sorted(range(len(buf)), key=lambda i: buf[i:])
+    t1 = time.perf_counter()
+    import pydivsufsort
+    pydivsufsort.divsufsort(buf)
+    t2 = time.perf_counter()
+    return {"input_kb": len(buf) / 1e3, "naive_python_mb_s": len(buf) / 1e6 / (t1 - t0),
+            "divsufsort_same_input_mb_s": len(buf) / 1e6 / max(t2 - t1, 1e-9)}
+
+
+def phase_single(docs, args):
+    from pipelines.stages.substring import encode, removal_plan, single_repeated_spans
+
+    total = sum(len(d) for _, d in docs)
+    base = rss_mb()
+    t0 = time.perf_counter()
+    spans = single_repeated_spans(docs, args.min_span, keep_first=True)
+    t1 = time.perf_counter()
+    removed = 0
+    for doc_id, data in docs:
+        if doc_id in spans:
+            removed += removal_plan(data.decode("utf-8"), spans[doc_id])[2]
+    t2 = time.perf_counter()
+    return {"input_mb": total / 1e6, "find_mb_s": total / 1e6 / (t1 - t0),
+            "end_to_end_mb_s": total / 1e6 / (t2 - t0), "documents_changed": len(spans),
+            "bytes_removed": removed, "removed_fraction": removed / total,
+            "peak_bytes_per_byte": (rss_mb() - base) * 2**20 / total}
+
+
+def phase_partitioned(docs, args):
+    """The Beam job's algorithm without Beam: anchors, buckets, per-bucket suffix arrays.
+    Peak memory here is the whole (in-process) shuffle; a Beam worker holds one bucket."""
+    from pipelines.stages import substring as sub
+
+    total = sum(len(d) for _, d in docs)
+    base = rss_mb()
+    t0 = time.perf_counter()
+    buckets: dict[int, list] = collections.defaultdict(list)
+    shipped = anchors = 0
+    for doc_id, data in docs:
+        for b, share in sub.document_anchor_shares(doc_id, data, args.partitions, args.min_span):
+            buckets[b].append(share)
+            shipped += sum(len(p) for p in share.pieces)
+            anchors += len(share.positions)
+    t1 = time.perf_counter()
+    found: dict[str, list] = collections.defaultdict(list)
+    bucket_bytes = []
+    for b in sorted(buckets):
+        bucket_bytes.append(sum(len(p) for s in buckets[b] for p in s.pieces))
+        for doc_id, spans in sub.bucket_repeated_spans(buckets[b], args.min_span):
+            found[doc_id].append(spans)
+    t2 = time.perf_counter()
+    reference = sub.single_repeated_spans(docs, args.min_span) if args.check else None
+    same = None
+    if reference is not None:
+        import numpy as np
+        merged = {d: sub.merge_intervals(np.concatenate(v)).tolist() for d, v in found.items()}
+        same = merged == {d: v.tolist() for d, v in reference.items()}
+    return {"input_mb": total / 1e6, "anchor_mb_s": total / 1e6 / (t1 - t0),
+            "bucket_search_mb_s": total / 1e6 / (t2 - t1), "total_mb_s": total / 1e6 / (t2 - t0),
+            "anchors_per_kb": anchors / total * 1000, "shipped_bytes_per_byte": shipped / total,
+            "largest_bucket_mb": max(bucket_bytes) / 1e6, "partitions": args.partitions,
+            "same_spans_as_single_suffix_array": same,
+            "peak_bytes_per_byte_in_process": (rss_mb() - base) * 2**20 / total}
+
+
+def phase_beam(docs, args):
+    import apache_beam as beam
+
+    from pipelines.stages.base import Document
+    from pipelines.substring_dedup import SubstringDedup
+
+    docs = docs[: max(1, int(len(docs) * args.beam_mb * 1e6 / sum(len(d) for _, d in docs)))]
+    total = sum(len(d) for _, d in docs)
+    items = [Document(id=i, text=d.decode("utf-8")) for i, d in docs]
+    t0 = time.perf_counter()
+    with beam.Pipeline(argv=["--direct_num_workers=1"]) as p:
+        r = p | beam.Create(items) | SubstringDedup(substring_partitions=args.partitions)
+        r["stats"] | beam.Map(lambda kv: print("beam stats", kv))
+    t1 = time.perf_counter()
+    return {"input_mb": total / 1e6, "beam_direct_mb_s": total / 1e6 / (t1 - t0)}
+
+
+PHASES = {"sa": phase_sa, "naive": phase_naive, "single": phase_single,
+          "partitioned": phase_partitioned, "beam": phase_beam}
+
+
+def run_phase(name: str, corpus: str, args) -> dict:
+    cmd = [sys.executable, __file__, "--phase", name, "--corpus", corpus,
+           "--min_span", str(args.min_span), "--partitions", str(args.partitions),
+           "--beam_mb", str(args.beam_mb), "--naive_kb", str(args.naive_kb)]
+    if args.check:
+        cmd.append("--check")
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    lines = [l for l in out.stdout.splitlines() if l.startswith("{")]
+    if out.returncode != 0 or not lines:
+        return {"error": (out.stderr.strip().splitlines() or ["?"])[-1]}
+    return json.loads(lines[-1])
+
+
+# ----------------------------------------------------------------------------- real report
+
+def real_report(pages, min_span: int) -> dict:
+    """Spans found on the real pages: count, bytes, the most frequent, and a second pass."""
+    from pipelines.stages import substring as sub
+    from pipelines.stages.base import stable_id
+
+    docs = sorted({stable_id(u): sub.encode(t) for u, t in pages}.items())
+    total = sum(len(d) for _, d in docs)
+    keep = sub.single_repeated_spans(docs, min_span, keep_first=True)
+    strike = sub.single_repeated_spans(docs, min_span, keep_first=False)
+    texts = dict(docs)
+    outputs, spans_n, removed = [], 0, 0
+    for doc_id, data in docs:
+        new, char_spans, nbytes = sub.removal_plan(data.decode("utf-8"), keep.get(doc_id))
+        spans_n += len(char_spans)
+        removed += nbytes
+        outputs.append((doc_id, sub.encode(new)))
+    second = sub.single_repeated_spans(outputs, min_span, keep_first=False)
+    freq = collections.Counter()
+    for doc_id, spans in strike.items():
+        for s, e in spans.tolist():
+            freq[texts[doc_id][s:e].decode("utf-8", "replace")] += 1
+    return {
+        "documents": len(docs), "input_bytes": total, "min_span": min_span,
+        "keep_first": {"documents_changed": len(keep), "spans": spans_n, "bytes_removed": removed},
+        "strike_all": {"documents_with_repeats": len(strike), "spans": int(sum(len(v) for v in strike.values())),
+                       "bytes": int(sum((v[:, 1] - v[:, 0]).sum() for v in strike.values()))},
+        "second_pass_spans": int(sum(len(v) for v in second.values())),
+        "most_frequent": [{"copies": n, "bytes": len(t.encode()), "text": t[:160]}
+                          for t, n in freq.most_common(10)],
+    }
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--mb", type=float, default=200, help="corpus size in MB (>= 200 for the reported figures)")
+    ap.add_argument("--beam_mb", type=float, default=5, help="slice run through the Beam DirectRunner")
+    ap.add_argument("--naive_kb", type=float, default=200, help="slice for the naive Python suffix array")
+    ap.add_argument("--min_span", type=int, default=100)
+    ap.add_argument("--partitions", type=int, default=16)
+    ap.add_argument("--check", action="store_true", help="also compare partitioned spans with the single SA")
+    ap.add_argument("--warcs", default=DEFAULT_WARCS)
+    ap.add_argument("--cache", default="/tmp/bench_substring_pages.pkl")
+    ap.add_argument("--real_report", action="store_true", help="report spans found on the real pages")
+    ap.add_argument("--phases", default="sa,single,partitioned,beam,naive")
+    ap.add_argument("--phase", help=argparse.SUPPRESS)
+    ap.add_argument("--corpus", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+
+    if args.phase:
+        with open(args.corpus, "rb") as f:
+            docs = pickle.load(f)
+        print(json.dumps(PHASES[args.phase](docs, args)))
+        return
+    pages = extract_real_pages(args.warcs, args.cache)
+    if args.real_report:
+        print(json.dumps(real_report(pages, args.min_span), indent=2, ensure_ascii=False))
+        return
+    t0 = time.perf_counter()
+    docs = synthesize(pages, args.mb)
+    corpus = f"/tmp/bench_substring_{int(args.mb)}mb.pkl"
+    with open(corpus, "wb") as f:
+        pickle.dump(docs, f)
+    print(f"corpus: {len(docs)} documents, {sum(len(d) for _, d in docs) / 1e6:.1f} MB from "
+          f"{len(pages)} real pages ({time.perf_counter() - t0:.1f}s); load average {os.getloadavg()[0]:.1f}")
+    for name in args.phases.split(","):
+        t = time.perf_counter()
+        result = run_phase(name, corpus, args)
+        print(f"{name:12s} {time.perf_counter() - t:7.1f}s  " + json.dumps(
+            {k: (round(v, 3) if isinstance(v, float) else v) for k, v in result.items()}), flush=True)
+    os.remove(corpus)
+
+
+if __name__ == "__main__":
+    main()
