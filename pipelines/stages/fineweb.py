@@ -10,7 +10,7 @@ from typing import Any
 
 from pipelines.stages.base import Document, StageResult
 from pipelines.stages.language_table import LanguageAwareStage
-from pipelines.stages.segmentation import count_symbol_tokens, ends_with_terminal_punctuation, quality_words
+from pipelines.stages.segmentation import ends_with_terminal_punctuation, word_tokens
 
 
 class FineWebQuality(LanguageAwareStage):
@@ -41,7 +41,7 @@ class FineWebQuality(LanguageAwareStage):
                 seen.add(line)
         # Tokens as a word tokenizer counts them (punctuation included): FineWeb's 0.3 was
         # tuned on spaCy tokens.
-        n_tokens = len(quality_words(text, profile.segmentation)) + count_symbol_tokens(text)
+        n_tokens = len(word_tokens(text, profile.segmentation, profile.join_hyphens))
         s = {
             "fineweb_line_punct_ratio": sum(ends_with_terminal_punctuation(l) for l in lines) / len(lines),
             "fineweb_short_line_ratio": sum(len(l) <= p["short_line_length"] for l in lines) / len(lines),

@@ -18,7 +18,7 @@ from typing import Any
 
 from pipelines.stages.base import Document, StageResult
 from pipelines.stages.language_table import LanguageAwareStage
-from pipelines.stages.segmentation import count_symbol_tokens, quality_words
+from pipelines.stages.segmentation import is_symbol_token, quality_words, word_tokens
 
 _PARAGRAPH_SPLIT = re.compile(r"\n{2,}")
 _LINE_SPLIT = re.compile(r"\n+")
@@ -47,11 +47,13 @@ class GopherQuality(LanguageAwareStage):
     def process(self, doc: Document) -> StageResult:
         profile, p = self.settings(doc)
         text = doc.text
-        words = quality_words(text, profile.segmentation)
+        # Tokens as a word tokenizer emits them, punctuation included: ratios "per word"
+        # (hashes, alphabetic words) count over all tokens, as in datatrove, on which
+        # FineWeb's thresholds were tuned; lengths and counts use the non-symbol tokens.
+        tokens = word_tokens(text, profile.segmentation, profile.join_hyphens)
+        words = [t for t in tokens if not is_symbol_token(t)]
         n_words = len(words)
-        # Like a word tokenizer, ratios "per word" count punctuation tokens too: this is
-        # what FineWeb's thresholds were tuned on.
-        n_tokens = n_words + count_symbol_tokens(text)
+        n_tokens = len(tokens)
         lines = text.splitlines() or [""]
         mean_len = sum(map(len, words)) / n_words if n_words else 0.0
         stop_words = p["stop_words"] if p["stop_words"] is not None else profile.stop_words

@@ -43,6 +43,9 @@ class LanguageProfile:
     # Stop words are matched as substrings when words are single characters (Thai
     # stop words span several characters), as whole words otherwise.
     no_space_script: bool = False
+    # German writes compounds with hyphens ("Büssing-NAG"): one token, as spaCy's German
+    # tokenizer has it; English splits them ("well", "-", "known").
+    join_hyphens: bool = False
     overrides: Mapping[str, Mapping[str, Any]] = dataclasses.field(default_factory=dict)
 
 
@@ -74,7 +77,8 @@ LANGUAGE_TABLE: dict[str, LanguageProfile] = {
     "en": LanguageProfile("en", stop_words=("the", "be", "to", "of", "and", "that", "have", "with")),
     # Small lists of the most frequent function words; any 2 of them in >= 50 words of
     # real prose is near certain, in a keyword list it is not.
-    "de": LanguageProfile("de", stop_words=("der", "die", "das", "und", "ist", "nicht", "zu", "mit", "den", "von", "ein", "eine")),
+    "de": LanguageProfile("de", stop_words=("der", "die", "das", "und", "ist", "nicht", "zu", "mit", "den", "von", "ein", "eine"),
+                          join_hyphens=True),
     "fr": LanguageProfile("fr", stop_words=("le", "la", "les", "de", "des", "et", "est", "que", "un", "une", "en", "du")),
     "es": LanguageProfile("es", stop_words=("el", "la", "de", "que", "y", "en", "los", "se", "del", "las", "un", "por")),
     "it": LanguageProfile("it", stop_words=("il", "di", "che", "e", "la", "un", "per", "non", "del", "una", "sono", "con")),

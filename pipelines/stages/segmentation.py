@@ -12,6 +12,7 @@ quality stage configuration.
 """
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -101,6 +102,43 @@ def quality_words(text: str, segmentation: str = SEGMENTATION_CHARS) -> list[str
     if segmentation == SEGMENTATION_SPACES:
         return _SPACED_WORD_RE.findall(text)
     return words(text)
+
+
+# Word tokens as a rule-based tokenizer (spaCy, which datatrove uses) emits them: "3.5",
+# "U.S", "10:30", "AT&T", "o'clock" stay one token; slashes split; every punctuation mark
+# is a token of its own ("..." is one), except the period of an ordinal ("27. März") or
+# of a short abbreviation before a lowercase word/number ("bzw. die", "S. 14"). Hyphens
+# split in English ("well-known" -> 3 tokens) but not in German compounds
+# ("Büssing-NAG"), hence ``join_hyphens`` per language. Gopher's ratios count over these.
+_LOWER_OR_DIGIT = r"[^\W_A-ZÀ-ÖØ-ÞА-ЯЁ]"  # a letter that is not uppercase, or a digit
+
+
+@functools.lru_cache(maxsize=None)
+def _token_re(segmentation: str, join_hyphens: bool) -> re.Pattern:
+    no_space = "" if segmentation == SEGMENTATION_SPACES else _NO_SPACE_RANGES
+    word_char = rf"[^\W{no_space}]" if no_space else r"\w"
+    joiners = r"[.,:@&'’-]" if join_hyphens else r"[.,:@&'’]"
+    parts = [
+        rf"\b\d{{1,2}}\.(?=\s+\w)",  # ordinal: "27. März"
+        rf"\b[A-Za-zÀ-ÿА-яЁё]{{1,3}}\.(?=\s+{_LOWER_OR_DIGIT})",  # abbreviation: "bzw. die", "S. 14"
+    ]
+    if no_space:
+        parts.append(rf"[{no_space}]")
+    parts += [rf"{word_char}+(?:{joiners}{word_char}+)*", r"\.\.\.", r"[^\w\s]"]
+    return re.compile("|".join(parts), re.UNICODE)
+
+
+def word_tokens(text: str, segmentation: str = SEGMENTATION_CHARS, join_hyphens: bool = False) -> list[str]:
+    """Word and punctuation tokens, as a word tokenizer would produce them (see above)."""
+    return _token_re(segmentation, join_hyphens).findall(text)
+
+
+def is_symbol_token(token: str) -> bool:
+    """True for tokens of punctuation/symbols only (no letter, digit or CJK character)."""
+    return _SYMBOL_ONLY_RE.fullmatch(token) is not None
+
+
+_SYMBOL_ONLY_RE = re.compile(r"[^\w]+", re.UNICODE)
 
 
 def count_symbol_tokens(text: str) -> int:
