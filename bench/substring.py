@@ -39,7 +39,25 @@ DEFAULT_WARCS = os.path.join(REPO, "..", "shared", "data", "warc", "real-pages-*
 
 
 def rss_mb() -> float:
+    """Peak RSS since the last reset_peak() (Linux VmHWM), else the process peak."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def reset_peak() -> float:
+    """Reset the peak-RSS mark to the current RSS (so loading the corpus does not count)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+    return rss_mb()
 
 
 def extract_real_pages(pattern: str, cache: str) -> list[tuple[str, str]]:
@@ -103,7 +121,8 @@ def phase_sa(docs, args):
     from pipelines.stages.substring import concat_segments
 
     buf, _ = concat_segments([d for _, d in docs])
-    base = rss_mb()
+    del docs[:]
+    base = reset_peak()
     t0 = time.perf_counter()
     sa = pydivsufsort.divsufsort(buf)
     t1 = time.perf_counter()
@@ -139,7 +158,7 @@ def phase_single(docs, args):
     from pipelines.stages.substring import encode, removal_plan, single_repeated_spans
 
     total = sum(len(d) for _, d in docs)
-    base = rss_mb()
+    base = reset_peak()
     t0 = time.perf_counter()
     spans = single_repeated_spans(docs, args.min_span, keep_first=True)
     t1 = time.perf_counter()
@@ -160,7 +179,7 @@ def phase_partitioned(docs, args):
     from pipelines.stages import substring as sub
 
     total = sum(len(d) for _, d in docs)
-    base = rss_mb()
+    base = reset_peak()
     t0 = time.perf_counter()
     buckets: dict[int, list] = collections.defaultdict(list)
     shipped = anchors = 0
@@ -262,8 +281,8 @@ def real_report(pages, min_span: int) -> dict:
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--mb", type=float, default=200, help="corpus size in MB (>= 200 for the reported figures)")
-    ap.add_argument("--beam_mb", type=float, default=5, help="slice run through the Beam DirectRunner")
-    ap.add_argument("--naive_kb", type=float, default=200, help="slice for the naive Python suffix array")
+    ap.add_argument("--beam_mb", type=float, default=2, help="slice run through the Beam DirectRunner")
+    ap.add_argument("--naive_kb", type=float, default=50, help="slice for the naive Python suffix array")
     ap.add_argument("--min_span", type=int, default=100)
     ap.add_argument("--partitions", type=int, default=16)
     ap.add_argument("--check", action="store_true", help="also compare partitioned spans with the single SA")

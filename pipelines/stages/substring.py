@@ -94,16 +94,10 @@ def concat_segments(segments: Sequence[bytes]) -> tuple[bytes, np.ndarray]:
     return bytes([SEPARATOR]).join(segments), starts
 
 
-def _bytes_left(buf_len: int, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """For every buffer position: bytes until the end of its segment (0 on separators)."""
-    seg_end = np.full(buf_len, 0, dtype=np.int64)
-    ends = starts + lengths
-    # Each position belongs to the segment whose end follows it; fill with repeat.
-    sizes = np.diff(np.concatenate([[0], ends + 1]))[: len(starts)]
-    seg_end_vals = np.repeat(ends, sizes)
-    seg_end[: len(seg_end_vals)] = seg_end_vals[:buf_len]
-    left = seg_end - np.arange(buf_len, dtype=np.int64)
-    return np.maximum(left, 0)
+def _bytes_left(positions: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """For buffer positions inside segments: bytes until the end of their segment."""
+    seg = np.searchsorted(starts, positions, side="right") - 1
+    return starts[seg] + lengths[seg] - positions
 
 
 def repeated_byte_spans(segments: Sequence[bytes], min_span: int = DEFAULT_MIN_SPAN,
@@ -111,9 +105,9 @@ def repeated_byte_spans(segments: Sequence[bytes], min_span: int = DEFAULT_MIN_S
     """Byte ranges to remove from each segment, as a list of (m, 2) int64 arrays.
 
     ``segments`` are in the global order that defines "first" (document id, offset).
-    Memory: the buffer (n bytes) + suffix array (4n, int32 up to 2 GiB, else 8n) +
-    LCP or LPF array (4n) + a few int64 arrays (8n each) during interval building:
-    about 25-40 bytes per input byte (measured in bench/substring.py).
+    Memory: the buffer (n bytes) + suffix array (4n; 8n beyond 2 GiB) + LCP or LPF
+    array (4n, plus the inverse suffix array kasai builds, 4n) + 8-24 bytes per
+    *repeated* byte for the hits: ~10-16 bytes per input byte (bench/substring.py).
     """
     if min_span < 1:
         raise ValueError("min_span must be >= 1")
@@ -123,21 +117,27 @@ def repeated_byte_spans(segments: Sequence[bytes], min_span: int = DEFAULT_MIN_S
     buf, starts = concat_segments(segments)
     n = len(buf)
     lengths = np.fromiter((len(s) for s in segments), dtype=np.int64, count=len(segments))
-    left = _bytes_left(n, starts, lengths)
     sa = pydivsufsort.divsufsort(buf)
+    # Only positions whose raw match reaches min_span are looked at again, so beyond
+    # the buffer, SA and one LCP/LPF array (4 bytes each) nothing is O(n).
     if keep_first:
         # LPF[a] = longest match of the suffix at a with any suffix starting before a.
         lpf = pydivsufsort.longest_previous_factor(buf, sa)
-        match = np.minimum(lpf.astype(np.int64), left)
-        hit = np.flatnonzero(match >= min_span)
-        covered = _covered_intervals(hit, match[hit], n)
+        hit = np.flatnonzero(lpf >= min_span)
+        match = np.minimum(lpf[hit].astype(np.int64), _bytes_left(hit, starts, lengths))
+        del lpf
+        ok = match >= min_span
+        covered = _covered_intervals(hit[ok], match[ok], n)
     else:
         lcp = pydivsufsort.kasai(buf, sa)  # lcp[i] = lcp(sa[i], sa[i+1])
-        sa64 = sa.astype(np.int64)
-        match = np.minimum(lcp[:-1].astype(np.int64), left[sa64[:-1]])
-        pairs = np.flatnonzero(match >= min_span)
-        hit = np.concatenate([sa64[pairs], sa64[pairs + 1]])
-        covered = _covered_intervals(hit, np.concatenate([match[pairs], match[pairs]]), n)
+        pairs = np.flatnonzero(lcp[:-1] >= min_span)
+        left_pos = sa[pairs].astype(np.int64)
+        right_pos = sa[pairs + 1].astype(np.int64)
+        match = np.minimum(lcp[pairs].astype(np.int64), _bytes_left(left_pos, starts, lengths))
+        del lcp
+        ok = match >= min_span
+        hit = np.concatenate([left_pos[ok], right_pos[ok]])
+        covered = _covered_intervals(hit, np.concatenate([match[ok], match[ok]]), n)
     del sa
     if len(covered) == 0:
         return out
