@@ -287,6 +287,40 @@ def test_a_corrupt_gzip_member_is_one_bad_record_and_the_rest_is_read(tmp_path, 
     assert lost not in {d.url for _, d in outcomes if d is not None}
 
 
+@pytest.mark.parametrize("extra", [14, 16, 60])
+def test_a_too_long_content_length_costs_one_counted_record(tmp_path, extra):
+    pages = _pages(4)
+    data = _write_warc(pages, gz=False)
+    second = data.index(b"WARC/1.0\r\n", 1)
+    header_end = data.index(b"\r\n\r\n", second)
+    length_at = data.index(b"Content-Length: ", second) + len(b"Content-Length: ")
+    length_end = data.index(b"\r\n", length_at)
+    too_long = str(int(data[length_at:length_end]) + extra).encode()  # runs into record 3
+    assert length_end <= header_end
+    path = tmp_path / "overrun.warc"
+    path.write_bytes(data[:length_at] + too_long + data[length_end:])
+    outcomes = outcomes_of(path)
+    assert counts_of(outcomes) == {OK: len(pages) - 1, "error:warc.bad_record": 1}
+    assert pages[2][0] not in {d.url for _, d in outcomes if d is not None}
+
+
+def test_too_long_content_length_in_a_gzip_member_is_one_bad_record(tmp_path):
+    pages = _pages(4)
+    members = []
+    for i, page in enumerate(pages):
+        plain = _write_warc([page], gz=False)
+        if i == 1:
+            plain = plain.replace(b"Content-Length: %d\r\n\r\nHTTP" % (len(plain.split(b"\r\n\r\n", 1)[1]) - 4),
+                                  b"Content-Length: 99999\r\n\r\nHTTP")
+            assert b"99999" in plain
+        members.append(gzip.compress(plain, mtime=0))
+    path = tmp_path / "long.warc.gz"
+    path.write_bytes(b"".join(members))
+    outcomes = outcomes_of(path)
+    assert counts_of(outcomes) == {OK: len(pages) - 1, "error:warc.bad_record": 1}
+    assert [o for o, _ in outcomes][1] == "error:warc.bad_record"
+
+
 def test_single_gzip_member_warc_reads_like_a_per_record_one(tmp_path):
     per_record = tmp_path / "chunked.warc.gz"
     per_record.write_bytes(_write_warc(_pages(), gz=True))

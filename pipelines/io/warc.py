@@ -377,6 +377,7 @@ class _TrackingReader(DecompressingBufferedReader):
         self.cut_inside_member = False
         self.corrupt_members = 0
         self.corrupt_before_record = 0
+        self.lost_records = 0  # record headers found only as leftovers (see _consume_blanklines)
 
     def _init_decomp(self, decomp_type):
         super()._init_decomp(decomp_type)
@@ -453,24 +454,27 @@ class _RecordIterator(ArchiveIterator):
         # warcio swallows the first non-blank line after a record (to step over a
         # record whose Content-Length was a few bytes short). When Content-Length was
         # too LONG that line is the next record's "WARC/1.0", and the next record is
-        # lost. We skip only lines that cannot start a record.
+        # lost. We skip only lines that cannot start a record, and count a record as
+        # lost when the skipped lines include WARC header fields.
         empty_size = 0
-        skipped_here = False
+        skipped_here = overrun = False
         while True:
             line = self.reader.readline()
-            if not line:
-                if skipped_here and self.reader.decompressor is None:
+            if not line or (line.strip() and _is_record_start(line, self.known_format)):
+                if overrun:
+                    self.reader.lost_records += 1
+                if not line and skipped_here and self.reader.decompressor is None:
                     # Uncompressed data ending in a partial line ("WAR"): a cut.
                     self.cut_in_header = True
-                return None, empty_size
-            if line.strip() and _is_record_start(line, self.known_format):
-                return line, empty_size
+                return (line or None), empty_size
             if line.strip():
                 self.skipped_lines += 1
                 skipped_here = True
+                overrun = overrun or (self.known_format == "warc" and _WARC_FIELD_RE.match(line) is not None)
             empty_size += len(line)
 
 
+_WARC_FIELD_RE = re.compile(rb"^WARC-[A-Za-z-]+:")
 _PARSE_ERRORS = (ArchiveLoadFailed, StatusAndHeadersParserException, ValueError, KeyError,
                  IndexError, TypeError, UnicodeError, AttributeError, EOFError, zlib.error)
 
@@ -554,6 +558,15 @@ def _iter_open(path, raw, max_payload, crawl, emit):
             yield emit(errored("bad_record"))
         accounted = max(accounted, upto)
 
+    lost_reported = 0
+
+    def lost():
+        nonlocal lost_reported
+        for _ in range(reader.lost_records - lost_reported):
+            log.warning("%s: a record header was overrun by the previous record's Content-Length", path)
+            yield emit(errored("bad_record"))
+        lost_reported = reader.lost_records
+
     while True:
         try:
             record = next(iterator)
@@ -577,15 +590,16 @@ def _iter_open(path, raw, max_payload, crawl, emit):
             iterator = resumed
             continue
         yield from unreported(reader.corrupt_before_record)
+        yield from lost()
         index += 1
-        if fmt == "warc" and record.rec_headers.get_header("Content-Length") is None:
+        if fmt == "warc" and not (record.rec_headers.get_header("Content-Length") or "").strip().isdigit():
             # Content-Length is mandatory. Either the data ended inside this header
             # block (a cut), or the record is broken and we read on after it.
             resumed = _resync(reader, fmt, gzipped)
             if resumed is None:
                 cut = True
                 break
-            log.warning("%s: record #%d has no Content-Length; skipped", path, index)
+            log.warning("%s: record #%d has no valid Content-Length; skipped", path, index)
             yield emit(errored("bad_record"))
             iterator = resumed
             continue
@@ -605,17 +619,41 @@ def _iter_open(path, raw, max_payload, crawl, emit):
             log.warning("%s: record #%d is in a corrupt gzip member; skipped", path, index)
             outcome, doc, complete = errored("bad_record"), None, True
             accounted += 1
+        if not complete and not raw.failed and _more_data(iterator, reader):
+            # Shorter than its Content-Length, yet the file goes on (the gzip member
+            # ended early): a broken record, not a cut file.
+            log.warning("%s: record #%d is shorter than its Content-Length; skipped", path, index)
+            outcome, doc, complete = errored("bad_record"), None, True
         if not complete or raw.failed:
             # The data ended inside this record: count the cut once (below), not the record.
             cut = True
             break
         yield emit(outcome, doc)
     yield from unreported(reader.corrupt_members)
+    yield from lost()
     if cut or reader.cut_inside_member or raw.failed:
         if raw.failed:
             log.warning("reading %s failed: %s", path, raw.failed)
         log.warning("%s ends inside a record (truncated file)", path)
         yield emit(errored("truncated"))
+
+
+def _more_data(iterator: _RecordIterator, reader: _TrackingReader) -> bool:
+    """Is there data after the current record? (Only asked after a short record.)"""
+    if iterator.next_line:
+        return True
+    member = reader.decompressor
+    if member is None or not member.eof:
+        return False  # uncompressed, or inside a member: a short record ran into EOF
+    if member.unused_data:
+        return True
+    extra = reader.stream.read(BUFF_SIZE)
+    if not extra:
+        return False
+    # Hand the bytes back as the start of the next member, as read_next_member() does.
+    reader.starting_data = extra
+    reader._init_decomp(reader.decomp_type)
+    return True
 
 
 def _resync(reader: _TrackingReader, fmt: str, gzipped: bool) -> Optional[_RecordIterator]:
