@@ -141,8 +141,8 @@ def _resolve_remote(spec: str) -> list[str]:
             if not found:
                 raise InputError(f"the glob {spec!r} matches no files; check the pattern and your credentials")
             return found
-        if FileSystems.exists(spec) and _is_archive(spec):
-            return [spec]
+        if not spec.endswith("/") and FileSystems.exists(spec):
+            return [spec]  # an object; object stores report prefixes ("folders") as absent
         found = [p for p in _match(spec.rstrip("/") + "/**") if _is_archive(p)]
     except InputError:
         raise
