@@ -145,3 +145,26 @@ def test_bad_input_is_an_error_message_not_a_crash(tmp_path, capsys):
     rc = train_main(["--input", str(tmp_path / "missing"), "--output", str(tmp_path / "o"), "--vocab_size", "500"])
     assert rc == 2 and "pipelines.clean" in capsys.readouterr().err
     assert train_main(["--input", str(tmp_path), "--output", str(tmp_path / "o"), "--vocab_size", "10"]) == 2
+
+
+def test_tokenizer_on_the_clean_output_of_all_shared_warcs(clean_output, tmp_path):
+    """The tokenizer the docs report: trained on the clean job's documents, evaluated on
+    held-out clean documents and on the documents the clean job removed (never sampled),
+    which is where most of the shared corpus's Chinese and Japanese text ends up."""
+    out = tmp_path / "tok"
+    rc = train_main(["--input", str(clean_output / "documents"), "--output", str(out), "--vocab_size", "2000",
+                     "--sample_mb", "1", "--holdout_fraction", "0.05", "--num_threads", "2",
+                     "--baseline", "no_digit_split"])
+    assert rc == 0
+    evaluation = json.loads((out / "evaluation.json").read_text())
+    ours = evaluation["tokenizer"]
+    assert ours["round_trip_exact"] and {"de", "en"} <= set(ours["languages"])
+    # German is the bulk of the shared corpus: it must compress best among the big ones.
+    assert ours["languages"]["de"]["tokens_per_char"] < 0.5
+    removed = S.sample_documents([str(clean_output / "removed")], max_bytes=1, holdout_fraction=1.0,
+                                 heldout_max_bytes=100_000, progress=False)
+    on_removed = evaluate_model(str(out / "tokenizer.model"), removed.heldout)
+    assert on_removed["round_trip_exact"]
+    assert {"zh", "de", "en"} <= set(on_removed["languages"])
+    for lang in ("zh", "de", "en"):
+        assert on_removed["languages"][lang]["unk_tokens"] == 0  # byte fallback, never <unk>
