@@ -102,6 +102,10 @@ def load(path: pathlib.Path, model, optimizer) -> dict:
 
 def load_model_weights(path: pathlib.Path, model: torch.nn.Module) -> None:
     """Load only the model weights into a plain (unsharded) module, in one process, no process group."""
+    import warnings
+
     state = {"model": model.state_dict()}
-    dcp.load(state, checkpoint_id=str(path), no_dist=not dist.is_initialized())
+    with warnings.catch_warnings():  # DCP warns that it assumes a single process: that is the intent here
+        warnings.filterwarnings("ignore", message="torch.distributed is disabled")
+        dcp.load(state, checkpoint_id=str(path), no_dist=not dist.is_initialized())
     model.load_state_dict(state["model"])

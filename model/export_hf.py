@@ -97,8 +97,10 @@ def export_model(model: Transformer, out_dir: pathlib.Path, *, bos_id: Optional[
 
 def _write_tokenizer_config(out_dir: pathlib.Path, bos_id: Optional[int], eos_id: Optional[int]) -> None:
     """Minimal tokenizer_config.json so AutoTokenizer picks the Llama (SentencePiece) tokenizer."""
-    config: dict = {"tokenizer_class": "LlamaTokenizer" if (out_dir / "tokenizer.model").exists()
-                    else "PreTrainedTokenizerFast",
+    # tokenizer.json (HF tokenizers) loads as-is; a bare tokenizer.model needs transformers'
+    # SentencePiece conversion (sentencepiece + a matching protobuf), so it is the fallback.
+    config: dict = {"tokenizer_class": "PreTrainedTokenizerFast" if (out_dir / "tokenizer.json").exists()
+                    else "LlamaTokenizer",
                     "add_bos_token": False, "add_eos_token": False}
     model_file = out_dir / "tokenizer.model"
     if model_file.exists():
@@ -167,12 +169,15 @@ def main(argv: Optional[list[str]] = None) -> None:
     p.add_argument("--out", required=True, help="folder to write the Hugging Face model into")
     p.add_argument("--checkpoint", default=None, help="a specific checkpoints/step_N folder (default: newest)")
     p.add_argument("--tokenizer", action="append", default=None,
-                   help="tokenizer.model / tokenizer.json to copy (repeatable; default: from the shard folder)")
+                   help="tokenizer.model / tokenizer.json, or a folder holding them (repeatable; default: found via the "
+                        "shard folder's manifest or beside the shards)")
     p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     args = p.parse_args(argv)
     model, run = load_run(pathlib.Path(args.run), pathlib.Path(args.checkpoint) if args.checkpoint else None)
     if args.tokenizer:
-        tokenizer_files = [pathlib.Path(t) for t in args.tokenizer]
+        tokenizer_files = []
+        for t in map(pathlib.Path, args.tokenizer):  # a folder stands for the tokenizer files in it
+            tokenizer_files += [t / n for n in TOKENIZER_FILE_NAMES if (t / n).is_file()] if t.is_dir() else [t]
         missing = [str(t) for t in tokenizer_files if not t.is_file()]
         if missing:
             raise SystemExit(f"--tokenizer file(s) not found: {', '.join(missing)}")

@@ -183,7 +183,7 @@ def _train(args: argparse.Namespace, d: DistInfo) -> dict:
     optimizer = make_optimizer(model, args)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_at(step, args))
 
-    start_step = 0
+    start_step, resumed_from = 0, None
     latest = ckpt.latest_checkpoint(out)
     if latest is not None:
         if args.no_resume:
@@ -192,7 +192,7 @@ def _train(args: argparse.Namespace, d: DistInfo) -> dict:
         state = ckpt.load(latest, model, optimizer)
         scheduler.load_state_dict(state["scheduler"])
         reader.load_state_dict(state["data"])
-        start_step = state["step"]
+        start_step, resumed_from = state["step"], str(latest)
         if d.is_main:
             log.info("resumed from %s at step %d", latest, start_step)
     if d.is_main:
@@ -260,12 +260,12 @@ def _train(args: argparse.Namespace, d: DistInfo) -> dict:
         run_eval(step)
     if d.is_main:
         plot_losses(out / "metrics.jsonl", out / "loss.png")
-    return {"step": step, "val": last_val}
+    return {"step": step, "val": last_val, "resumed_from": resumed_from}
 
 
-def main(argv: Optional[list[str]] = None) -> None:
+def main(argv: Optional[list[str]] = None) -> dict:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
-    train(parse_args(argv))
+    return train(parse_args(argv))
 
 
 if __name__ == "__main__":
