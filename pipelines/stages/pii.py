@@ -186,9 +186,15 @@ def ssn_valid(area: str, group: str, serial: str) -> bool:
     return a != 0 and a != 666 and a < 900 and group != "00" and serial != "0000"
 
 
+# "+81 158-23-2012" is a Japanese phone number in SSN shape.
+_PHONE_PREFIX_BEFORE = re.compile(r"(?:\+\d{1,4}|\(\d{1,5}\))[ \-]?$")
+
+
 def find_us_ssns(text: str) -> Iterator[PiiMatch]:
     for m in _SSN.finditer(text):
         if not ssn_valid(m.group(1), m.group(3), m.group(4)):
+            continue
+        if _PHONE_PREFIX_BEFORE.search(text, max(0, m.start() - 8), m.start()):
             continue
         if m.group(2) != "-" and not _SSN_CONTEXT.search(text, max(0, m.start() - 40), m.start()):
             continue
@@ -257,19 +263,26 @@ def find_ipv6(text: str) -> Iterator[PiiMatch]:
 _PHONE = re.compile(
     r"(?<![A-Za-z0-9_+\-./,])(?<!\d:)"   # "Tel:+49 ..." yes, "09:16:022022-12-01" no
     r"(?:\+|00(?=[1-9]))?"
-    r"(?:\(\d{1,5}\)[ \-.]?\d{1,8}|\d{1,15})"
-    r"(?:(?:[ ]?[\-/][ ]?|[ .\u00a0])(?:\(\d{1,4}\)[ ]?)?\d{1,8}){0,7}"
-    r"(?![A-Za-z0-9_\-/]|[.,:]\d)"
+    r"(?:\(\d{1,5}\)|\d{1,15})"
+    # Groups: single separators (space, dot, dash, en dash, slash, the last two also
+    # with spaces around) or none right after a parenthesis: "+44 (0)20", "(040) - 300".
+    r"(?:(?:[ ]?[\-\u2013/][ ]?|[ .\u00a0]|(?<=\)))(?:\(\d{1,5}\)|\d{1,8})){0,8}"
+    r"(?![A-Za-z0-9_\-\u2013/]|[.,:]\d)"
 )
 _NANP = re.compile(r"(?:(?:\+?1)[ \-.]?)?(?:\(([2-9]\d\d)\)[ ]?|([2-9]\d\d)([ \-.]))[2-9]\d\d[ \-.]\d{4}")
 _DATE_START = re.compile(
     r"(?:\d{4}[\-./]\d{1,2}[\-./]\d{1,2}|\d{1,2}[\-./]\d{1,2}[\-./]\d{2,4})(?:$|[ T])"
 )
 _THOUSANDS = re.compile(r"\d{1,2}(?:[ \u00a0.]\d{3})+|\d{3}(?:\.\d{3})+")
+# Words that announce a phone number. Short ones must be whole words ("Tel." but not
+# "Telekom", "bel" but not "Belastung"); stems take suffixes ("Telefonnummer"), and
+# "telefon"/"hotline" also prefixes (German compounds: "Bürgertelefon", "Kundenhotline").
 _PHONE_WORDS = re.compile(
-    r"(?:\b(?:tel|phone|call|mobile|cell|fax|fon|handy|ruf|anruf|whatsapp|hotline|dial|ring|"
-    r"contact|kontakt|tél|portable|appel|teléfono|telefono|llam|móvil|movil|celular|telefone|"
-    r"bel|ligue|telefoon|mobiel|puhelin|telefon|sms|viber|telegram|тел|звон|моб)"
+    r"(?:\b(?:tel|tél|fax|fon|mob|bel|ring|dial|call|cell|sms|ph|tlf|puh)\b"
+    r"|\bmobil(?:e|es|nummer|telefon|funk|no)?\b"  # not "Mobilität" (mobility)
+    r"|\b(?:telephon|teléfon|telefoon|phone|móvil|movil|handy|anruf|rufnummer|whatsapp|contact|"
+    r"kontakt|portable|appel|llam|celular|ligue|puhelin|viber|telegram|textphone|тел|звон|моб)\w*"
+    r"|\w*(?:telefon|hotline)\w*"
     r"|电话|電話|手机|手機|联系|聯繫|携帯|전화|휴대폰)",
     re.I,
 )
@@ -331,7 +344,7 @@ class PhoneValidator:
         if _NOT_A_PHONE_BEFORE.search(before) or _IBAN_LIKE_BEFORE.search(before):
             return False
         keyword = bool(_PHONE_WORDS.search(before))
-        seps = set(re.findall(r"[\-./\u00a0]", cand)) | ({" "} if " " in cand else set())
+        seps = set(re.findall(r"[\-\u2013./\u00a0]", cand)) | ({" "} if " " in cand else set())
         if "." in seps and len(seps) > 1:  # decimals next to other numbers (coordinates)
             return False
         international = cand.startswith(("+", "00"))
@@ -357,6 +370,10 @@ class PhoneValidator:
         if any(len(g) < 2 for g in groups if g != "0"):
             return False
         trunk = digits.startswith("0")
+        if not keyword and all(len(g) == 2 for g in groups) and not (trunk and len(groups) == 5):
+            # Runs of 2-digit pairs are lists (lottery draws, scores); only the French
+            # "01 23 45 67 89" layout is a phone number without a phone word.
+            return False
         if not (trunk or keyword):
             # Without a trunk prefix 0 the digits could be anything; ask for a phone word.
             return False
@@ -376,6 +393,15 @@ def find_phones(text: str, validator: PhoneValidator, regions: Sequence[str]) ->
             continue
         if validator.is_phone(text, m.start(), m.end(), regions):
             yield PiiMatch(m.start(), m.end(), "phone")
+            continue
+        # A prefix glued on by spacing ("call 18001 0345 722 5225": UK text relay + number):
+        # after a phone word, retry without the first group when the rest starts like a
+        # number (0 or +).
+        later = re.match(r"\d+ (?=[0+])", m.group(0))
+        if later and _PHONE_WORDS.search(text, max(0, m.start() - 32), m.start()):
+            start = m.start() + later.end()
+            if validator.is_phone(text, start, m.end(), regions):
+                yield PiiMatch(start, m.end(), "phone")
 
 
 # --------------------------------------------------------------------------- combining
