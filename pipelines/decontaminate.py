@@ -22,6 +22,7 @@ from pipelines.stages.decontaminate import ACTIONS, DEFAULT_NGRAM, Decontaminato
 from pipelines.stats import write_json
 
 STAGE = "decontamination"
+MAX_ITEMS_IN_STATS = 50
 
 
 class _CheckDoFn(beam.DoFn):
@@ -127,7 +128,11 @@ class Decontaminate(beam.PTransform):
             summary = _summary(items, counts, idx, action)
             if report_path:
                 write_json(report_path, summary)
-            return STAGE, summary
+            # stats.json stays small: the full list lives in the report file.
+            shown = dict(summary, matched_items=summary["matched_items"][:MAX_ITEMS_IN_STATS])
+            if report_path:
+                shown["report"] = report_path
+            return STAGE, shown
 
         stats = item_counts | "Summarize" >> beam.Map(
             build, counts=beam.pvalue.AsSingleton(doc_counts), idx=index)

@@ -265,3 +265,29 @@ def test_flags_parse_and_bad_values_explain_themselves():
         SubstringDedup(min_span=50, anchor_bytes=80)
     with pytest.raises(ValueError, match="--min_span"):
         SubstringDedup(min_span=0)
+
+
+def test_dedup_job_runs_substring_then_decontaminate(real_docs, tmp_path, monkeypatch):
+    """The stages plug into `python -m pipelines.dedup` through its registry."""
+    import json
+
+    from pipelines import dedup
+    from pipelines.io.documents import document_to_row, write_parquet_file
+
+    monkeypatch.setitem(dedup.STAGES, "decontaminate", "pipelines.decontaminate:Decontaminate")
+    docs = real_docs[:40]
+    write_parquet_file(str(tmp_path / "in" / "part-0.parquet"), [document_to_row(d) for d in docs])
+    quoted = " ".join(docs[-1].text.split()[:40])
+    (tmp_path / "eval.txt").write_text(quoted + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+    assert dedup.main(["--input", str(tmp_path / "in"), "--output", str(out), "--num_shards", "2",
+                       "--stages", "substring,decontaminate", "--substring_partitions", "3",
+                       "--decontaminate", str(tmp_path / "eval.txt")]) == 0
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["documents_in"] == 40
+    assert stats["documents_in"] == stats["documents_kept"] + sum(stats["dropped"].values())
+    assert stats["dropped"].get("decontaminate.contaminated", 0) >= 1
+    assert stats["substring"]["documents_changed"] >= 1 and stats["substring"]["bytes_removed"] > 0
+    report = json.loads((out / "decontamination.json").read_text())
+    assert report["matched_items"][0]["file"] == "eval.txt"
+    assert stats["decontamination"]["documents_contaminated"] == stats["dropped"]["decontaminate.contaminated"]
