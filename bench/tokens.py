@@ -40,6 +40,47 @@ def best_of(fn, repeat: int) -> float:
     return min(times)
 
 
+def write_synthetic_shards(out: pathlib.Path, n_tokens: int) -> pathlib.Path:
+    """Random uint16 documents (lengths ~ 50..4000) in 64 MB shards, with a manifest."""
+    from pipelines.io.shards import build_manifest, shard_schema, write_manifest, write_shard
+
+    out.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    schema = shard_schema(32000, 2, 3, 0, "0" * 64)
+    per_shard = 32 * 1024 * 1024  # tokens (64 MB of uint16)
+    shards, written = [], 0
+    while written < n_tokens:
+        size = min(per_shard, n_tokens - written)
+        flat = rng.integers(4, 32000, size=size, dtype=np.uint16)
+        cuts = np.cumsum(rng.integers(50, 4000, size=size // 50 + 1))
+        cuts = np.concatenate([[0], cuts[cuts < size], [size]])
+        docs = [flat[a:b] for a, b in zip(cuts[:-1], cuts[1:])]
+        name = f"synthetic-train-{len(shards):05d}.arrow"
+        shards.append({"path": name, "split": "train", "source": "synthetic", **write_shard(str(out / name), docs, schema)})
+        written += size
+    write_manifest(str(out), build_manifest(shards, tokenizer_sha256="0" * 64, vocab_size=32000, bos_id=2, eos_id=3,
+                                            pad_id=0, seed=0, validation_fraction=0.0, mixture={"synthetic": 1.0}))
+    return out
+
+
+def time_reader(shards: str, label: str, seconds: float) -> None:
+    from pipelines.io.shards import TokenWindowReader
+
+    for seq_len, batch in ((2048, 16), (256, 8)):
+        try:
+            reader = TokenWindowReader(shards, seq_len=seq_len, batch_size=batch)
+        except ValueError as exc:
+            print(f"{label} seq_len={seq_len}: {exc}")
+            continue
+        tokens, start = 0, time.perf_counter()
+        while time.perf_counter() - start < seconds:
+            for _ in range(50):
+                tokens += reader.next_batch().size
+        elapsed = time.perf_counter() - start
+        print(f"{f'{label}, seq_len={seq_len} batch={batch}':40s} {tokens / elapsed / 1e6:10.1f}"
+              f"   ({reader.windows_per_epoch} windows/epoch, reached epoch {reader.epoch})")
+
+
 def prepare(args, work: pathlib.Path) -> tuple[str, str]:
     docs, model = args.input, args.tokenizer
     if not docs:
@@ -65,14 +106,14 @@ def main() -> None:
     p.add_argument("--pages", type=int, default=120, help="pages to extract when --input is not given")
     p.add_argument("--repeat", type=int, default=3, help="best of N for the in-process timings")
     p.add_argument("--reader_seconds", type=float, default=2.0, help="time spent per reader shape")
+    p.add_argument("--synthetic_mtokens", type=float, default=100,
+                   help="also time the reader on synthetic shards of this many million tokens (0: skip)")
     args = p.parse_args()
 
     import sentencepiece as spm
 
     from pipelines import tokenize as job
     from pipelines.io.documents import expand_document_inputs, iter_parquet_documents
-    from pipelines.io.shards import TokenWindowReader
-
     with tempfile.TemporaryDirectory(prefix="bench_tokens_") as tmp:
         work = pathlib.Path(tmp)
         docs_dir, model = prepare(args, work)
@@ -109,20 +150,11 @@ def main() -> None:
         print(f"{'Beam job end to end (DirectRunner, 1 wkr)':40s} {mb / wall:8.2f} {n_tokens / wall / 1e6:10.3f}"
               f"   ({len(texts) / wall:.0f} docs/s, incl. pipeline start-up)")
 
-        print(f"\n{'reader next_batch':40s} {'Mtokens/s':>10s}")
-        for seq_len, batch in ((2048, 16), (256, 8)):
-            try:
-                reader = TokenWindowReader(str(shards), seq_len=seq_len, batch_size=batch)
-            except ValueError as exc:
-                print(f"seq_len={seq_len}: {exc}")
-                continue
-            tokens, start = 0, time.perf_counter()
-            while time.perf_counter() - start < args.reader_seconds:
-                for _ in range(50):
-                    tokens += reader.next_batch().size
-            elapsed = time.perf_counter() - start
-            print(f"{f'seq_len={seq_len} batch={batch}':40s} {tokens / elapsed / 1e6:10.1f}"
-                  f"   ({reader.windows_per_epoch} windows/epoch, epoch {reader.epoch})")
+        print(f"\n{'reader next_batch (1 core)':40s} {'Mtokens/s':>10s}")
+        time_reader(str(shards), "job shards", args.reader_seconds)
+        if args.synthetic_mtokens > 0:
+            synthetic = write_synthetic_shards(work / "synthetic", int(args.synthetic_mtokens * 1e6))
+            time_reader(str(synthetic), f"{args.synthetic_mtokens:g}M-token synthetic", args.reader_seconds)
         print(f"\npeak RSS {peak_rss_mb():.0f} MB")
 
 
