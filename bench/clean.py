@@ -284,7 +284,11 @@ def main(argv=None):
         ours_by_url = {d.url: d.text for d in extracted_iso}
         dt_by_url = {d.metadata.get("url"): d.text for d in dt_extracted}
         both = [u for u in ours_by_url if u in dt_by_url]
-        agreement = (sum(ours_by_url[u] == dt_by_url[u].strip() for u in both), len(both),
+        def squash(text):
+            return " ".join(text.split())
+
+        agreement = (sum(ours_by_url[u] == dt_by_url[u].strip() for u in both),
+                     sum(squash(ours_by_url[u]) == squash(dt_by_url[u]) for u in both), len(both),
                      len(set(dt_by_url) - set(ours_by_url)), len(set(ours_by_url) - set(dt_by_url)))
         ref["langid"], dt_kept = measure("langid", len(dt_extracted), lambda: dt_run(steps["langid"], dt_extracted))
         if not args.limit:
@@ -316,8 +320,9 @@ def main(argv=None):
         print_table([r for r in ref.values() if isinstance(r, dict)])
         if isinstance(ref["url_filter"], str):
             print(f"datatrove url_filter {ref['url_filter']}")
-        print(f"extracted text identical to datatrove's on {agreement[0]}/{agreement[1]} common pages; "
-              f"only datatrove kept {agreement[2]}, only we kept {agreement[3]}")
+        print(f"extracted text identical to datatrove's on {agreement[0]}/{agreement[2]} common pages "
+              f"({agreement[1]} up to whitespace: we strip trailing spaces); "
+              f"only datatrove kept {agreement[3]}, only we kept {agreement[4]}")
         print(f"datatrove kept: read {len(dt_docs)}, extract {len(dt_extracted)}, langid {len(dt_kept)}")
         print(f"peak RSS of this process after datatrove too: {peak_rss_mb():.0f} MB")
 

@@ -122,6 +122,14 @@ def test_mis_declared_charsets_still_decode(real_records, in_process):
     assert result.signals["charset_mismatch"] == 1.0
     assert umlaut_words <= set(re.findall(r"\w+", result.text))
 
+    # A right declaration with one broken byte sequence (a UTF-8 character cut in half)
+    # keeps the declared charset with one U+FFFD instead of re-detecting the whole page.
+    raw = page.encode("utf-8")
+    cut = raw.index("ü".encode("utf-8"))
+    text, signals = decode_html(raw[:cut] + raw[cut + 1:], "utf-8")
+    assert signals["charset_broken_chars"] == 1.0 and "charset_detected" not in signals
+    assert text.count("\ufffd") == page.count("\ufffd") + 1
+
     # A correct legacy declaration is honoured without detection.
     declared = page.replace('charset="utf-8"', "").replace("charset=utf-8", "")
     text, signals = decode_html(declared.encode("cp1252", errors="xmlcharrefreplace"), "windows-1252")
@@ -165,17 +173,13 @@ def test_timeout_abandons_the_work_and_the_worker_recovers():
         crash = run(stage, "http://crash.example/", b"<html><body>PLEASE-CRASH-HERE</body></html>")
         assert crash.reason == "extract_crash" and stage.restarts == 2
         assert not isinstance(run(stage, "http://fine.example/", b"<p>again</p>"), Drop)
-    finally:
-        stage.close()
-
-
-def test_pickles_without_the_child_process():
-    stage = Extract(timeout_s=5, extractor=slow_extractor)
-    stage.setup()
-    try:
+        # A set-up stage still pickles (Beam ships DoFns): the child process stays behind.
         clone = pickle.loads(pickle.dumps(stage))
         assert clone._child is None and clone.options == stage.options
-        with pytest.raises(ValueError, match="timeout_s"):
-            Extract(timeout_s=-1)
     finally:
         stage.close()
+
+
+def test_constructor_checks_its_arguments():
+    with pytest.raises(ValueError, match="timeout_s"):
+        Extract(timeout_s=-1)
