@@ -314,6 +314,7 @@ def histogram_svg(name: str, kept: list[float], dropped: list[float]) -> str:
                         alpha=0.35, color=color, label=f"{label} (n={len(values):,})")
                 ax.hist(clip(values), bins=bins, weights=[1.0 / len(values)] * len(values), histtype="step",
                         color=color, linewidth=1.2)
+        ax.locator_params(axis="x", nbins=5)  # long decimal ticks must not collide
         ax.set_title(name, fontsize=9)
         ax.set_ylabel("share of documents")
         ax.legend(frameon=False, fontsize=7)
