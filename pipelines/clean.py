@@ -25,6 +25,7 @@ from pipelines.beam_stages import (
 )
 from pipelines.io.documents import WriteDocuments, clear_shards
 from pipelines.runner_options import add_runner_defaults
+from pipelines import stats
 from pipelines.stats import WriteStats
 
 log = logging.getLogger("pipelines.clean")
@@ -93,11 +94,41 @@ def build_stages(args) -> list:
     return [s for s in stages if s.name not in skip]
 
 
+def _first_copy(keyed):
+    """Keep one copy of a record read from several files (deterministically)."""
+    _, docs = keyed
+    docs = sorted(docs, key=lambda d: (d.source_file, d.warc_date, d.url))
+    yield "ok", docs[0]
+    for _ in docs[1:]:
+        yield stats.dropped("warc.duplicate_record"), None
+
+
+class DropRepeatedRecords(beam.PTransform):
+    """The same WARC record (same WARC-Record-ID, hence the same document id) can be
+    read from two input files, e.g. a file and a cut copy of it. Without this the
+    output would hold two rows with one id. Grouping by id is a shuffle of the HTML
+    responses; it also spreads the work over all workers. Memory: one id's copies."""
+
+    def expand(self, records):
+        ok, other = records | "SplitOk" >> beam.Partition(lambda r, n: 0 if r[0] == "ok" else 1, 2)
+        unique = (
+            ok
+            | "KeyById" >> beam.Map(lambda r: (r[1].id, r[1]))
+            | "GroupById" >> beam.GroupByKey()
+            | "FirstCopy" >> beam.FlatMap(_first_copy)
+        )
+        return (unique, other) | "Rejoin" >> beam.Flatten()
+
+
 def build_pipeline(p: beam.Pipeline, files: list[str], stages: list, args) -> None:
     from pipelines.io.warc import ReadWarcOutcomes
 
     out = args.output
-    records = p | "ReadWarc" >> ReadWarcOutcomes(files, max_payload_bytes=args.max_payload_bytes, crawl=args.crawl or "")
+    records = (
+        p
+        | "ReadWarc" >> ReadWarcOutcomes(files, max_payload_bytes=args.max_payload_bytes, crawl=args.crawl or "")
+        | "DropRepeatedRecords" >> DropRepeatedRecords()
+    )
     results = records | "ApplyStages" >> beam.ParDo(
         ApplyStages(stages, keep_removed=args.keep_removed)
     ).with_outputs(OUTCOME, FUNNEL, REMOVED, main="kept")

@@ -48,6 +48,8 @@ def test_every_record_is_accounted_for(clean_output):
     # Broken files are counted errors, not crashes.
     assert errors.get("warc.truncated", 0) >= 1
     assert errors.get("warc.unreadable_file", 0) >= 1
+    # edge/truncated.warc.gz is a cut copy of real-pages-00001: its records are repeats.
+    assert dropped.get("warc.duplicate_record", 0) >= 1
     # The funnel starts at all records and never grows.
     docs_left = [row["documents"] for row in stats["funnel"]]
     assert docs_left[0] == stats["records_read"]
@@ -148,3 +150,17 @@ def test_bad_flags_exit_with_a_message(flags, message, tmp_path):
     assert proc.returncode == 2
     assert message in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_a_record_read_from_two_files_is_kept_once(tmp_path, test_data):
+    copy = tmp_path / "copy-of-sample.warc.gz"
+    copy.write_bytes((test_data / "sample.warc.gz").read_bytes())
+    single, double = tmp_path / "single", tmp_path / "double"
+    run_clean_job(["--input", str(test_data / "sample.warc.gz"), "--output", str(single), "--no_report"])
+    run_clean_job(["--input", f"{test_data / 'sample.warc.gz'},{copy}", "--output", str(double), "--no_report"])
+    one = json.loads((single / "stats.json").read_text())
+    two = json.loads((double / "stats.json").read_text())
+    assert two["records_read"] == 2 * one["records_read"]
+    assert two["documents_kept"] == one["documents_kept"] > 0
+    assert two["dropped"]["warc.duplicate_record"] == one["documents_kept"]
+    assert [d["id"] for d in read_documents(double / "documents")] == [d["id"] for d in read_documents(single / "documents")]
