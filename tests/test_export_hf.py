@@ -58,7 +58,7 @@ def test_cli_exports_a_trained_run_with_its_tokenizer(tmp_path_factory, shared_d
     shards = trainer_shards(tmp_path_factory, shared_data)
     run = tmp_path / "run"
     train_main(["--data", str(shards), "--out", str(run), "--config", "tiny", "--seq_len", "32", "--batch_size", "2",
-                "--max_steps", "2", "--eval_every", "0", "--lr", "1e-2", "--warmup_steps", "1"])
+                "--max_steps", "2", "--eval_every", "0", "--lr", "1e-2", "--warmup_steps", "1", "--document_mask"])
     out = tmp_path / "hf"
     main(["--run", str(run), "--out", str(out), "--tokenizer", str(tokenizer_dir_of(shards))])
     assert {"config.json", "model.safetensors", "tokenizer.model", "tokenizer.json"} <= {p.name for p in out.iterdir()}
@@ -72,7 +72,9 @@ def test_cli_exports_a_trained_run_with_its_tokenizer(tmp_path_factory, shared_d
     ids = tokenizer.encode(text)
     assert ids == sp.encode(text)  # same ids as the tokenizer the shards were made with
     assert tokenizer.eos_token_id == run_config["data"]["eos_id"]
+    # One document (no EOS inside), so our document mask equals HF's plain causal mask.
     tokens = torch.tensor([ids])
+    assert run_config["model"]["document_mask"] and run_config["data"]["eos_id"] not in ids
     with torch.no_grad():
         torch.testing.assert_close(_hf_logits(out, tokens), ours(tokens), rtol=1e-4, atol=1e-4)
     hf_config = json.loads((out / "config.json").read_text())

@@ -80,6 +80,9 @@ def runs(tmp_path_factory, shared_data):
     from model.train import main
 
     main(_train_args(shards, one))
+    # Same global batch as two half-size micro-steps, with activations recomputed in backward.
+    accum = root / "accum_recompute"
+    main(_train_args(shards, accum, ["--batch_size", "2", "--grad_accum", "2", "--activation_checkpointing"]))
 
     # Slow steps down (a sleep between backward and the optimizer step) so the kill lands
     # mid-step, right after the step-4 checkpoint became visible.
@@ -96,7 +99,7 @@ def runs(tmp_path_factory, shared_data):
     killed_at = max(step for step, _ in list_checkpoints(killed))
     steps_logged_before_kill = max(latest_by_step(read_jsonl(killed / "metrics.jsonl"), "train"))
     resumed = main(_train_args(shards, killed))
-    return {"shards": shards, "two": two, "one": one, "killed": killed, "victim_rc": victim.returncode,
+    return {"shards": shards, "two": two, "one": one, "accum": accum, "killed": killed, "victim_rc": victim.returncode,
             "killed_at": killed_at, "logged_before_kill": steps_logged_before_kill, "resumed": resumed}
 
 
@@ -134,6 +137,13 @@ def test_one_process_gives_the_same_loss_curve_as_two(runs):
         assert one[step] == pytest.approx(two[step], rel=1e-4, abs=1e-5), step
     val_two, val_one = _losses(runs["two"], "val"), _losses(runs["one"], "val")
     assert val_one == pytest.approx(val_two, rel=1e-4)
+
+
+def test_gradient_accumulation_with_activation_checkpointing_matches_one_big_batch(runs):
+    one, accum = _losses(runs["one"]), _losses(runs["accum"])
+    assert sorted(accum) == sorted(one)
+    for step in one:
+        assert accum[step] == pytest.approx(one[step], rel=1e-4, abs=1e-5), step
 
 
 def test_sigkilled_run_resumes_on_the_exact_same_trajectory(runs):
