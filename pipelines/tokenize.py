@@ -186,6 +186,16 @@ def parse_sources(inputs: list[str], sources: list[str]) -> dict[str, tuple[str,
     return parsed
 
 
+def tokenizer_paths(model_path: str) -> dict:
+    """Where the tokenizer lives, recorded in the manifest so tools (e.g. model.export_hf)
+    can find the files the shards were made with; the sha256 says whether they still match."""
+    paths = {"tokenizer_model": model_path}
+    hf_json = FileSystems.join(os.path.dirname(model_path) or ".", "tokenizer.json")
+    if FileSystems.exists(hf_json):
+        paths["tokenizer_json"] = hf_json
+    return paths
+
+
 def clear_output(output: str) -> None:
     """Remove shards and manifest of an earlier run (another shard count leaves others)."""
     patterns = [FileSystems.join(output, "*.arrow"), FileSystems.join(output, MANIFEST_NAME)]
@@ -196,7 +206,7 @@ def clear_output(output: str) -> None:
 
 def build_pipeline(p: beam.Pipeline, sources: dict[str, tuple[str, float]], encoder: SentencePieceEncoder,
                    output: str, *, seed: int, validation_fraction: float, shard_size_mb: float,
-                   encode_batch_size: int = 256) -> None:
+                   encode_batch_size: int = 256, manifest_extra: Optional[dict] = None) -> None:
     schema = encoder.schema()
     itemsize = np.dtype(schema.metadata[b"dtype"].decode()).itemsize
     shard_bytes = int(shard_size_mb * 1024 * 1024)
@@ -232,7 +242,7 @@ def build_pipeline(p: beam.Pipeline, sources: dict[str, tuple[str, float]], enco
     )
     fields = encoder.manifest_fields()
     mixture = {name: weight for name, (_, weight) in sources.items()}
-    extra = {"sources": {name: path for name, (path, _) in sorted(sources.items())}}
+    extra = {"sources": {name: path for name, (path, _) in sorted(sources.items())}, **(manifest_extra or {})}
 
     def write_manifest(shards: list[dict]):
         manifest = build_manifest(shards, seed=seed, validation_fraction=validation_fraction, mixture=mixture,
@@ -291,7 +301,8 @@ def run(argv: Optional[list[str]] = None) -> int:
     with beam.Pipeline(options=PipelineOptions(beam_args)) as p:
         build_pipeline(p, sources, encoder, args.output, seed=args.seed,
                        validation_fraction=args.validation_fraction, shard_size_mb=args.shard_size_mb,
-                       encode_batch_size=args.encode_batch_size)
+                       encode_batch_size=args.encode_batch_size,
+                       manifest_extra=tokenizer_paths(args.tokenizer))
     log.info("wrote %s", FileSystems.join(args.output, MANIFEST_NAME))
     return 0
 

@@ -103,7 +103,7 @@ def build_test_shards(documents_dir, out_dir, vocab_size: int = 1000, *, seed: i
     """
     from pipelines.io.documents import expand_document_inputs, iter_parquet_documents
     from pipelines.io.shards import pack_shards_in_memory
-    from pipelines.tokenize import SentencePieceEncoder
+    from pipelines.tokenize import SentencePieceEncoder, tokenizer_paths
 
     out_dir = pathlib.Path(out_dir)
     model = tokenizer_model or train_test_tokenizer(documents_dir, out_dir / "tokenizer", vocab_size)
@@ -116,7 +116,7 @@ def build_test_shards(documents_dir, out_dir, vocab_size: int = 1000, *, seed: i
         (("web", d.id, t) for d, t in zip(docs, token_lists)), str(shards_dir),
         schema=encoder.schema(), seed=seed, validation_fraction=validation_fraction,
         shard_size_bytes=int(shard_size_mb * 1024 * 1024), manifest_fields=encoder.manifest_fields(),
-        mixture={"web": 1.0},
+        mixture={"web": 1.0}, extra=tokenizer_paths(model),
     )
     return shards_dir
 

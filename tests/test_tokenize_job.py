@@ -76,6 +76,8 @@ def test_manifest_counts_stats_and_documents_round_trip(inputs, web_run):
         assert (split == "validation") == S.is_validation(by_text[text], 0.15)
     assert manifest["tokenizer_sha256"] == S.file_sha256(inputs["model"])
     assert manifest["mixture"] == {"web": {"weight": 1.0}} and manifest["seed"] == 0
+    assert manifest["tokenizer_model"] == inputs["model"]
+    assert manifest["tokenizer_json"].endswith("tokenizer.json")
 
 
 def test_rerun_is_byte_identical_and_equals_single_process_reference(inputs, web_run):

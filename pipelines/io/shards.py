@@ -507,6 +507,7 @@ def pack_shards_in_memory(
     shard_size_bytes: int,
     manifest_fields: dict,
     mixture: dict[str, float],
+    extra: Optional[dict] = None,
 ) -> dict:
     """Reference, single-process packer with the same layout as the Beam job.
 
@@ -532,7 +533,8 @@ def pack_shards_in_memory(
             name = shard_file_name(source, split, index, n)
             counts = write_shard(os.path.join(out_dir, name), rows, schema)
             shards.append({"path": name, "split": split, "source": source, **counts})
-    manifest = build_manifest(shards, seed=seed, validation_fraction=validation_fraction, mixture=mixture, **manifest_fields)
+    manifest = build_manifest(shards, seed=seed, validation_fraction=validation_fraction, mixture=mixture,
+                              extra=extra, **manifest_fields)
     write_manifest(out_dir, manifest)
     return manifest
 
