@@ -98,6 +98,28 @@ def test_stage_never_drops_and_survives_odd_input():
         assert isinstance(out.text, str)
 
 
+def test_full_width_forms_are_found_and_other_digit_scripts_do_not_crash():
+    scrubber = PiiScrubber()
+    doc = scrubber.process(Document(id="jp", text="電話 ０３－１２３４－５６７８ まで、ｉｎｆｏ＠ｅｘａｍｐｌｅ．ｊｐ"))
+    assert doc.text == "電話 <PHONE> まで、<EMAIL>"
+    # Arabic-Indic digits: not matched (ASCII-only digit patterns), and no exception from
+    # ipaddress/int() on non-ASCII digits.
+    for text in ["IP ١.١.١.١", "SSN ١٢٣-٤٥-٦٧٨٩", "card ٤١١١ ١١١١ ١١١١ ١١١١"]:
+        assert scrubber.process(Document(id="ar", text=text)).text == text
+
+
+def test_random_text_never_crashes():
+    import random
+
+    rng = random.Random(1234)
+    pool = "0123456789 ٣٤０１+-–./:()@#,ab XYZ\n:%" + "".join(chr(c) for c in (0x4E00, 0x3000, 0xFF0D, 0xFF20))
+    scrubber = PiiScrubber()
+    for i in range(300):
+        text = "".join(rng.choice(pool) for _ in range(rng.randint(0, 120)))
+        out = scrubber.process(Document(id=str(i), text=text))
+        assert sum(out.pii.values()) == out.signals["pii_matches"]
+
+
 def test_scrubber_pickles_without_loaded_state():
     scrubber = PiiScrubber(kinds=["phone"])
     scrubber.process(Document(id="warm", text="Tel. 030 1234567"))
