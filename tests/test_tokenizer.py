@@ -9,7 +9,7 @@ import sentencepiece as spm
 
 from tests.shard_fixtures import cached_test_documents
 from tokenizer_training import sample as S
-from tokenizer_training.evaluate import evaluate_model, format_table
+from tokenizer_training.evaluate import evaluate_model, format_table, main as evaluate_main
 from tokenizer_training.train import BOS_ID, EOS_ID, PAD_ID, UNK_ID, main as train_main
 
 SYMBOLS = ["<|im_start|>", "<|im_end|>"]
@@ -168,3 +168,22 @@ def test_tokenizer_on_the_clean_output_of_all_shared_warcs(clean_output, tmp_pat
     assert {"zh", "de", "en"} <= set(on_removed["languages"])
     for lang in ("zh", "de", "en"):
         assert on_removed["languages"][lang]["unk_tokens"] == 0  # byte fallback, never <unk>
+
+
+def test_too_small_vocabulary_for_the_characters_is_a_hint(shared_data, tmp_path, capsys):
+    docs = cached_test_documents(shared_data)  # holds Chinese pages: ~2,000 distinct characters
+    rc = train_main(["--input", str(docs), "--output", str(tmp_path), "--vocab_size", "400", "--no_eval",
+                     "--num_threads", "1"])
+    assert rc == 2 and "raise --vocab_size or lower --character_coverage" in capsys.readouterr().err
+
+
+def test_evaluate_cli_on_documents(trained, tmp_path, capsys):
+    docs, out = trained
+    result_path = tmp_path / "eval.json"
+    rc = evaluate_main(["--tokenizer", str(out / "tokenizer.model"), "--input", str(docs),
+                        "--holdout_fraction", "1.0", "--output", str(result_path)])
+    assert rc == 0
+    result = json.loads(result_path.read_text())
+    assert result["tokenizer"]["round_trip_exact"] and result["tokenizer"]["documents"] == 40
+    assert "| de |" in capsys.readouterr().out
+    assert evaluate_main(["--tokenizer", str(tmp_path / "missing.model"), "--input", str(docs)]) == 2

@@ -253,8 +253,15 @@ def main(argv: Optional[list[str]] = None) -> int:
             holdout_fraction=args.holdout_fraction, character_coverage=args.character_coverage,
             user_defined_symbols=args.user_defined_symbols.split(","), num_threads=args.num_threads,
             evaluate=not args.no_eval, baseline=args.baseline)
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except RuntimeError as exc:  # SentencePiece reports bad settings as RuntimeError
+        hint = ""
+        if "required_chars" in str(exc):
+            hint = ("\nhint: the sample has more distinct characters (at --character_coverage) than "
+                    "--vocab_size allows; raise --vocab_size or lower --character_coverage")
+        print(f"error: SentencePiece training failed: {exc}{hint}", file=sys.stderr)
         return 2
     if "evaluation" in summary:
         from tokenizer_training.evaluate import format_table
