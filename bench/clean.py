@@ -19,6 +19,8 @@ embedded lists; needs tldextract + pyahocorasick, skipped with a note when missi
 from __future__ import annotations
 
 import argparse
+import collections
+import functools
 import glob
 import json
 import logging
@@ -110,11 +112,16 @@ def ours_read(files: list[str], limit: int):
     return docs
 
 
+DROPS: collections.Counter = collections.Counter()
+
+
 def apply(stage, docs: Iterable):
     kept = []
     for doc in docs:
         result = stage.process(doc)
-        if not isinstance(result, Drop):
+        if isinstance(result, Drop):
+            DROPS[f"{stage.name}.{result.reason}"] += 1
+        else:
             kept.append(result)
     return kept
 
@@ -161,9 +168,19 @@ def datatrove_steps(warc_glob: str, limit: int):
         "langid": language_filter,
     }
     try:
+        import tldextract
         from datatrove.pipeline.filters import URLFilter
 
-        steps["url_filter"] = URLFilter()
+        # tldextract fetches the Public Suffix List over the network unless told to use
+        # its bundled snapshot; no network at run time.
+        if not isinstance(tldextract.TLDExtract, functools.partial):
+            tldextract.TLDExtract = functools.partial(tldextract.TLDExtract, suffix_list_urls=())
+        url_filter = URLFilter()
+        with CpuMeter() as load:
+            url_filter.download_data()  # loads its lists (done lazily on the first doc)
+            url_filter.tldextractor("https://www.example.co.uk/")  # tldextract's lazy init
+        url_filter.setup_cpu_s = load.cpu
+        steps["url_filter"] = url_filter
     except ImportError as exc:
         steps["url_filter"] = f"skipped ({exc}; `pip install tldextract pyahocorasick` to include it)"
     return steps
@@ -203,11 +220,15 @@ def main(argv=None):
     p.add_argument("--blocklist_dir", default=str(DEFAULT_UT1) if DEFAULT_UT1.is_dir() else None,
                    help="UT1 folder for our URL filter (default: ../shared/data/blocklists/ut1)")
     p.add_argument("--no_datatrove", action="store_true", help="skip the datatrove comparison")
+    p.add_argument("--datatrove_deps", help="folder with datatrove's URLFilter dependencies (tldextract, "
+                   "pyahocorasick), e.g. from `pip install --target DIR tldextract pyahocorasick requests-file`")
     p.add_argument("--no_job", action="store_true", help="skip running python -m pipelines.clean")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("trafilatura").setLevel(logging.CRITICAL)
 
+    if args.datatrove_deps:
+        sys.path.append(args.datatrove_deps)  # appended: the venv's own packages win
     files = sorted(glob.glob(args.warcs))
     if not files:
         raise SystemExit(f"no WARC files match {args.warcs!r}; pass --warcs 'path/*.warc.gz'")
@@ -223,7 +244,8 @@ def main(argv=None):
     rows.append(row)
 
     url_filter = UrlFilter(blocklist_dir=args.blocklist_dir)
-    url_filter.setup()
+    with CpuMeter() as url_load:
+        url_filter.setup()
     row, after_url = measure("url_filter", len(docs), lambda: apply(url_filter, copy_docs(docs)))
     rows.append(row)
 
@@ -231,13 +253,16 @@ def main(argv=None):
     in_process.setup()
     # Warm up both extractors (lazy imports, trafilatura's first-call caches) so neither
     # measurement pays one-off costs the other does not.
-    apply(in_process, copy_docs(after_url[:5]))
+    [in_process.process(d) for d in copy_docs(after_url[:5])]
+    before = DROPS.copy()
     row, extracted = measure("extract (in-process)", len(after_url), lambda: apply(in_process, copy_docs(after_url)))
     rows.append(row)
+    DROPS.clear()
+    DROPS.update(before)
     isolated = Extract(timeout_s=5.0)
     with CpuMeter() as start:
         isolated.setup()
-    apply(isolated, copy_docs(after_url[:5]))
+    [isolated.process(d) for d in copy_docs(after_url[:5])]
     row, extracted_iso = measure("extract", len(after_url), lambda: apply(isolated, copy_docs(after_url)))
     rows.append(row)
     same = sum(a.text == b.text for a, b in zip(extracted, extracted_iso)) if len(extracted) == len(extracted_iso) else -1
@@ -314,12 +339,22 @@ def main(argv=None):
     print(f"read: {html_mb / next(r for r in rows if r['step'] == 'read')['cpu_s']:.1f} MB/s per core of HTML "
           f"({html_mb:.1f} MB); kept after url_filter {len(after_url)}, extract {len(extracted_iso)}, langid {len(after_lid)}")
     print(f"peak RSS of this process after our stages: {our_peak:.0f} MB")
+    print(f"our url_filter: lists loaded in {url_load.cpu:.2f}s CPU ({len(url_filter._domains)} domains, "
+          f"{sum(map(len, url_filter._url_prefixes.values()))} url prefixes, categories "
+          f"{','.join(url_filter.categories or ['all'])})")
+    print(f"our drops (counted once per step, the in-process extract run excluded): "
+          f"{dict(sorted(DROPS.items()))}")
     if ref:
         print()
         print("datatrove:")
         print_table([r for r in ref.values() if isinstance(r, dict)])
         if isinstance(ref["url_filter"], str):
             print(f"datatrove url_filter {ref['url_filter']}")
+        else:
+            dt_uf = steps["url_filter"]
+            print(f"datatrove url_filter: lists loaded in {dt_uf.setup_cpu_s:.2f}s CPU "
+                  f"({len(dt_uf.block_listed_domains)} domains, {len(dt_uf.block_listed_url)} urls); "
+                  f"dropped {len(dt_docs) - len(dt_after_url)}")
         print(f"extracted text identical to datatrove's on {agreement[0]}/{agreement[2]} common pages "
               f"({agreement[1]} up to whitespace: we strip trailing spaces); "
               f"only datatrove kept {agreement[3]}, only we kept {agreement[4]}")
