@@ -7,12 +7,12 @@ Flow (three shuffles, every group bounded):
        --> (doc id, byte spans)
   (doc id, doc) + (doc id, spans) --CoGroupByKey--> cut spans, drop too-short docs
 
-Memory per worker (defaults: min_span 100, anchor 32 bytes):
+Memory per worker (defaults: min_span 100, anchor 32 bytes; see docs/substring.md):
   - anchoring: one document (+ ~40 bytes per byte of numpy temporaries);
-  - a bucket: its shares, about S = corpus_bytes * 2.9% anchors * <=168 context bytes
-    (merged, so ~3-5x the corpus in total) / substring_partitions, plus ~30 bytes per
-    byte of the contexts whose anchor repeats. Choose substring_partitions ~
-    5 * corpus_bytes / (worker_memory / 4); e.g. 100 GB of text on 8 GB workers -> ~256.
+  - a bucket: its shares, ~4.1 x corpus bytes / substring_partitions (anchors at ~2.8%
+    of positions, each with <= 168 context bytes, merged per document), plus 13
+    (strike_all) to 22 (keep-first) bytes per byte of the contexts whose anchor
+    repeats. Rule of thumb: substring_partitions ~ 100 x corpus bytes / worker memory.
   - the final join: one document and its spans.
 """
 from __future__ import annotations
@@ -139,8 +139,8 @@ class SubstringDedup(beam.PTransform):
         g.add_argument("--min_doc_chars_after", type=int, default=200,
                        help="drop a changed document left with fewer characters (reason too_short_after_removal)")
         g.add_argument("--substring_partitions", type=int, default=16,
-                       help="anchor buckets; each is searched with its own suffix array. "
-                            "Use ~ 5 * corpus bytes / (worker memory / 4)")
+                       help="anchor buckets, each searched with its own suffix array; "
+                            "use ~ 100 x corpus bytes / worker memory (docs/substring.md)")
         g.add_argument("--substring_anchor_bytes", type=int, default=sub.DEFAULT_ANCHOR_BYTES,
                        help="winnowing gram length (< min_span); smaller = fewer anchors, bigger groups")
         g.add_argument("--substring_no_word_snap", action="store_true",
