@@ -126,11 +126,13 @@ def decode_html(payload: bytes, http_charset: str = "") -> tuple[str, dict[str, 
         # most non-ASCII characters, far above the tolerance.
         text = payload.decode(codec, errors="replace")
         broken = text.count("\ufffd")
-        non_ascii = sum(1 for c in text if ord(c) > 127)
+        non_ascii = len(text) - len(text.encode("ascii", "ignore"))
         if broken <= _MAX_BROKEN_FRACTION * non_ascii:
             signals["charset_mismatch"] = float(codec != declared[0])
             signals["charset_broken_chars"] = float(broken)
             return text, signals
+    if payload.isascii():  # and nothing (usable) declared: ASCII is its own answer
+        return payload.decode("ascii"), signals
     if declared:
         signals["charset_mismatch"] = 1.0
     from charset_normalizer import from_bytes  # imported lazily: detection is the rare path
