@@ -95,7 +95,9 @@ def datatrove_filters(language: str = "en", stop_words: list[str] | None = None)
     from datatrove.pipeline.filters import (C4QualityFilter, FineWebQualityFilter, GopherQualityFilter,
                                             GopherRepetitionFilter)
     return {"gopher_repetition": GopherRepetitionFilter(language=language),
-            "gopher_quality": GopherQualityFilter(language=language, stop_words=stop_words),
+            # An empty list would reject every page; we skip the rule where we have no list.
+            "gopher_quality": GopherQualityFilter(language=language, stop_words=stop_words or None,
+                                                  min_stop_words=None if stop_words == [] else 2),
             "c4": C4QualityFilter(filter_no_terminal_punct=False, language=language),
             "fineweb": FineWebQualityFilter(language=language)}
 

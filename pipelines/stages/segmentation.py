@@ -158,6 +158,25 @@ def count_sentences(text: str) -> int:
     text = text.strip()
     if not text:
         return 0
-    ends = list(_SENTENCE_END_RE.finditer(text))
+    ends = [m for m in _SENTENCE_END_RE.finditer(text) if not _is_abbreviation_period(text, m)]
     tail = text[ends[-1].end():].strip() if ends else text
     return len(ends) + (1 if tail else 0)
+
+
+_LAST_WORD_RE = _regex.compile(r"(\w+)$")
+_NEXT_LOWER_OR_DIGIT_RE = _regex.compile(r"\s+[\p{Ll}\d]")
+
+
+def _is_abbreviation_period(text: str, match) -> bool:
+    """A lone '.' after an ordinal ("17. Dezember") or after a short word followed by a
+    lowercase word or a number ("Art. 90", "bzw. die") ends no sentence; a tokenizer keeps
+    that period in the token, as the word tokens above do."""
+    if match.group() != ".":
+        return False
+    last = _LAST_WORD_RE.search(text, 0, match.start())
+    if not last:
+        return False
+    word = last.group(1)
+    if word.isdigit():
+        return len(word) <= 2
+    return len(word) <= 3 and _NEXT_LOWER_OR_DIGIT_RE.match(text, match.end()) is not None
