@@ -22,11 +22,12 @@ Byte-identical reruns: everything above is a function of the input, seed and siz
 from __future__ import annotations
 
 import argparse
+import hashlib
 import logging
 import os
 import re
 import sys
-from typing import Iterable, Optional
+from typing import Optional
 
 import apache_beam as beam
 import numpy as np
@@ -54,8 +55,6 @@ class SentencePieceEncoder:
     def __init__(self, model_path: str, bos: bool = False):
         with FileSystems.open(model_path) as f:
             self.model_bytes = f.read()
-        import hashlib
-
         self.sha256 = hashlib.sha256(self.model_bytes).hexdigest()
         self.bos = bos
         self._sp = None
@@ -294,7 +293,8 @@ def run(argv: Optional[list[str]] = None) -> int:
         return 2
     encoder = SentencePieceEncoder(args.tokenizer, bos=args.bos)
     encoder.setup()
-    FileSystems.mkdirs(args.output) if not FileSystems.exists(args.output) else None
+    if not FileSystems.exists(args.output):
+        FileSystems.mkdirs(args.output)
     clear_output(args.output)
     log.info("tokenizing %s -> %s (seed %d, validation %.3f)", sorted(sources), args.output, args.seed,
              args.validation_fraction)

@@ -34,7 +34,6 @@ def extract_real_pages(shared_data: pathlib.Path, max_pages: int = 40, files=(CC
     import trafilatura
     from warcio.archiveiterator import ArchiveIterator
 
-    from pipelines.io.documents import DOCUMENT_SCHEMA  # noqa: F401  (rows follow this schema)
     from pipelines.stages.base import Document, stable_id
     from pipelines.io.documents import document_to_row
 

@@ -72,7 +72,8 @@ def evaluate_model(model_path: str, docs: Iterable[SampledDocument]) -> dict:
 
 
 def evaluate_against_baseline(model_path: str, lines: list[str], heldout: list[SampledDocument], vocab_size: int,
-                              options: dict, *, baseline: str = "unigram", out_dir: str) -> dict:
+                              options: dict, *, baseline: str = "unigram", out_dir: str,
+                              evaluated_on: str = "heldout") -> dict:
     """Train the baseline on the same lines, evaluate both, write evaluation.json."""
     from tokenizer_training.train import train_sentencepiece, write_json
 
@@ -83,6 +84,7 @@ def evaluate_against_baseline(model_path: str, lines: list[str], heldout: list[S
     base_path = train_sentencepiece(lines, os.path.join(base_dir, f"{baseline}"), base_options,
                                     label=f"training baseline ({baseline})")
     result = {
+        "evaluated_on": evaluated_on,
         "baseline_setting": {baseline: BASELINES[baseline]},
         "tokenizer": evaluate_model(model_path, heldout),
         "baseline": evaluate_model(base_path, heldout),
@@ -112,7 +114,7 @@ def format_table(evaluation: dict, languages: Optional[list[str]] = None) -> str
         rows.append(row)
     rows.append(f"round trip exact: ours={ours['round_trip_exact']}"
                 + (f", {name}={base['round_trip_exact']}" if base else "")
-                + f" ({ours['documents']} held-out documents)")
+                + f" ({ours['documents']} {'training' if evaluation.get('evaluated_on') == 'training_sample' else 'held-out'} documents)")
     return "\n".join(rows)
 
 

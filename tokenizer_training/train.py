@@ -7,7 +7,7 @@ DOCS is a Parquet documents folder (``python -m pipelines.clean`` writes one in
 
 * ``tokenizer.model`` / ``tokenizer.vocab``  SentencePiece model and vocabulary
 * ``tokenizer.json``                           the same tokenizer for Hugging Face ``tokenizers``
-* ``sample.json``                              what was sampled (per language), seed, settings
+* ``sample.json``                              what was sampled (per language), seed, trainer flags
 * ``evaluation.json``                          round trip + fertility vs a baseline tokenizer
 
 Special tokens have FIXED ids: ``<pad>``=0, ``<unk>``=1, ``<s>``=2 (BOS), ``</s>``=3 (EOS);
@@ -27,7 +27,6 @@ import json
 import logging
 import os
 import sys
-import tempfile
 import threading
 import time
 from typing import Iterable, Optional
@@ -35,7 +34,7 @@ from typing import Iterable, Optional
 import sentencepiece as spm
 from tqdm import tqdm
 
-from tokenizer_training.sample import Sample, SampledDocument, sample_documents, training_lines
+from tokenizer_training.sample import Sample, sample_documents, training_lines
 
 log = logging.getLogger("tokenizer_training.train")
 
@@ -53,7 +52,6 @@ def trainer_options(
     byte_fallback: bool = True,
     user_defined_symbols: Iterable[str] = (),
     num_threads: int = 1,
-    seed: int = 0,
 ) -> dict:
     """SentencePiece trainer arguments for our tokenizer (see module docstring)."""
     return dict(
@@ -197,11 +195,13 @@ def train_tokenizer(
     if sample is None:
         sample = sample_documents(inputs, max_bytes=int(sample_mb * 1024 * 1024), seed=seed, alpha=alpha,
                                   holdout_fraction=holdout_fraction, progress=progress)
-    write_json(os.path.join(output, "sample.json"), sample.stats)
     lines = list(training_lines(sample.train, MAX_LINE_BYTES))
     symbols = [s for s in user_defined_symbols if s]
     options = trainer_options(vocab_size, character_coverage=character_coverage,
-                              user_defined_symbols=symbols, num_threads=num_threads, seed=seed)
+                              user_defined_symbols=symbols, num_threads=num_threads)
+    # Everything needed to reproduce the model: the sample's seed/sizes and the trainer flags.
+    write_json(os.path.join(output, "sample.json"),
+               {**sample.stats, "training_lines": len(lines), "trainer_options": options})
     model_path = train_sentencepiece(lines, os.path.join(output, "tokenizer"), options)
     export_hf_tokenizer(model_path, os.path.join(output, "tokenizer.json"))
     summary = {"model": model_path, "vocab_size": vocab_size, "training_lines": len(lines),
@@ -209,9 +209,14 @@ def train_tokenizer(
     if evaluate:
         from tokenizer_training.evaluate import evaluate_against_baseline
 
+        # Without held-out documents (tiny corpus, --holdout_fraction 0) the evaluation falls
+        # back to training documents and says so in evaluation.json ("evaluated_on").
+        docs, evaluated_on = (sample.heldout, "heldout") if sample.heldout else (sample.train[:50], "training_sample")
+        if evaluated_on != "heldout":
+            log.warning("no held-out documents: evaluating on training documents (raise --holdout_fraction)")
         summary["evaluation"] = evaluate_against_baseline(
-            model_path, lines, sample.heldout or sample.train[:50], vocab_size, options,
-            baseline=baseline, out_dir=output)
+            model_path, lines, docs, vocab_size, options, baseline=baseline, out_dir=output,
+            evaluated_on=evaluated_on)
     return summary
 
 
