@@ -12,6 +12,7 @@ import json
 import math
 import os
 import pathlib
+import shutil
 import signal
 import subprocess
 import sys
@@ -99,7 +100,11 @@ def runs(tmp_path_factory, shared_data):
     killed_at = max(step for step, _ in list_checkpoints(killed))
     steps_logged_before_kill = max(latest_by_step(read_jsonl(killed / "metrics.jsonl"), "train"))
     resumed = main(_train_args(shards, killed))
-    return {"shards": shards, "two": two, "one": one, "accum": accum, "killed": killed, "victim_rc": victim.returncode,
+    # The 2-process run's step-8 checkpoint, continued by 1 process (DCP reshards on load).
+    regrouped = root / "two_then_one"
+    shutil.copytree(two / "checkpoints" / "step_000008", regrouped / "checkpoints" / "step_000008")
+    main(_train_args(shards, regrouped))
+    return {"shards": shards, "two": two, "one": one, "accum": accum, "killed": killed, "regrouped": regrouped, "victim_rc": victim.returncode,
             "killed_at": killed_at, "logged_before_kill": steps_logged_before_kill, "resumed": resumed}
 
 
@@ -155,6 +160,13 @@ def test_sigkilled_run_resumes_on_the_exact_same_trajectory(runs):
     # Bitwise on CPU: same batches, same optimizer state and schedule, same weights.
     assert resumed == reference
     assert _losses(runs["killed"], "val") == _losses(runs["one"], "val")
+
+
+def test_two_process_checkpoint_resumes_in_one_process(runs):
+    two, regrouped = _losses(runs["two"]), _losses(runs["regrouped"])
+    assert sorted(regrouped) == list(range(9, MAX_STEPS + 1))  # only the steps after the checkpoint
+    for step in regrouped:
+        assert regrouped[step] == pytest.approx(two[step], rel=1e-4, abs=1e-5), step
 
 
 def test_lr_schedule_is_warmup_then_cosine_to_ten_percent():
