@@ -457,6 +457,8 @@ _TO_ASCII.update({0xFF0B: "+", 0xFF0D: "-", 0x2212: "-", 0x2010: "-", 0x2011: "-
 _TO_ASCII.update({0xFF21 + i: 0x41 + i for i in range(26)})
 _TO_ASCII.update({0xFF41 + i: 0x61 + i for i in range(26)})
 
+_NEEDS_ASCII = re.compile("[" + "".join(re.escape(chr(c)) for c in sorted(_TO_ASCII)) + "]")
+
 
 class PiiDetector:
     """Finds PII spans; reusable outside the Beam stage (bench, notebooks)."""
@@ -475,7 +477,8 @@ class PiiDetector:
             "email": find_emails, "iban": find_ibans, "credit_card": find_credit_cards,
             "us_ssn": find_us_ssns, "ipv4": find_ipv4, "ipv6": find_ipv6,
         }
-        text = text.translate(_TO_ASCII)  # length-preserving, see _TO_ASCII
+        if _NEEDS_ASCII.search(text):  # str.translate is slow; most pages need none
+            text = text.translate(_TO_ASCII)  # length-preserving, see _TO_ASCII
         candidates: list[PiiMatch] = []
         for kind in self.kinds:
             if kind == "phone":
