@@ -42,7 +42,9 @@ def init_distributed(device: str = "auto") -> DistInfo:
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if device not in ("cuda", "cpu"):
-        raise ValueError(f"--device must be auto, cuda or cpu, not {device!r}")
+        raise SystemExit(f"--device must be auto, cuda or cpu, not {device!r}")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("--device cuda, but PyTorch sees no CUDA device: use --device cpu (or auto)")
     backend = "nccl" if device == "cuda" else "gloo"
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     dev = torch.device("cuda", local_rank) if device == "cuda" else torch.device("cpu")
@@ -69,7 +71,7 @@ def mixed_precision_policy(dtype: str, device: torch.device) -> Optional[MixedPr
         return None
     if dtype == "bf16":
         return MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32)
-    raise ValueError(f"--dtype must be auto, bf16 or fp32, not {dtype!r}")
+    raise SystemExit(f"--dtype must be auto, bf16 or fp32, not {dtype!r}")
 
 
 def build_model(cfg: ModelConfig, dist_info: DistInfo, *, seed: int, dtype: str = "auto",

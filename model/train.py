@@ -58,7 +58,8 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     t.add_argument("--compile", action="store_true", help="torch.compile each block")
     e = p.add_argument_group("evaluation, logging, checkpoints")
     e.add_argument("--eval_every", type=int, default=100, help="validation every N steps (and at the end); 0 = off")
-    e.add_argument("--eval_batches", type=int, default=0, help="cap on validation batches; 0 = the whole split")
+    e.add_argument("--eval_batches", type=int, default=50,
+                   help="validation batches per evaluation (the same ones each time); 0 = the whole split")
     e.add_argument("--log_every", type=int, default=1)
     e.add_argument("--ckpt_every", type=int, default=100, help="checkpoint every N steps (and at the end); 0 = end only")
     e.add_argument("--keep_checkpoints", type=int, default=3)

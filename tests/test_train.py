@@ -204,3 +204,8 @@ def test_bad_paths_and_flags_give_actionable_errors(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["--data", "x", "--out", "y", "--max_steps", "0"])
     assert "--max_steps must be >= 1" in capsys.readouterr().err
+    import torch
+
+    if not torch.cuda.is_available():
+        with pytest.raises(SystemExit, match="no CUDA device"):
+            main(["--data", "x", "--out", str(tmp_path / "run"), "--device", "cuda"])
