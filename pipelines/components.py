@@ -135,7 +135,7 @@ class _LargeStar(beam.DoFn):
                 yield (v, m)
         if changed:
             self.changes.inc()
-            yield beam.pvalue.TaggedOutput("changes", 1)
+            yield CHANGE
 
 
 class _SmallStar(beam.DoFn):
@@ -161,7 +161,21 @@ class _SmallStar(beam.DoFn):
                 yield (v, m)
         if distinct:
             self.changes.inc()
-            yield beam.pvalue.TaggedOutput("changes", 1)
+            yield CHANGE
+
+
+# Marker element for "this node changed something". We mix it into the edge stream and
+# split with two fused Filters instead of using ParDo.with_outputs: the Dask runner mixed
+# the tagged outputs of these chained multi-output DoFns into the main output.
+CHANGE = ("", "")
+
+
+def _is_change(e) -> bool:
+    return e == CHANGE
+
+
+def _is_edge(e) -> bool:
+    return e != CHANGE
 
 
 def _both_directions(edge):
@@ -199,19 +213,21 @@ class DistributedComponents(beam.PTransform):
                 current
                 | f"R{r}Both" >> beam.FlatMap(_both_directions)
                 | f"R{r}GroupLarge" >> beam.GroupByKey()
-                | f"R{r}LargeStar" >> beam.ParDo(_LargeStar(r)).with_outputs("changes", main="edges")
+                | f"R{r}LargeStar" >> beam.ParDo(_LargeStar(r))
             )
             small = (
-                large.edges
+                large
+                | f"R{r}LargeEdges" >> beam.Filter(_is_edge)
                 | f"R{r}OrderSmall" >> beam.Map(lambda e: _ordered(*e))
                 | f"R{r}GroupSmall" >> beam.GroupByKey()
-                | f"R{r}SmallStar" >> beam.ParDo(_SmallStar(r)).with_outputs("changes", main="edges")
+                | f"R{r}SmallStar" >> beam.ParDo(_SmallStar(r))
             )
-            current = small.edges
+            current = small | f"R{r}SmallEdges" >> beam.Filter(_is_edge)
             change_counts.append(
-                (large.changes, small.changes)
+                (large | f"R{r}LargeChanges" >> beam.Filter(_is_change),
+                 small | f"R{r}SmallChanges" >> beam.Filter(_is_change))
                 | f"R{r}Changes" >> beam.Flatten()
-                | f"R{r}Tag" >> beam.Map(lambda n, r=r: (r, n))
+                | f"R{r}Tag" >> beam.Map(lambda _, r=r: (r, 1))
             )
         current = current | "DedupFinal" >> beam.Distinct()
         # After convergence every edge is (leaf, centre) with centre = component minimum.

@@ -53,6 +53,19 @@ def keep_key(doc: Document, rule: str) -> tuple:
     return (doc.id,)
 
 
+# Multi-output steps yield (tag, value) and are split with fused Filter+Map pairs
+# (``_split``) rather than ParDo.with_outputs: on the Dask runner (Beam 2.77) tagged
+# outputs of these DoFns leaked into the main output.
+MAIN, METRIC, REMOVED = "main", "metric", "removed"
+
+
+def _split(pcoll, label: str, tags: tuple[str, ...]) -> dict:
+    return {
+        tag: pcoll | f"{label}_{tag}" >> beam.FlatMap(lambda item, t=tag: [item[1]] if item[0] == t else [])
+        for tag in tags
+    }
+
+
 class ComputeBandKeys(beam.DoFn):
     """Batch of documents -> (band key bytes, doc id); counts documents without shingles."""
 
@@ -74,10 +87,10 @@ class ComputeBandKeys(beam.DoFn):
             if n == 0:
                 # Nothing to compare: such a document is its own cluster.
                 self.no_shingles.inc()
-                yield beam.pvalue.TaggedOutput("metrics", ("documents_without_shingles", 1))
+                yield METRIC, ("documents_without_shingles", 1)
                 continue
             for band, value in enumerate(row.tolist()):
-                yield band.to_bytes(2, "big") + value.to_bytes(8, "big"), doc.id
+                yield MAIN, (band.to_bytes(2, "big") + value.to_bytes(8, "big"), doc.id)
 
 
 class BucketsToEdges(beam.DoFn):
@@ -92,11 +105,11 @@ class BucketsToEdges(beam.DoFn):
                 smallest = m
         if size < 2:
             return
-        yield beam.pvalue.TaggedOutput("metrics", ("buckets_with_candidates", 1))
-        yield beam.pvalue.TaggedOutput("metrics", ("max:largest_bucket", size))
+        yield METRIC, ("buckets_with_candidates", 1)
+        yield METRIC, ("max:largest_bucket", size)
         for m in members:
             if m != smallest:
-                yield (m, smallest)
+                yield MAIN, (m, smallest)
 
 
 class _MergeMetrics(beam.CombineFn):
@@ -124,7 +137,7 @@ class _MergeMetrics(beam.CombineFn):
         return {k.removeprefix("max:"): v for k, v in sorted(acc.items())}
 
 
-def _annotate(element, stats_tag: str = "") -> Iterator:
+def _annotate(element) -> Iterator:
     """Join of one id: its document(s) and, if it has duplicate candidates, its cluster."""
     doc_id, joined = element
     docs = sorted(joined["doc"], key=lambda d: (d.text, d.url, d.warc_date))
@@ -137,14 +150,14 @@ def _annotate(element, stats_tag: str = "") -> Iterator:
     else:
         cluster, size, keeper = first.id, 1, first.id
     if keeper == first.id:
-        yield first.replace(minhash_cluster=cluster, minhash_cluster_size=size, duplicate_of=None)
+        yield MAIN, first.replace(minhash_cluster=cluster, minhash_cluster_size=size, duplicate_of=None)
     else:
         removed = first.replace(minhash_cluster=cluster, minhash_cluster_size=size, duplicate_of=keeper)
-        yield beam.pvalue.TaggedOutput("removed", (removed, "duplicate"))
+        yield REMOVED, (removed, "duplicate")
     for doc in extra:
         # Same id twice in the input (e.g. the same record read from two files).
         dup = doc.replace(minhash_cluster=cluster, minhash_cluster_size=size, duplicate_of=first.id)
-        yield beam.pvalue.TaggedOutput("removed", (dup, "duplicate_id"))
+        yield REMOVED, (dup, "duplicate_id")
 
 
 class MinhashDedup(beam.PTransform):
@@ -154,7 +167,7 @@ class MinhashDedup(beam.PTransform):
 
     def __init__(self, config: MinHashConfig = MinHashConfig(), keep: str = "smallest_id",
                  components: str = "distributed", max_rounds: int = DEFAULT_MAX_ROUNDS,
-                 batch_size: int = 256):
+                 batch_size: int = 256, batch_across_elements: bool = True):
         super().__init__()
         if keep not in KEEP_RULES:
             raise ValueError(f"--keep must be one of {', '.join(KEEP_RULES)}, got {keep!r}")
@@ -165,6 +178,7 @@ class MinhashDedup(beam.PTransform):
         self.components = components
         self.max_rounds = max_rounds
         self.batch_size = batch_size
+        self.batch_across_elements = batch_across_elements
 
     # ------------------------------------------------------------------ command line
     @staticmethod
@@ -207,23 +221,29 @@ class MinhashDedup(beam.PTransform):
             # dedup.py counts the input rows from Parquet footers (cheap) before building the graph.
             n = getattr(args, "input_documents", None)
             mode = "local" if n is not None and n <= args.local_components_max_docs else "distributed"
-        return cls(config=config, keep=args.keep, components=mode, max_rounds=args.max_rounds)
+        # The Dask runner (Beam 2.77, dask/transform_evaluator.apply_dofn_to_bundle) drops
+        # what a DoFn emits in finish_bundle, which is where BatchElements emits its last
+        # batch: documents would silently miss their signatures. There we hash one
+        # document per call instead (same results, less vectorization).
+        runner = str(getattr(args, "runner", "") or "")
+        return cls(config=config, keep=args.keep, components=mode, max_rounds=args.max_rounds,
+                   batch_across_elements="DaskRunner" not in runner)
 
     # ---------------------------------------------------------------------- pipeline
     def expand(self, docs):
         config, keep = self.config, self.keep
-        bands = (
-            docs
-            | "Batch" >> beam.BatchElements(min_batch_size=16, max_batch_size=self.batch_size)
-            | "BandKeys" >> beam.ParDo(ComputeBandKeys(config)).with_outputs("metrics", main="keys")
-        )
-        buckets = (
-            bands.keys
+        if self.batch_across_elements:
+            batches = docs | "Batch" >> beam.BatchElements(min_batch_size=16, max_batch_size=self.batch_size)
+        else:
+            batches = docs | "OneDocBatches" >> beam.Map(lambda d: [d])
+        bands = _split(
+            batches | "BandKeys" >> beam.ParDo(ComputeBandKeys(config)), "BandKeysOut", (MAIN, METRIC))
+        buckets = _split(
+            bands[MAIN]
             | "GroupBuckets" >> beam.GroupByKey()
-            | "BucketEdges" >> beam.ParDo(BucketsToEdges()).with_outputs("metrics", main="edges")
-        )
-        edges = buckets.edges
-        metric_pcolls = [bands.metrics, buckets.metrics,
+            | "BucketEdges" >> beam.ParDo(BucketsToEdges()), "BucketEdgesOut", (MAIN, METRIC))
+        edges = buckets[MAIN]
+        metric_pcolls = [bands[METRIC], buckets[METRIC],
                          edges | "CountEdges" >> beam.Map(lambda _: ("candidate_edges", 1))]
 
         if self.components == "local":
@@ -252,12 +272,11 @@ class MinhashDedup(beam.PTransform):
             | "JoinSummary" >> beam.CoGroupByKey()
             | "InfoPerMember" >> beam.FlatMap(_info_per_member)
         )
-        annotated = (
+        annotated = _split(
             {"doc": keyed_docs, "info": info}
             | "JoinDocs" >> beam.CoGroupByKey()
-            | "Annotate" >> beam.FlatMap(_annotate).with_outputs("removed", main="kept")
-        )
-        kept, removed = annotated.kept, annotated.removed
+            | "Annotate" >> beam.FlatMap(_annotate), "AnnotateOut", (MAIN, REMOVED))
+        kept, removed = annotated[MAIN], annotated[REMOVED]
 
         histogram = (
             kept
