@@ -305,3 +305,14 @@ def test_pipeline_is_deterministic(cc_excerpt_docs):
     first = [run_stages(stages, d.replace(signals={}))[1] for d in cc_excerpt_docs.values()]
     second = [run_stages(stages, d.replace(signals={}))[1] for d in cc_excerpt_docs.values()]
     assert first == second and len(first) == 16
+
+
+def test_tokens_and_sentences_follow_tokenizer_conventions():
+    from pipelines.stages.segmentation import is_symbol_token, word_tokens
+    tokens = word_tokens("It's well-known: 3.5% of U.S. firms... #1")
+    assert "3.5" in tokens and "It's" in tokens and "..." in tokens and "#" in tokens
+    assert tokens[tokens.index("well") + 1] == "-"  # English splits hyphens
+    assert "Büssing-NAG" in word_tokens("Der Büssing-NAG fährt.", join_hyphens=True)
+    assert [t for t in word_tokens("am 27. März") if not is_symbol_token(t)] == ["am", "27.", "März"]
+    # Ordinals and abbreviations end no sentence; real terminals do.
+    assert count_sentences("Am 17. Dezember kam er (Art. 90 Abs. 3 SVG). Dann ging er.") == 2
