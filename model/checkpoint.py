@@ -48,6 +48,15 @@ def latest_checkpoint(run_dir: pathlib.Path) -> Optional[pathlib.Path]:
     return found[-1][1] if found else None
 
 
+def remove_partial(run_dir: pathlib.Path) -> list[str]:
+    """Delete ``step_N.tmp`` folders left by a run killed while saving; returns their names."""
+    root = checkpoint_dir(run_dir)
+    partial = sorted(p for p in root.glob("step_*.tmp") if p.is_dir()) if root.is_dir() else []
+    for p in partial:
+        shutil.rmtree(p, ignore_errors=True)
+    return [p.name for p in partial]
+
+
 def _rng_state() -> dict[str, Any]:
     state = {"cpu": torch.get_rng_state()}
     if torch.cuda.is_available():

@@ -167,6 +167,8 @@ def _train(args: argparse.Namespace, d: DistInfo) -> dict:
     out = pathlib.Path(args.out)
     if d.is_main:
         out.mkdir(parents=True, exist_ok=True)
+        for name in ckpt.remove_partial(out):
+            log.warning("removed %s: an interrupted save", name)
     dist.barrier()
     torch.manual_seed(args.seed)
     reader, val_reader = _readers(args, d)
