@@ -78,7 +78,17 @@ def _covered_intervals(starts: np.ndarray, lengths: np.ndarray, n: int) -> np.nd
     """Union of [starts[i], starts[i] + lengths[i]) over a buffer of n bytes."""
     if len(starts) == 0:
         return _EMPTY_SPANS.copy()
-    return merge_intervals(np.stack([starts, starts + lengths], axis=1).astype(np.int64))
+    if len(starts) > 1 and not (starts[1:] >= starts[:-1]).all():
+        order = np.argsort(starts, kind="stable")
+        starts, lengths = starts[order], lengths[order]
+    # Sorted starts: one running maximum, no (m, 2) int64 copy nor lexsort (hits can be
+    # most of the corpus on a heavily duplicated input).
+    reach = np.maximum.accumulate(starts + lengths)
+    new = np.ones(len(starts), dtype=bool)
+    new[1:] = starts[1:] > reach[:-1]
+    first = np.flatnonzero(new)
+    last = np.append(first[1:] - 1, len(starts) - 1)
+    return np.stack([starts[first], reach[last]], axis=1).astype(np.int64)
 
 
 # ---------------------------------------------------------------------------------
@@ -123,17 +133,17 @@ def repeated_byte_spans(segments: Sequence[bytes], min_span: int = DEFAULT_MIN_S
     if keep_first:
         # LPF[a] = longest match of the suffix at a with any suffix starting before a.
         lpf = pydivsufsort.longest_previous_factor(buf, sa)
-        hit = np.flatnonzero(lpf >= min_span)
-        match = np.minimum(lpf[hit].astype(np.int64), _bytes_left(hit, starts, lengths))
+        hit = np.flatnonzero(lpf >= min_span).astype(lpf.dtype)  # int32 below 2 GiB
+        match = np.minimum(lpf[hit], _bytes_left(hit, starts, lengths).astype(lpf.dtype))
         del lpf
         ok = match >= min_span
         covered = _covered_intervals(hit[ok], match[ok], n)
     else:
         lcp = pydivsufsort.kasai(buf, sa)  # lcp[i] = lcp(sa[i], sa[i+1])
         pairs = np.flatnonzero(lcp[:-1] >= min_span)
-        left_pos = sa[pairs].astype(np.int64)
-        right_pos = sa[pairs + 1].astype(np.int64)
-        match = np.minimum(lcp[pairs].astype(np.int64), _bytes_left(left_pos, starts, lengths))
+        left_pos = sa[pairs]
+        right_pos = sa[pairs + 1]
+        match = np.minimum(lcp[pairs], _bytes_left(left_pos, starts, lengths).astype(lcp.dtype))
         del lcp
         ok = match >= min_span
         hit = np.concatenate([left_pos[ok], right_pos[ok]])
