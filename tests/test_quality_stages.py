@@ -316,3 +316,43 @@ def test_tokens_and_sentences_follow_tokenizer_conventions():
     assert [t for t in word_tokens("am 27. März") if not is_symbol_token(t)] == ["am", "27.", "März"]
     # Ordinals and abbreviations end no sentence; real terminals do.
     assert count_sentences("Am 17. Dezember kam er (Art. 90 Abs. 3 SVG). Dann ging er.") == 2
+
+
+def test_vectorized_ngram_statistics_match_a_plain_definition(test_data):
+    """The numpy n-gram code against the textbook definition on real and random texts."""
+    import collections
+    import random
+
+    import numpy as np
+
+    from pipelines.stages.gopher import _duplicated_ngram_chars, _ngram_hashes, _top_ngram_chars
+
+    def plain_top(words, n):
+        grams = [tuple(words[i:i + n]) for i in range(len(words) - n + 1)]
+        if not grams:
+            return 0
+        gram, count = collections.Counter(grams).most_common(1)[0]
+        return (len(" ".join(gram))) * count if count > 1 else 0
+
+    def plain_dup(words, n):
+        seen, covered = set(), set()
+        for i in range(len(words) - n + 1):
+            gram = tuple(words[i:i + n])
+            if gram in seen:
+                covered.update(range(i, i + n))
+            seen.add(gram)
+        return sum(len(words[i]) for i in covered)
+
+    rng = random.Random(7)
+    texts = [(test_data / f"quality_{name}.txt").read_text(encoding="utf-8")
+             for name in ("en_article", "en_boilerplate", "zh_news", "zh_spam")]
+    texts += [" ".join(rng.choice("a bb ccc dd e".split()) for _ in range(rng.randint(0, 60))) for _ in range(40)]
+    for text in texts:
+        words = quality_words(text)
+        chars = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
+        prefix = np.concatenate(([0], np.cumsum(chars)))
+        hashes = _ngram_hashes(words, 10)
+        for n in (2, 3, 4):
+            assert _top_ngram_chars(hashes[n], prefix, n) == plain_top(words, n)
+        for n in range(5, 11):
+            assert _duplicated_ngram_chars(hashes[n], chars, n) == plain_dup(words, n)

@@ -173,7 +173,9 @@ def _is_abbreviation_period(text: str, match) -> bool:
     that period in the token, as the word tokens above do."""
     if match.group() != ".":
         return False
-    last = _LAST_WORD_RE.search(text, 0, match.start())
+    # Only the word right before the period matters: look at a short window, not the
+    # whole prefix (that made sentence counting quadratic in the line length).
+    last = _LAST_WORD_RE.search(text, max(0, match.start() - 8), match.start())
     if not last:
         return False
     word = last.group(1)
