@@ -10,6 +10,8 @@ AdamW) runs on the same token batches twice:
   ref:  transformers' LlamaForCausalLM of the identical shape and weights (our export),
         SDPA attention, bf16 autocast on GPU / fp32 on CPU.
 Both use the FLOPs/token of model.metrics (6N + 12 L d T), so MFU figures compare.
+tok/CPU-s divides tokens by the process CPU time (all threads): on a shared machine it
+moves much less with other load than wall-clock tokens/s.
 Batches come from --data token shards when given, else random ids (throughput does not
 depend on the ids). Printed figures are medians over the timed steps after warmup.
 """
@@ -54,10 +56,10 @@ def peak_memory_mb(device: torch.device) -> float:
 
 def time_steps(model, data, device, autocast_dtype, forward) -> list[float]:
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, betas=(0.9, 0.95), eps=1e-8, weight_decay=0.1)
-    times = []
+    times, cpu_times = [], []
     for batch in data:
         batch = batch.to(device)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         with torch.autocast(device.type, dtype=autocast_dtype, enabled=autocast_dtype is not None):
             logits = forward(model, batch[:, :-1])
         loss = F.cross_entropy(logits.float().flatten(0, 1), batch[:, 1:].flatten())
@@ -68,19 +70,23 @@ def time_steps(model, data, device, autocast_dtype, forward) -> list[float]:
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         times.append(time.perf_counter() - t0)
-    return times
+        cpu_times.append(time.process_time() - c0)  # all threads of this process: robust to a shared machine
+    return times, cpu_times
 
 
-def report(label, cfg, args, times, device, peak, cores) -> dict:
+def report(label, cfg, args, timings, device, peak, cores) -> dict:
+    times, cpu_times = timings
     step = statistics.median(times[args.warmup:])
+    tokens_per_cpu_s = args.batch_size * args.seq_len / statistics.median(cpu_times[args.warmup:])
     tps = args.batch_size * args.seq_len / step
     fpt = flops_per_token(cfg, args.seq_len)
     row = {"impl": label, "tokens_per_s": tps, "tokens_per_s_per_core": tps / cores if device.type == "cpu" else None,
+           "tokens_per_cpu_s": tokens_per_cpu_s,
            "achieved_tflops": tps * fpt / 1e12, "mfu": tps * fpt / peak if peak else None,
            "peak_mem_mb": peak_memory_mb(device), "step_s": step}
     mfu_text = f"{row['mfu'] * 100:5.1f}%" if row["mfu"] is not None else "  n/a"
     per_core = f"{row['tokens_per_s_per_core']:10.0f}" if row["tokens_per_s_per_core"] is not None else "       n/a"
-    print(f"  {label:5s} {tps:12.0f} {per_core} {row['achieved_tflops']:9.3f} {mfu_text:>6s} "
+    print(f"  {label:5s} {tps:12.0f} {per_core} {tokens_per_cpu_s:10.0f} {row['achieved_tflops']:9.3f} {mfu_text:>6s} "
           f"{row['peak_mem_mb']:10.0f} {step * 1e3:9.1f}")
     return row
 
@@ -119,7 +125,7 @@ def main() -> None:
         data = batches(args, cfg.vocab_size, args.warmup + args.steps)
         print(f"\n{config}: {count_parameters(cfg) / 1e6:.1f}M params, {flops_per_token(cfg, args.seq_len) / 1e6:.1f} "
               f"MFLOPs/token")
-        print(f"  {'impl':5s} {'tokens/s':>12s} {'tok/s/core':>10s} {'TFLOP/s':>9s} {'MFU':>6s} {'peak MB':>10s} "
+        print(f"  {'impl':5s} {'tokens/s':>12s} {'tok/s/core':>10s} {'tok/CPU-s':>10s} {'TFLOP/s':>9s} {'MFU':>6s} {'peak MB':>10s} "
               f"{'step ms':>9s}")
         ours = build_model(cfg, info, seed=0, activation_checkpointing=args.activation_checkpointing,
                            compile=args.compile)
