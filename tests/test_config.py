@@ -120,3 +120,19 @@ def test_pii_stage_is_built_when_available_or_skipped_with_a_warning():
 def test_default_config_file_is_packaged_next_to_the_code():
     assert DEFAULT_CONFIG_PATH.is_file()
     assert DEFAULT_CONFIG_PATH.parent.name == "resources"
+
+
+def test_built_stages_pickle_for_beam_workers(test_data):
+    import pickle
+
+    config = load_config(None)
+    config["lines"]["enabled"] = True
+    config["pii"]["enabled"] = False
+    stages = build(config)
+    text = (test_data / "quality_zh_news.txt").read_text(encoding="utf-8")
+    for stage in stages:
+        stage.process(Document(id="warm", text=text, language="zh"))  # fills the per-language cache
+        clone = pickle.loads(pickle.dumps(stage))
+        a = stage.process(Document(id="a", text=text, language="zh"))
+        b = clone.process(Document(id="a", text=text, language="zh"))
+        assert type(a) is type(b) and a.signals == b.signals
