@@ -194,14 +194,35 @@ def dt_run(step, docs):
 def run_job(files: list[str], python: str):
     with tempfile.TemporaryDirectory() as out:
         cmd = [python, "-m", "pipelines.clean", "--input", ",".join(files), "--output", out, "--no_report"]
-        with CpuMeter() as m:
-            proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+        with CpuMeter() as m, tempfile.TemporaryFile("w+") as log_file:
+            proc = subprocess.Popen(cmd, cwd=REPO, stdout=log_file, stderr=subprocess.STDOUT, text=True)
+            m.peak_tree_rss_mb = 0.0
+            while proc.poll() is None:  # sample the job's whole process tree (workers, children)
+                m.peak_tree_rss_mb = max(m.peak_tree_rss_mb, tree_rss_mb(proc.pid))
+                time.sleep(0.2)
+            log_file.seek(0)
+            output = log_file.read()
         if proc.returncode != 0:
-            print(proc.stderr[-3000:], file=sys.stderr)
+            print(output[-3000:], file=sys.stderr)
             raise SystemExit(f"the clean job failed (exit {proc.returncode}): {' '.join(cmd)}")
         stats_path = pathlib.Path(out) / "stats.json"
         stats = json.loads(stats_path.read_text()) if stats_path.exists() else {}
     return m, stats
+
+
+def tree_rss_mb(pid: int) -> float:
+    try:
+        root = psutil.Process(pid)
+        procs = [root] + root.children(recursive=True)
+    except psutil.Error:
+        return 0.0
+    total = 0
+    for p in procs:
+        try:
+            total += p.memory_info().rss
+        except psutil.Error:
+            pass
+    return total / 2**20
 
 
 def print_table(rows, ref=None):
@@ -368,7 +389,7 @@ def main(argv=None):
             print()
             print(f"end to end `python -m pipelines.clean` (all its stages, DirectRunner): {m.wall:.1f}s wall, "
                   f"{m.cpu:.1f}s CPU -> {len(docs) / m.cpu:.1f} HTML docs/s per core; "
-                  f"peak RSS of a job process {peak_rss_mb(resource.RUSAGE_CHILDREN):.0f} MB")
+                  f"peak RSS of the job's process tree {m.peak_tree_rss_mb:.0f} MB (sampled every 0.2 s)")
             summary = {k: v for k, v in stats.items() if isinstance(v, (int, float))}
             print(f"job stats: {json.dumps(summary)[:600]}")
         else:

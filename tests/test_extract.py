@@ -15,13 +15,19 @@ from warcio.archiveiterator import ArchiveIterator
 from pipelines.stages.base import Document, Drop
 from pipelines.stages.extract import Extract, decode_html
 
-SLOW_MARKER = "PLEASE-HANG-HERE"
+SPIN_MARKER = "PLEASE-SPIN-HERE"
+HANG_MARKER = "PLEASE-HANG-HERE"
 SLOW_SECONDS = 60.0
 
 
 def slow_extractor(html: str, options: dict):
-    """Stand-in for a pathological page: hangs on the marker, else returns text."""
-    if SLOW_MARKER in html:
+    """Stand-in for pathological pages: computes forever (like a regex or tree walk
+    gone quadratic) or blocks without computing; else returns text quickly."""
+    started = time.monotonic()
+    if SPIN_MARKER in html:
+        while time.monotonic() - started < SLOW_SECONDS:
+            pass
+    if HANG_MARKER in html:
         time.sleep(SLOW_SECONDS)
     if "PLEASE-CRASH-HERE" in html:
         os._exit(3)  # simulates lxml segfaulting or the OOM killer
@@ -147,10 +153,10 @@ def test_bad_inputs_are_counted_drops(in_process):
 
 
 def test_timeout_abandons_the_work_and_the_worker_recovers():
-    stage = Extract(timeout_s=1.0, extractor=slow_extractor)
+    stage = Extract(timeout_s=0.5, wall_timeout_s=2.0, extractor=slow_extractor)
     stage.setup()
     try:
-        slow = f"<html><body><p>{SLOW_MARKER}</p></body></html>".encode()
+        slow = f"<html><body><p>{SPIN_MARKER}</p></body></html>".encode()
         results = {}
 
         # Beam may call process() from a non-main thread, where signal.alarm cannot help.
@@ -170,8 +176,14 @@ def test_timeout_abandons_the_work_and_the_worker_recovers():
         ok = run(stage, "http://fine.example/", b"<html><body><p>hello</p></body></html>")
         assert not isinstance(ok, Drop) and ok.text.startswith("fast text from")
 
+        # A child that blocks without using CPU is caught by the wall-clock backstop.
+        started = time.monotonic()
+        hung = run(stage, "http://hang.example/", f"<p>{HANG_MARKER}</p>".encode())
+        assert hung.reason == "timeout" and time.monotonic() - started < SLOW_SECONDS
+        assert stage.restarts == 2
+
         crash = run(stage, "http://crash.example/", b"<html><body>PLEASE-CRASH-HERE</body></html>")
-        assert crash.reason == "extract_crash" and stage.restarts == 2
+        assert crash.reason == "extract_crash" and stage.restarts == 3
         assert not isinstance(run(stage, "http://fine.example/", b"<p>again</p>"), Drop)
         # A set-up stage still pickles (Beam ships DoFns): the child process stays behind.
         clone = pickle.loads(pickle.dumps(stage))

@@ -20,10 +20,15 @@ a pathological page, and Beam may call ``process`` from any thread, where
 ``signal.alarm`` cannot interrupt anything. With ``timeout_s`` set, each Extract owns
 one persistent child process (``subprocess``, not ``multiprocessing``: Dask worker
 processes are daemonic and may not start multiprocessing children) that decodes and
-extracts; the parent waits at most ``timeout_s``, then kills the child, counts the
-document as ``timeout`` and starts a fresh child for the next one. The overhead is a
-pickle round trip per document (measured by bench/clean.py) plus one interpreter start
-per timeout.
+extracts; when the child has spent ``timeout_s`` seconds of CPU on one document, the
+parent kills it, counts the document as ``timeout`` and starts a fresh child for the
+next one. CPU time, not wall time: on a busy machine (shared CI, an oversubscribed
+worker) a wall-clock limit drops pages that were merely waiting for a core, so the
+output would depend on the load; the CPU budget keeps reruns identical. A wall-clock
+backstop (``wall_timeout_s``, default 10 x ``timeout_s``) catches a child that hangs
+without computing. Where /proc is missing (macOS) the limit is wall-clock. The overhead
+is a pickle round trip per document (no measurable cost in bench/clean.py) plus one
+interpreter start (~0.3-1 s) per timeout.
 """
 from __future__ import annotations
 
@@ -199,6 +204,44 @@ def extract_payload(
 # ------------------------------------------------------------------ child process
 _FRAME = struct.Struct("<Q")
 _STARTUP_TIMEOUT_S = 120.0  # interpreter start + imports on a busy machine; not per document
+_POLL_S = 0.1  # how often a long-running document's CPU use is checked
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def process_cpu_seconds(pid: int) -> Optional[float]:
+    """user+system CPU seconds of a process from /proc (None where /proc is missing)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            stat = f.read()
+    except OSError:
+        return None
+    # Fields after the parenthesised command name (which may contain spaces):
+    # state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime ...
+    fields = stat[stat.rindex(b")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / _CLOCK_TICKS
+
+
+class _Budget:
+    """A document's allowance: CPU seconds of the child, plus a wall-clock backstop."""
+
+    def __init__(self, pid: int, cpu_s: Optional[float], wall_s: float):
+        self.pid = pid
+        self.cpu_start = process_cpu_seconds(pid) if cpu_s is not None else None
+        # Without a CPU reading the wall clock is the only limit, at the CPU budget.
+        self.cpu_s = cpu_s if self.cpu_start is not None else None
+        self.wall_deadline = time.monotonic() + (wall_s if self.cpu_s is not None else (cpu_s or wall_s))
+
+    def wait_slice(self) -> float:
+        left = self.wall_deadline - time.monotonic()
+        return max(0.0, min(left, _POLL_S) if self.cpu_s is not None else left)
+
+    def expired(self) -> bool:
+        if time.monotonic() >= self.wall_deadline:
+            return True
+        if self.cpu_s is None:
+            return False
+        used = process_cpu_seconds(self.pid)
+        return used is not None and used - self.cpu_start >= self.cpu_s
 
 
 def _write_frame(stream, obj: Any) -> None:
@@ -263,7 +306,7 @@ class _ExtractorChild:
         self._finalizer = weakref.finalize(self, _kill_process, self.proc)
         try:
             self.send((list(sys.path), pickle.dumps(extractor), options))
-            reply = self.receive(time.monotonic() + _STARTUP_TIMEOUT_S)
+            reply = self.receive(_Budget(self.proc.pid, None, _STARTUP_TIMEOUT_S))
         except (_ChildTimeout, EOFError, OSError) as exc:
             self.close()
             raise RuntimeError(
@@ -277,16 +320,15 @@ class _ExtractorChild:
         self.proc.stdin.write(_FRAME.pack(len(data)) + data)
         self.proc.stdin.flush()
 
-    def _read_exact(self, size: int, deadline: float) -> bytes:
+    def _read_exact(self, size: int, budget: _Budget) -> bytes:
         fd = self.proc.stdout.fileno()
         chunks, remaining = [], size
         while remaining:
-            wait = deadline - time.monotonic()
-            if wait <= 0:
-                raise _ChildTimeout
-            readable, _, _ = select.select([fd], [], [], wait)
+            readable, _, _ = select.select([fd], [], [], budget.wait_slice())
             if not readable:
-                raise _ChildTimeout
+                if budget.expired():
+                    raise _ChildTimeout
+                continue
             chunk = os.read(fd, min(remaining, 1 << 20))
             if not chunk:
                 raise EOFError("extraction child exited")
@@ -294,9 +336,9 @@ class _ExtractorChild:
             remaining -= len(chunk)
         return b"".join(chunks)
 
-    def receive(self, deadline: float) -> Any:
-        (size,) = _FRAME.unpack(self._read_exact(_FRAME.size, deadline))
-        return pickle.loads(self._read_exact(size, deadline))
+    def receive(self, budget: _Budget) -> Any:
+        (size,) = _FRAME.unpack(self._read_exact(_FRAME.size, budget))
+        return pickle.loads(self._read_exact(size, budget))
 
     def close(self) -> None:
         self._finalizer()
@@ -317,8 +359,10 @@ class Extract(Stage):
     """Decode the payload and extract the main text with trafilatura.
 
     Args:
-        timeout_s: per-document limit; the work runs in a child process that is killed
-            and replaced on timeout. ``None`` or ``0`` runs in-process without a limit.
+        timeout_s: per-document limit in CPU seconds; the work runs in a child process
+            that is killed and replaced on timeout. ``None`` or ``0`` runs in-process
+            without a limit.
+        wall_timeout_s: wall-clock backstop per document (default 10 x timeout_s).
         favor_precision: trafilatura's precision mode (datatrove/FineWeb use it).
         max_newlines: keep at most this many consecutive newlines.
         include_comments: keep user comment sections (off, as in FineWeb).
@@ -336,6 +380,7 @@ class Extract(Stage):
     def __init__(
         self,
         timeout_s: Optional[float] = 5.0,
+        wall_timeout_s: Optional[float] = None,
         favor_precision: bool = True,
         max_newlines: int = 2,
         include_comments: bool = False,
@@ -345,6 +390,7 @@ class Extract(Stage):
         if timeout_s is not None and timeout_s < 0:
             raise ValueError(f"timeout_s must be >= 0 (0 or None disables the limit), got {timeout_s}")
         self.timeout_s = timeout_s or None
+        self.wall_timeout_s = wall_timeout_s or (10 * self.timeout_s if self.timeout_s else None)
         self.options = {
             "favor_precision": bool(favor_precision),
             "max_newlines": int(max_newlines),
@@ -390,8 +436,9 @@ class Extract(Stage):
                 self._child = _ExtractorChild(self.options, self.extractor)
             child = self._child
             try:
+                budget = _Budget(child.proc.pid, self.timeout_s, self.wall_timeout_s)
                 child.send((payload, http_charset))
-                return child.receive(time.monotonic() + self.timeout_s)
+                return child.receive(budget)
             except _ChildTimeout:
                 reason = "timeout"
             except (EOFError, OSError, pickle.UnpicklingError):
@@ -400,7 +447,7 @@ class Extract(Stage):
             child.close()
             self._child = None
             self.restarts += 1
-            log.warning("extract: %s after %.1fs, restarted the extraction process", reason, self.timeout_s)
+            log.warning("extract: %s (limit %.1fs CPU), restarted the extraction process", reason, self.timeout_s)
             return reason, "", {"html_bytes": float(len(payload))}
 
     def process(self, doc: Document) -> StageResult:
