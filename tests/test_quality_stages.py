@@ -356,3 +356,14 @@ def test_vectorized_ngram_statistics_match_a_plain_definition(test_data):
             assert _top_ngram_chars(hashes[n], prefix, n) == plain_top(words, n)
         for n in range(5, 11):
             assert _duplicated_ngram_chars(hashes[n], chars, n) == plain_dup(words, n)
+
+
+@pytest.mark.parametrize("text", ["", "\n\n\n", "\x00\x01", "🙂" * 500, "x" * 5000, "مرحبا بالعالم. " * 30,
+                                  "[edit]\n[1]\n", "\ud800 lone surrogate"])
+def test_odd_input_gives_a_verdict_not_a_crash(text):
+    for stage in filter_stages():
+        result = stage.process(doc(text, language=""))
+        assert isinstance(result, (Document, Drop))
+        if isinstance(result, Drop):
+            assert result.reason in type(stage).REASONS
+            break
