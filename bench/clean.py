@@ -40,7 +40,7 @@ sys.path.insert(0, str(REPO))
 
 from pipelines.io.warc import iter_warc_outcomes  # noqa: E402
 from pipelines.stages.base import Drop  # noqa: E402
-from pipelines.stages.extract import Extract  # noqa: E402
+from pipelines.stages.extract import Extract, process_cpu_seconds  # noqa: E402
 from pipelines.stages.langid import LanguageId, default_model_path  # noqa: E402
 from pipelines.stages.url_filter import UrlFilter  # noqa: E402
 
@@ -124,6 +124,33 @@ def apply(stage, docs: Iterable):
         else:
             kept.append(result)
     return kept
+
+
+def isolation_overhead(isolated: Extract, docs) -> tuple[float, float, int, int]:
+    """CPU per document in-process vs in the child, interleaved document by document
+    (alternating which goes first) so both see the same machine load.
+    Returns (in-process CPU s, isolated CPU s incl. the child, identical texts, docs)."""
+    in_process = Extract(timeout_s=None)
+    [in_process.process(d) for d in copy_docs(docs[:5])]  # warm-up
+    cpu_in = cpu_iso = 0.0
+    same = 0
+    for i, doc in enumerate(docs):
+        texts = {}
+        for mode in (("in", "iso") if i % 2 == 0 else ("iso", "in")):
+            copy = doc.replace(signals={})
+            if mode == "in":
+                t0 = time.process_time()
+                result = in_process.process(copy)
+                cpu_in += time.process_time() - t0
+            else:
+                pid = isolated._child.proc.pid
+                t0, c0 = time.process_time(), process_cpu_seconds(pid)
+                result = isolated.process(copy)
+                c1 = process_cpu_seconds(pid)  # None if the child was replaced (timeout)
+                cpu_iso += time.process_time() - t0 + ((c1 - c0) if None not in (c0, c1) else 0.0)
+            texts[mode] = getattr(result, "text", None)
+        same += texts["in"] == texts["iso"]
+    return cpu_in, cpu_iso, same, len(docs)
 
 
 def copy_docs(docs):
@@ -244,6 +271,8 @@ def main(argv=None):
     p.add_argument("--datatrove_deps", help="folder with datatrove's URLFilter dependencies (tldextract, "
                    "pyahocorasick), e.g. from `pip install --target DIR tldextract pyahocorasick requests-file`")
     p.add_argument("--no_job", action="store_true", help="skip running python -m pipelines.clean")
+    p.add_argument("--overhead_docs", type=int, default=300,
+                   help="documents for the interleaved in-process vs child-process comparison")
     args = p.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("trafilatura").setLevel(logging.CRITICAL)
@@ -270,23 +299,14 @@ def main(argv=None):
     row, after_url = measure("url_filter", len(docs), lambda: apply(url_filter, copy_docs(docs)))
     rows.append(row)
 
-    in_process = Extract(timeout_s=None)
-    in_process.setup()
-    # Warm up both extractors (lazy imports, trafilatura's first-call caches) so neither
-    # measurement pays one-off costs the other does not.
-    [in_process.process(d) for d in copy_docs(after_url[:5])]
-    before = DROPS.copy()
-    row, extracted = measure("extract (in-process)", len(after_url), lambda: apply(in_process, copy_docs(after_url)))
-    rows.append(row)
-    DROPS.clear()
-    DROPS.update(before)
     isolated = Extract(timeout_s=5.0)
     with CpuMeter() as start:
         isolated.setup()
+    # Warm up (lazy imports, trafilatura's first-call caches) before measuring.
     [isolated.process(d) for d in copy_docs(after_url[:5])]
     row, extracted_iso = measure("extract", len(after_url), lambda: apply(isolated, copy_docs(after_url)))
     rows.append(row)
-    same = sum(a.text == b.text for a, b in zip(extracted, extracted_iso)) if len(extracted) == len(extracted_iso) else -1
+    overhead = isolation_overhead(isolated, after_url[: args.overhead_docs])
 
     lid = LanguageId()
     lid.setup()
@@ -352,18 +372,18 @@ def main(argv=None):
     print()
     print("ours (and our/datatrove docs-per-core ratio):")
     print_table(rows, ref)
-    print(f"extract child start: {start.wall:.2f}s wall; in-process vs isolated texts identical: {same}/{len(extracted)}")
-    iso = next(r for r in rows if r["step"] == "extract")
-    inp = next(r for r in rows if r["step"] == "extract (in-process)")
-    print(f"isolation overhead (child process per worker): {100 * (iso['cpu_s'] / inp['cpu_s'] - 1):+.1f}% CPU "
-          f"({inp['cpu_s']:.2f}s in-process vs {iso['cpu_s']:.2f}s isolated)")
+    print(f"extract child start: {start.wall:.2f}s wall")
+    cpu_in, cpu_iso, same, n = overhead
+    print(f"isolation overhead (child process per worker), interleaved A/B over {n} docs: "
+          f"{100 * (cpu_iso / cpu_in - 1):+.1f}% CPU ({cpu_in:.2f}s in-process vs {cpu_iso:.2f}s isolated); "
+          f"texts identical {same}/{n}")
     print(f"read: {html_mb / next(r for r in rows if r['step'] == 'read')['cpu_s']:.1f} MB/s per core of HTML "
           f"({html_mb:.1f} MB); kept after url_filter {len(after_url)}, extract {len(extracted_iso)}, langid {len(after_lid)}")
     print(f"peak RSS of this process after our stages: {our_peak:.0f} MB")
     print(f"our url_filter: lists loaded in {url_load.cpu:.2f}s CPU ({len(url_filter._domains)} domains, "
           f"{sum(map(len, url_filter._url_prefixes.values()))} url prefixes, categories "
           f"{','.join(url_filter.categories or ['all'])})")
-    print(f"our drops (counted once per step, the in-process extract run excluded): "
+    print(f"our drops (one pass per step): "
           f"{dict(sorted(DROPS.items()))}")
     if ref:
         print()
