@@ -109,7 +109,7 @@ def bench_signatures(docs: list[Document]) -> None:
         step.get_signature(step.get_shingles(x))
     t_dt = time.perf_counter() - t
 
-    print(f"tokenize (normalize_for_matching + words)   {rate(n, t_tok)}")
+    print(f"tokenize (= words(normalize_for_matching)) {rate(n, t_tok)}")
     print(f"ours, tokens -> signatures                  {rate(n, t_ours_tok)}")
     print(f"datasketch update_batch, tokens -> sig      {rate(m, t_ds)}   ours is {t_ds / m / (t_ours_tok / n):.1f}x faster")
     print(f"ours, text -> signatures (incl. tokenize)   {rate(n, t_ours)}")

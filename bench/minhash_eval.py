@@ -139,7 +139,7 @@ def make_labelled_corpus(pages: list[tuple[str, str]], seed: int = 0, dup_share:
             for k in range(rng.choice([1, 1, 2, 3])):
                 edited, kind = near_duplicate(text, rng, vocab, texts)
                 vid = stable_id(url, f"copy{k}", kind)
-                docs.append(Document(id=vid, url=url + f"?copy={k}", text=edited,
+                docs.append(Document(id=vid, url=url + f"?copy={k}&edit={kind}", text=edited,
                                      warc_date=f"2020-02-{1 + k:02d}"))
                 group[vid] = g
     return docs, group
@@ -219,6 +219,23 @@ def run_beam_job(docs: list[Document], workdir: pathlib.Path) -> dict[str, str]:
     return assign
 
 
+def recall_by_edit(docs: list[Document], pred: dict[str, str], truth: dict[str, int]) -> dict[str, str]:
+    """Share of near-duplicates of each edit kind found in their original's cluster."""
+    original = {truth[d.id]: d.id for d in docs if "?copy=" not in d.url}
+    found: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for d in docs:
+        if "&edit=" in d.url:
+            kind = d.url.rsplit("&edit=", 1)[1]
+            found[kind][0] += pred[d.id] == pred[original[truth[d.id]]]
+            found[kind][1] += 1
+    return {k: f"{a}/{n}" for k, (a, n) in sorted(found.items())}
+
+
+def false_positive_pairs(docs: list[Document], pred: dict[str, str], truth: dict[str, int]) -> list[tuple[str, str]]:
+    url = {d.id: d.url for d in docs}
+    return sorted((url[a], url[b]) for a, b in _pairs(pred) - _pairs(truth))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pages", type=int, default=400, help="real pages to use as originals")
@@ -239,6 +256,9 @@ def main() -> None:
         print(f"{name:24s} pairs P/R/F1 {s['pairs']['precision']:.3f}/{s['pairs']['recall']:.3f}/{s['pairs']['f1']:.3f}"
               f"  clusters P/R/F1 {s['clusters']['precision']:.3f}/{s['clusters']['recall']:.3f}/{s['clusters']['f1']:.3f}"
               f"  ({s['pairs']['predicted_pairs']} predicted / {s['pairs']['true_pairs']} true pairs, {time.perf_counter() - t:.2f}s)")
+        print(f"{'':24s} near-duplicates found per edit kind: {recall_by_edit(docs, pred, truth)}")
+        for a, b in false_positive_pairs(docs, pred, truth)[:5]:
+            print(f"{'':24s} false positive pair: {a}  ~  {b}")
     if args.beam:
         import tempfile
 

@@ -146,7 +146,7 @@ def build_pipeline(pipeline: beam.Pipeline, files: list[str], output: str, stage
 
     docs = pipeline | "Read" >> ReadDocuments(files)
     outcomes = [docs | "CountIn" >> beam.Map(lambda _: DOCUMENTS_IN)]
-    stats_parts = []
+    stats_parts, written = [], []
     for name, stage in stages:
         result = docs | f"Stage_{name}" >> stage
         removed = result["removed"]
@@ -155,22 +155,31 @@ def build_pipeline(pipeline: beam.Pipeline, files: list[str], output: str, stage
         if keep_removed:
             removed_dir = FileSystems.join(output, "removed", name)
             clear_shards(removed_dir)
-            _ = removed | f"WriteRemoved_{name}" >> WriteDocuments(removed_dir, num_shards)
+            written.append(removed | f"WriteRemoved_{name}" >> WriteDocuments(removed_dir, num_shards))
         stats_parts.append(result["stats"])
         docs = result["kept"]
     documents_dir = FileSystems.join(output, "documents")
     clear_shards(documents_dir)
-    _ = docs | "WriteDocuments" >> WriteDocuments(documents_dir, num_shards)
+    written.append(docs | "WriteDocuments" >> WriteDocuments(documents_dir, num_shards))
     outcomes.append(docs | "OutcomeKept" >> beam.Map(lambda _: _outcome(KEPT)))
     extras = (
         stats_parts | "AllStageStats" >> beam.Flatten()
         if stats_parts else pipeline | "NoStageStats" >> beam.Create([])
     )
-    _ = (
+    written.append(
         outcomes
         | "AllOutcomes" >> beam.Flatten()
         | "WriteStats" >> WriteStats(FileSystems.join(output, "stats.json"),
                                      shape=_shape_stats([n for n, _ in stages]), extras=extras)
+    )
+    # One last step that depends on every written file. The Beam 2.77 Dask runner computes
+    # only the graph of the last applied transform, so without this join a sink that is
+    # not upstream of it (e.g. documents/) would silently never be written there.
+    _ = (
+        written
+        | "AllWritten" >> beam.Flatten()
+        | "CountWritten" >> beam.combiners.Count.Globally()
+        | "LogWritten" >> beam.Map(lambda n: log.info("dedup: wrote %d files", n))
     )
 
 

@@ -143,3 +143,4 @@ def test_threshold_flag_derives_bands_and_rows():
     assert abs(stage.config.threshold - 0.8) < 0.08
     with pytest.raises(ValueError, match="either --threshold"):
         MinhashDedup.from_args(parser.parse_args(["--threshold", "0.8", "--bands", "10"]))
+
