@@ -5,11 +5,15 @@ document and emits, for every input record, exactly one outcome string (see
 :mod:`pipelines.stats`). It never lets one bad document fail the job: an exception
 inside a stage becomes the counted error ``<stage>.exception``.
 
-Tagged outputs:
-  main      kept documents
+It has ONE output of ``(kind, payload)`` pairs, split afterwards by :class:`SplitByKind`:
+  kept      kept documents
   outcome   one outcome string per record (kept / dropped:... / error:...)
   funnel    (stage name, bytes) each time a document leaves a stage alive
   removed   (stage name, document, "<stage>.<reason>") when ``keep_removed``
+  summary   (section, key, n) for kept documents: ("languages", "de", 1), ("pii", "email", 3)
+Why not tagged outputs (``with_outputs``)? Beam's Dask runner (2.77) mixes up the
+outputs of multi-output ParDos (and so beam.Partition); plain Filters work everywhere
+and fuse into the same stage on every runner.
 """
 from __future__ import annotations
 
@@ -18,16 +22,17 @@ import time
 from typing import Iterable
 
 import apache_beam as beam
-from apache_beam import pvalue
 
 from pipelines import stats
 from pipelines.stages.base import Document, Drop, Stage
 
 log = logging.getLogger(__name__)
 
+KEPT = "kept"
 OUTCOME = "outcome"
 FUNNEL = "funnel"
 REMOVED = "removed"
+SUMMARY = "summary"
 # Funnel names for what happens before the first stage.
 RECORDS = "records"
 HTML_RESPONSES = "warc"
@@ -64,7 +69,7 @@ class ApplyStages(beam.DoFn):
 
     def _emit(self, outcome: str):
         stats.count_metric(outcome)
-        return pvalue.TaggedOutput(OUTCOME, outcome)
+        return OUTCOME, outcome
 
     def _progress(self):
         self._seen += 1
@@ -75,11 +80,12 @@ class ApplyStages(beam.DoFn):
     def process(self, element) -> Iterable:
         outcome, doc = element
         self._progress()
-        yield pvalue.TaggedOutput(FUNNEL, (RECORDS, 0))
+        yield (FUNNEL, (RECORDS, 0))
         if outcome != "ok":
             yield self._emit(outcome)
             return
-        yield pvalue.TaggedOutput(FUNNEL, (HTML_RESPONSES, document_bytes(doc)))
+        yield (FUNNEL, (HTML_RESPONSES, document_bytes(doc)))
+        doc = doc.copy()  # stages may change it in place; the input element must stay intact
         for stage in self.stages:
             try:
                 result = stage.process(doc)
@@ -91,13 +97,32 @@ class ApplyStages(beam.DoFn):
                 key = f"{stage.name}.{result.reason}"
                 if self.keep_removed:
                     removed = (result.document or doc).replace(payload=b"")
-                    yield pvalue.TaggedOutput(REMOVED, (stage.name, removed, key))
+                    yield REMOVED, (stage.name, removed, key)
                 yield self._emit(stats.dropped(key))
                 return
             doc = result
-            yield pvalue.TaggedOutput(FUNNEL, (stage.name, document_bytes(doc)))
+            yield (FUNNEL, (stage.name, document_bytes(doc)))
         yield self._emit(stats.KEPT)
-        yield doc.replace(payload=b"")
+        yield SUMMARY, ("languages", doc.language or "unknown", 1)
+        for kind, n in sorted(doc.pii.items()):
+            yield SUMMARY, ("pii", kind, n)
+        yield KEPT, doc.replace(payload=b"")
+
+
+class SplitByKind(beam.PTransform):
+    """(kind, payload) pairs -> {kind: PCollection of payloads} for the given kinds."""
+
+    def __init__(self, kinds: list[str]):
+        super().__init__()
+        self.kinds = kinds
+
+    def expand(self, pairs):
+        return {
+            kind: pairs
+            | f"Only_{kind}" >> beam.Filter(lambda kv, kind=kind: kv[0] == kind)
+            | f"Payload_{kind}" >> beam.Map(lambda kv: kv[1])
+            for kind in self.kinds
+        }
 
 
 class _CountAndSum(beam.CombineFn):
@@ -144,22 +169,25 @@ class SummarizeFunnel(beam.PTransform):
         )
 
 
-class SummarizeKept(beam.PTransform):
-    """Kept documents -> ("languages", {lang: n}) and ("pii", {kind: n})."""
+def _summary_sections(totals: dict) -> list[tuple[str, dict]]:
+    """{(section, key): n} -> [("languages", {...}), ("pii", {...})], both always present."""
+    sections: dict[str, dict] = {"languages": {}, "pii": {}}
+    for (section, key), n in totals.items():
+        sections.setdefault(section, {})[key] = n
+    # Most frequent language first; PII kinds alphabetically.
+    sections["languages"] = dict(sorted(sections["languages"].items(), key=lambda kv: (-kv[1], kv[0])))
+    sections["pii"] = dict(sorted(sections["pii"].items()))
+    return sorted(sections.items())
 
-    def expand(self, docs):
-        languages = (
-            docs
-            | "Language" >> beam.Map(lambda d: d.language or "unknown")
-            | "CountLanguages" >> beam.combiners.Count.PerElement()
-            | "LanguagesDict" >> beam.combiners.ToDict()
-            | "LanguagesPair" >> beam.Map(lambda d: ("languages", dict(sorted(d.items(), key=lambda kv: (-kv[1], kv[0])))))
+
+class SummarizeKept(beam.PTransform):
+    """(section, key, n) triples -> ("languages", {lang: n}) and ("pii", {kind: n}) pairs."""
+
+    def expand(self, triples):
+        return (
+            triples
+            | "Keyed" >> beam.Map(lambda t: ((t[0], t[1]), t[2]))
+            | "Sum" >> beam.CombinePerKey(sum)
+            | "ToDict" >> beam.combiners.ToDict()  # distinct languages + PII kinds: bounded
+            | "Sections" >> beam.FlatMap(_summary_sections)
         )
-        pii = (
-            docs
-            | "PiiKinds" >> beam.FlatMap(lambda d: list(d.pii.items()))
-            | "SumPii" >> beam.CombinePerKey(sum)
-            | "PiiDict" >> beam.combiners.ToDict()
-            | "PiiPair" >> beam.Map(lambda d: ("pii", dict(sorted(d.items()))))
-        )
-        return (languages, pii) | "MergeSummaries" >> beam.Flatten()

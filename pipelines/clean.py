@@ -21,7 +21,8 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines.beam_stages import (
-    FUNNEL, HTML_RESPONSES, OUTCOME, RECORDS, REMOVED, ApplyStages, SummarizeFunnel, SummarizeKept,
+    FUNNEL, HTML_RESPONSES, KEPT, OUTCOME, RECORDS, REMOVED, SUMMARY, ApplyStages, SplitByKind,
+    SummarizeFunnel, SummarizeKept,
 )
 from pipelines.io.documents import WriteDocuments, clear_shards
 from pipelines.runner_options import add_runner_defaults
@@ -110,7 +111,9 @@ class DropRepeatedRecords(beam.PTransform):
     responses; it also spreads the work over all workers. Memory: one id's copies."""
 
     def expand(self, records):
-        ok, other = records | "SplitOk" >> beam.Partition(lambda r, n: 0 if r[0] == "ok" else 1, 2)
+        # Filters rather than beam.Partition: the Dask runner mis-routes Partition outputs.
+        ok = records | "HtmlResponses" >> beam.Filter(lambda r: r[0] == "ok")
+        other = records | "OtherOutcomes" >> beam.Filter(lambda r: r[0] != "ok")
         unique = (
             ok
             | "KeyById" >> beam.Map(lambda r: (r[1].id, r[1]))
@@ -129,27 +132,29 @@ def build_pipeline(p: beam.Pipeline, files: list[str], stages: list, args) -> No
         | "ReadWarc" >> ReadWarcOutcomes(files, max_payload_bytes=args.max_payload_bytes, crawl=args.crawl or "")
         | "DropRepeatedRecords" >> DropRepeatedRecords()
     )
-    results = records | "ApplyStages" >> beam.ParDo(
-        ApplyStages(stages, keep_removed=args.keep_removed)
-    ).with_outputs(OUTCOME, FUNNEL, REMOVED, main="kept")
-    kept = results.kept
+    results = (
+        records
+        | "ApplyStages" >> beam.ParDo(ApplyStages(stages, keep_removed=args.keep_removed))
+        | "SplitByKind" >> SplitByKind([KEPT, OUTCOME, FUNNEL, REMOVED, SUMMARY])
+    )
+    kept = results[KEPT]
 
     kept | "WriteDocuments" >> WriteDocuments(FileSystems.join(out, "documents"), args.num_shards)
 
     stage_order = [RECORDS, HTML_RESPONSES] + [s.name for s in stages]
     summaries = (
-        (results[FUNNEL] | "Funnel" >> SummarizeFunnel(stage_order), kept | "Summaries" >> SummarizeKept())
+        (results[FUNNEL] | "Funnel" >> SummarizeFunnel(stage_order), results[SUMMARY] | "Summaries" >> SummarizeKept())
         | "Extras" >> beam.Flatten()
     )
     results[OUTCOME] | "Stats" >> WriteStats(FileSystems.join(out, "stats.json"), extras=summaries)
 
     if args.keep_removed:
-        names = [s.name for s in stages]
-        by_stage = results[REMOVED] | "ByStage" >> beam.Partition(lambda item, n: names.index(item[0]), len(names))
-        for i, name in enumerate(names):
+        for stage in stages:
+            name = stage.name
             (
-                by_stage[i]
-                | f"Removed_{name}" >> beam.Map(lambda item: (item[1], item[2]))
+                results[REMOVED]
+                | f"Removed_{name}" >> beam.Filter(lambda item, name=name: item[0] == name)
+                | f"RemovedDoc_{name}" >> beam.Map(lambda item: (item[1], item[2]))
                 | f"WriteRemoved_{name}" >> WriteDocuments(FileSystems.join(out, "removed", name), 1)
             )
 

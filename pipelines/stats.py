@@ -83,11 +83,16 @@ def write_json(path: str, obj: dict) -> str:
     return path
 
 
+_COUNTS_KEY = "__outcome_counts__"
+
+
 class WriteStats(beam.PTransform):
     """Count outcome strings and write ``path`` as JSON.
 
     ``shape`` turns the counts dict into the final JSON object; ``extras`` is an
-    optional side-input PCollection of (key, value) pairs merged in (e.g. histograms).
+    optional PCollection of (key, value) pairs merged in as top-level keys (e.g.
+    histograms). Extras are merged with a Flatten + combine rather than a side input:
+    the Dask runner evaluates a side input by recomputing everything upstream of it.
     """
 
     def __init__(self, path: str, shape: Callable[[dict], dict] = outcome_counts_to_stats,
@@ -102,15 +107,18 @@ class WriteStats(beam.PTransform):
             outcomes
             | "CountOutcomes" >> beam.combiners.Count.PerElement()
             | "MergeCounts" >> beam.CombineGlobally(_MergeCounts())
+            | "KeyCounts" >> beam.Map(lambda c: (_COUNTS_KEY, c))
         )
+        parts = counts if self.extras is None else (counts, self.extras) | "WithExtras" >> beam.Flatten()
         path, shape = self.path, self.shape
-        if self.extras is None:
-            return counts | "WriteStatsJson" >> beam.Map(lambda c: write_json(path, shape(c)))
-        extras = beam.pvalue.AsDict(self.extras)
 
-        def build(c, extra):
-            stats = shape(c)
-            stats.update(dict(sorted(extra.items())))
+        def build(merged: dict) -> str:
+            stats = shape(merged.pop(_COUNTS_KEY, {}))
+            stats.update(dict(sorted(merged.items())))
             return write_json(path, stats)
 
-        return counts | "WriteStatsJson" >> beam.Map(build, extra=extras)
+        return (
+            parts
+            | "Merge" >> beam.combiners.ToDict()  # one entry per key: bounded
+            | "WriteStatsJson" >> beam.Map(build)
+        )

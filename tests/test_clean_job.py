@@ -100,8 +100,8 @@ def test_documents_have_the_documented_schema(clean_output):
     assert all("\n\n\n" not in d["text"] for d in docs)
 
 
-def test_rerun_is_byte_identical(shared_data, tmp_path):
-    inputs = ",".join(str(shared_data / "warc" / name) for name in ("cc-main-2020-34-excerpt.warc.gz", "real-pages-00001.warc.gz"))
+def test_rerun_is_byte_identical(shared_data, test_data, tmp_path):
+    inputs = f"{shared_data / 'warc' / 'cc-main-2020-34-excerpt.warc.gz'},{test_data / 'sample.warc.gz'}"
     run_clean_job(["--input", inputs, "--output", str(tmp_path / "a"), "--no_report"])
     run_clean_job(["--input", inputs, "--output", str(tmp_path / "b"), "--no_report", "--num_shards", "4"])
     a, b = tree_digest(tmp_path / "a"), tree_digest(tmp_path / "b")

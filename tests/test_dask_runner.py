@@ -70,10 +70,11 @@ def local_dask_cluster(n_workers: int = 2):
                 p.kill()
 
 
-def test_dask_cluster_gives_the_same_documents_as_direct_runner(shared_data, tmp_path):
+def test_dask_cluster_gives_the_same_documents_as_direct_runner(shared_data, test_data, tmp_path):
     warc = shared_data / "warc"
-    inputs = ",".join(str(warc / n) for n in ("cc-main-2020-34-excerpt.warc.gz", "real-pages-00002.warc.gz",
-                                               "edge/truncated.warc.gz", "edge/not-a-warc.warc.gz"))
+    inputs = ",".join([str(test_data / "sample.warc.gz")] + [
+        str(warc / n) for n in ("cc-main-2020-34-excerpt.warc.gz", "edge/truncated.warc.gz", "edge/not-a-warc.warc.gz")
+    ])
     direct, on_dask = tmp_path / "direct", tmp_path / "dask"
     run_clean_job(["--input", inputs, "--output", str(direct), "--no_report"])
     with local_dask_cluster(2) as address:
@@ -83,7 +84,7 @@ def test_dask_cluster_gives_the_same_documents_as_direct_runner(shared_data, tmp
     direct_stats = json.loads((direct / "stats.json").read_text())
     dask_stats = json.loads((on_dask / "stats.json").read_text())
     assert dask_stats == direct_stats
-    assert dask_stats["documents_kept"] > 100
+    assert dask_stats["documents_kept"] > 10
     assert read_documents(on_dask / "documents") == read_documents(direct / "documents")
     # Sorted fixed shards make even the files identical.
     assert tree_digest(on_dask) == tree_digest(direct)

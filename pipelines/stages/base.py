@@ -7,6 +7,10 @@ counters ``<stage>.<reason>`` and route dropped documents to ``removed/<stage>/`
 
 Stages store the signals they compute on ``doc.signals`` so thresholds can be
 changed later without re-running extraction.
+
+A stage may change the document it is given in place: the runner (``run_stages``,
+the Beam wrapper) hands the chain a private copy, because Beam forbids mutating an
+input element (runners such as Dask re-use it when they recompute a branch).
 """
 from __future__ import annotations
 
@@ -46,6 +50,12 @@ class Document:
     def replace(self, **changes: Any) -> "Document":
         return dataclasses.replace(self, **changes)
 
+    def copy(self) -> "Document":
+        """A copy whose mutable fields (signals, pii, removed_spans) are not shared."""
+        return dataclasses.replace(
+            self, signals=dict(self.signals), pii=dict(self.pii), removed_spans=list(self.removed_spans)
+        )
+
 
 @dataclasses.dataclass(frozen=True)
 class Drop:
@@ -83,6 +93,7 @@ def run_stages(stages: list[Stage], doc: Document) -> tuple[Optional[Document], 
     ``drop_key`` is ``"<stage>.<reason>"``. Exceptions propagate: the caller decides
     whether an exception is an error to count (the Beam wrapper does).
     """
+    doc = doc.copy()
     for stage in stages:
         result = stage.process(doc)
         if isinstance(result, Drop):
