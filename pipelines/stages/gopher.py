@@ -19,7 +19,7 @@ import numpy as np
 
 from pipelines.stages.base import Document, StageResult
 from pipelines.stages.language_table import LanguageAwareStage
-from pipelines.stages.segmentation import quality_words, word_tokens
+from pipelines.stages.segmentation import word_tokens
 
 _PARAGRAPH_SPLIT = re.compile(r"\n{2,}")
 _LINE_SPLIT = re.compile(r"\n+")
@@ -197,7 +197,9 @@ class GopherRepetition(LanguageAwareStage):
             "gopher_dup_line_frac": line_dup / len(lines),
             "gopher_dup_line_char_frac": line_dup_chars / n_chars,
         }
-        words = quality_words(text, profile.segmentation)
+        # n-grams over tokenizer-like tokens, punctuation included (as datatrove): a page of
+        # empty table cells "| | | |" is repetition too.
+        words = word_tokens(text, profile.segmentation, profile.join_hyphens)
         word_chars = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
         prefix_chars = np.concatenate(([0], np.cumsum(word_chars)))
         top_n, dup_n = p["top_n_grams"] or {}, p["dup_n_grams"] or {}
