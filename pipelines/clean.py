@@ -25,7 +25,7 @@ from pipelines.beam_stages import (
     SummarizeFunnel, SummarizeKept,
 )
 from pipelines.io.documents import WriteDocuments, clear_shards
-from pipelines.runner_options import add_runner_defaults
+from pipelines.runner_options import JoinSinks, add_runner_defaults
 from pipelines import stats
 from pipelines.stats import WriteStats
 
@@ -139,24 +139,25 @@ def build_pipeline(p: beam.Pipeline, files: list[str], stages: list, args) -> No
     )
     kept = results[KEPT]
 
-    kept | "WriteDocuments" >> WriteDocuments(FileSystems.join(out, "documents"), args.num_shards)
+    written = [kept | "WriteDocuments" >> WriteDocuments(FileSystems.join(out, "documents"), args.num_shards)]
 
     stage_order = [RECORDS, HTML_RESPONSES] + [s.name for s in stages]
     summaries = (
         (results[FUNNEL] | "Funnel" >> SummarizeFunnel(stage_order), results[SUMMARY] | "Summaries" >> SummarizeKept())
         | "Extras" >> beam.Flatten()
     )
-    results[OUTCOME] | "Stats" >> WriteStats(FileSystems.join(out, "stats.json"), extras=summaries)
+    written.append(results[OUTCOME] | "Stats" >> WriteStats(FileSystems.join(out, "stats.json"), extras=summaries))
 
     if args.keep_removed:
         for stage in stages:
             name = stage.name
-            (
+            written.append(
                 results[REMOVED]
                 | f"Removed_{name}" >> beam.Filter(lambda item, name=name: item[0] == name)
                 | f"RemovedDoc_{name}" >> beam.Map(lambda item: (item[1], item[2]))
                 | f"WriteRemoved_{name}" >> WriteDocuments(FileSystems.join(out, "removed", name), 1)
             )
+    tuple(written) | "JoinSinks" >> JoinSinks("clean")
 
 
 def prepare_output(args, stages) -> None:

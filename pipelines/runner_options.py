@@ -7,7 +7,10 @@ Beam flag wins.
 """
 from __future__ import annotations
 
+import logging
 import os
+
+import apache_beam as beam
 
 
 def _has_flag(beam_args: list[str], name: str) -> bool:
@@ -35,3 +38,25 @@ def add_runner_defaults(beam_args: list[str]) -> list[str]:
         args += ["--default_sdk_harness_log_level=WARNING",
                  '--sdk_harness_log_level_overrides={"pipelines": "INFO"}']
     return args
+
+
+class JoinSinks(beam.PTransform):
+    """One last step that depends on every sink's output (written paths).
+
+    Beam 2.77's Dask runner computes only the graph of the last applied transform, so a
+    sink that is not upstream of it (documents/, removed/) would silently never be
+    written there. Joining all sinks into the last transform makes every runner run them.
+    """
+
+    def __init__(self, job: str):
+        super().__init__()
+        self.job = job
+
+    def expand(self, written: tuple):
+        job = self.job
+        return (
+            written
+            | "AllWritten" >> beam.Flatten()
+            | "CountWritten" >> beam.combiners.Count.Globally()
+            | "LogWritten" >> beam.Map(lambda n: logging.getLogger("pipelines").info("%s: wrote %d files", job, n))
+        )
