@@ -1,4 +1,4 @@
-"""End-to-end trainer runs on real token shards (made from ../shared/data/warc pages).
+"""End-to-end trainer runs on real token shards: ../shared/data/warc -> clean job -> tokenizer -> shards.
 
 One module-scoped set of runs serves several tests, because every process start costs
 seconds: a 2-process torchrun (gloo), the same run in 1 process, and a 1-process run
@@ -30,18 +30,18 @@ RUN_ARGS = ["--config", "tiny", "--seq_len", "64", "--batch_size", "4", "--max_s
 PROCESS_TIMEOUT = 300
 
 
-def trainer_shards(tmp_path_factory, shared_data) -> pathlib.Path:
-    """Token shards from real pages of ../shared/data/warc, built once per test session.
+def trainer_shards(tmp_path_factory, clean_output: pathlib.Path) -> pathlib.Path:
+    """Token shards of the clean job's documents over ../shared/data/warc (the session's
+    ``clean_output``), with a 1000-piece SentencePiece tokenizer; built once per session.
 
     Also used by tests/test_export_hf.py. The tokenizer files are in <shards>/../tokenizer/.
     """
-    from tests.shard_fixtures import build_test_documents, build_test_shards
+    from tests.shard_fixtures import build_test_shards
 
     root = tmp_path_factory.getbasetemp() / "trainer_shards"
-    shards = root / "tok" / "shards"
+    shards = root / "shards"
     if not (shards / "manifest.json").exists():
-        docs = build_test_documents(shared_data, root / "docs", max_pages=60)
-        shards = build_test_shards(docs, root / "tok", vocab_size=1000)
+        shards = build_test_shards(clean_output / "documents", root, vocab_size=1000)
     return shards
 
 
@@ -73,8 +73,8 @@ def _run(cmd) -> subprocess.CompletedProcess:
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory, shared_data):
-    shards = trainer_shards(tmp_path_factory, shared_data)
+def runs(tmp_path_factory, clean_output):
+    shards = trainer_shards(tmp_path_factory, clean_output)
     root = tmp_path_factory.mktemp("train_runs")
     two, one, killed = root / "two_procs", root / "one_proc", root / "killed"
     _run(_train_command(shards, two, nproc=2))
