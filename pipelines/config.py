@@ -29,7 +29,7 @@ DEFAULT_CONFIG_PATH = pathlib.Path(__file__).parent / "resources" / "default_con
 # Stage name -> class; "pii" is imported lazily (another module, optional at build time).
 STAGE_CLASSES: dict[str, type] = {cls.name: cls for cls in (LineCleanup, GopherRepetition, GopherQuality,
                                                              C4Quality, FineWebQuality)}
-PII_PARAMS: dict[str, Any] = {"kinds": None}
+PII_PARAMS: dict[str, Any] = {"kinds": None, "placeholders": None, "phone_regions": None}
 STAGE_NAMES = tuple(STAGE_CLASSES) + ("pii",)
 
 
@@ -65,6 +65,13 @@ def _check_value(where: str, key: str, value: Any, default: Any) -> None:
     elif key == "kinds":
         ok = value is None or (isinstance(value, list) and all(isinstance(w, str) for w in value))
         expected = "a list of PII kinds or null"
+    elif key == "phone_regions":
+        ok = value is None or (isinstance(value, list) and all(isinstance(w, str) for w in value))
+        expected = "a list of region codes (e.g. [US, DE]) or null"
+    elif key == "placeholders":
+        ok = value is None or (isinstance(value, dict) and all(
+            isinstance(k, str) and isinstance(v, str) for k, v in value.items()))
+        expected = "a mapping {kind: placeholder text} or null"
     elif isinstance(default, bool):
         ok, expected = isinstance(value, bool), "true or false"
     elif isinstance(default, dict):
@@ -171,7 +178,7 @@ def build_filter_stages(config: dict[str, Any]) -> list[Stage]:
                 warnings.warn(msg, RuntimeWarning, stacklevel=2)
                 log.warning(msg)
                 continue
-            stages.append(PiiScrubber(kinds=section.get("kinds")))
+            stages.append(PiiScrubber(**section))
             continue
         per_language = {lang: dict(stages_cfg[name]) for lang, stages_cfg in languages.items() if name in stages_cfg}
         stages.append(STAGE_CLASSES[name](languages=per_language, **section))

@@ -136,3 +136,17 @@ def test_built_stages_pickle_for_beam_workers(test_data):
         a = stage.process(Document(id="a", text=text, language="zh"))
         b = clone.process(Document(id="a", text=text, language="zh"))
         assert type(a) is type(b) and a.signals == b.signals
+
+
+def test_pii_section_passes_placeholders_and_phone_regions(tmp_path):
+    from pipelines.config import ConfigError, build_filter_stages, load_config
+    from pipelines.stages.base import Document
+
+    path = tmp_path / "pii.yaml"
+    path.write_text('pii: {placeholders: {email: "[EMAIL]"}, phone_regions: [DE]}\n')
+    pii = [s for s in build_filter_stages(load_config(str(path))) if s.name == "pii"][0]
+    out = pii.process(Document(id="x", text="Mail an max.mustermann@example.de bitte.", language="de"))
+    assert "[EMAIL]" in out.text and "example.de" not in out.text
+    path.write_text("pii: {phone_regions: DE}\n")
+    with pytest.raises(ConfigError, match="pii.phone_regions"):
+        load_config(str(path))
