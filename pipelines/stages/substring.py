@@ -62,16 +62,7 @@ def merge_intervals(spans: np.ndarray) -> np.ndarray:
     spans = spans[spans[:, 1] > spans[:, 0]]
     if len(spans) == 0:
         return _EMPTY_SPANS.copy()
-    spans = spans[np.lexsort((spans[:, 1], spans[:, 0]))]
-    reach = np.maximum.accumulate(spans[:, 1])
-    # A new interval begins where the start is past everything seen before it.
-    new = np.ones(len(spans), dtype=bool)
-    new[1:] = spans[1:, 0] > reach[:-1]
-    group = np.cumsum(new) - 1
-    starts = spans[new, 0]
-    ends = np.maximum.reduceat(reach, np.flatnonzero(new))
-    assert len(starts) == group[-1] + 1
-    return np.stack([starts, ends], axis=1)
+    return _covered_intervals(spans[:, 0], spans[:, 1] - spans[:, 0], 0)
 
 
 def _covered_intervals(starts: np.ndarray, lengths: np.ndarray, n: int) -> np.ndarray:
