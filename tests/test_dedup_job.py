@@ -57,7 +57,7 @@ def distributed_run(corpus, tmp_path_factory):
     src = corpus[0]
     out = tmp_path_factory.mktemp("dedup_dist")
     return out, run_job(src, out, "--keep_removed", "--components", "distributed",
-                        "--max_rounds", "6", "--keep", "longest_text")
+                        "--max_rounds", "4", "--keep", "longest_text")
 
 
 def test_job_removes_near_duplicates_and_accounts_for_every_document(corpus, distributed_run):
@@ -144,3 +144,16 @@ def test_threshold_flag_derives_bands_and_rows():
     with pytest.raises(ValueError, match="either --threshold"):
         MinhashDedup.from_args(parser.parse_args(["--threshold", "0.8", "--bands", "10"]))
 
+
+
+def test_dask_cluster_writes_the_same_bytes_as_direct_runner(corpus, distributed_run, tmp_path):
+    """A real local Dask cluster (scheduler + 2 worker processes on 127.0.0.1)."""
+    from test_dask_runner import local_dask_cluster  # the lead's cluster fixture helper
+
+    src = corpus[0]
+    dist_out, _ = distributed_run
+    with local_dask_cluster(2) as address:
+        run_job(src, tmp_path / "dask", "--keep_removed", "--components", "distributed", "--max_rounds", "4",
+                "--keep", "longest_text", "--runner=apache_beam.runners.dask.dask_runner.DaskRunner",
+                f"--dask_client_address={address}")
+    assert digest(tmp_path / "dask") == digest(dist_out)
