@@ -69,7 +69,7 @@ def _position_constants(n: int) -> np.ndarray:
     return k | U64(1)
 
 
-@functools.lru_cache(maxsize=8)
+@functools.lru_cache(maxsize=2)  # a 2**21 table is 32 MB: keep few
 def _powers(n: int) -> tuple[np.ndarray, np.ndarray]:
     """P**i and P**-i mod 2**64 for i < n (cached; grown by doubling)."""
     with np.errstate(over="ignore"):
