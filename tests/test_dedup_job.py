@@ -31,6 +31,10 @@ def corpus(shared_data, tmp_path_factory):
     mod = load_eval_module()
     docs, truth = mod.make_labelled_corpus(mod.extract_pages(16, warc_dir=shared_data / "warc"),
                                            seed=11, dup_share=0.8)
+    # Documents without any word have no shingles: each must stay its own cluster.
+    for i, text in enumerate(["", "12 345 -- 6789 !!!"]):
+        docs.append(Document(id=f"no-words-{i}", text=text))
+        truth[f"no-words-{i}"] = -1 - i
     src = tmp_path_factory.mktemp("dedup_in")
     rows = [document_to_row(d) for d in docs]
     write_parquet_file(str(src / "part-a.parquet"), rows[: len(rows) // 2])
@@ -98,6 +102,8 @@ def test_job_removes_near_duplicates_and_accounts_for_every_document(corpus, dis
     assert clusters["duplicate_clusters"] >= 5
     assert stats["minhash"]["components"]["converged"] is True
     assert stats["minhash"]["candidate_edges"] > 0
+    assert stats["minhash"]["documents_without_shingles"] == 2
+    assert {d.id for d in kept} >= {"no-words-0", "no-words-1"}
 
 
 def test_rerun_is_byte_identical_and_local_components_give_the_same_output(corpus, distributed_run, tmp_path):
