@@ -79,7 +79,7 @@ def bench_signatures(docs: list[Document]) -> None:
     words = sum(len(t.split()) for t in texts) / n
     print(f"\n== signatures: {n} documents, {words:.0f} words on average, 112 permutations, 5-grams ==")
     hasher = MinHasher()
-    hasher.signatures(texts[:16])  # warm-up (permutations, power tables)
+    hasher.signatures(texts[:256])  # warm-up: permutations and power tables of a full batch
 
     t = time.perf_counter()
     tokens = [tokenize(x) for x in texts]
