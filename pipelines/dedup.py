@@ -46,6 +46,7 @@ from pipelines.io.documents import (
     clear_shards,
     expand_document_inputs,
 )
+from pipelines.runner_options import JoinSinks, add_runner_defaults
 from pipelines.stats import KEPT, WriteStats, count_metric, dropped
 
 log = logging.getLogger("pipelines.dedup")
@@ -53,6 +54,7 @@ log = logging.getLogger("pipelines.dedup")
 STAGES: dict[str, str] = {
     "minhash": "pipelines.minhash_dedup:MinhashDedup",
     "substring": "pipelines.substring_dedup:SubstringDedup",
+    "decontaminate": "pipelines.decontaminate:Decontaminate",
 }
 DOCUMENTS_IN = "documents_in"
 
@@ -172,15 +174,8 @@ def build_pipeline(pipeline: beam.Pipeline, files: list[str], output: str, stage
         | "WriteStats" >> WriteStats(FileSystems.join(output, "stats.json"),
                                      shape=_shape_stats([n for n, _ in stages]), extras=extras)
     )
-    # One last step that depends on every written file. The Beam 2.77 Dask runner computes
-    # only the graph of the last applied transform, so without this join a sink that is
-    # not upstream of it (e.g. documents/) would silently never be written there.
-    _ = (
-        written
-        | "AllWritten" >> beam.Flatten()
-        | "CountWritten" >> beam.combiners.Count.Globally()
-        | "LogWritten" >> beam.Map(lambda n: log.info("dedup: wrote %d files", n))
-    )
+    # The Dask runner only runs what the last transform depends on: join every sink.
+    tuple(written) | "JoinSinks" >> JoinSinks("dedup")
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -209,7 +204,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             parser.error(f"stage {name}: {e}")
     log.info("dedup: %d input files (%s documents), stages %s", len(files),
              args.input_documents if args.input_documents is not None else "?", names)
-    options = PipelineOptions(beam_args)
+    options = PipelineOptions(add_runner_defaults(beam_args))
     with beam.Pipeline(options=options) as pipeline:
         build_pipeline(pipeline, files, args.output, stages, args.num_shards, args.keep_removed)
     log.info("dedup: wrote %s/documents and %s/stats.json", args.output, args.output)

@@ -39,6 +39,7 @@ from pipelines.io.shards import (
     MANIFEST_NAME, TRAIN, VALIDATION, assign_shard, build_manifest, is_validation, manifest_json,
     num_shards_for, shard_file_name, shard_schema, shuffle_key, tokens_to_table, write_shard_bytes,
 )
+from pipelines.runner_options import add_runner_defaults
 from pipelines.stats import KEPT, WriteStats, count_metric, dropped, error
 
 log = logging.getLogger("pipelines.tokenize")
@@ -298,7 +299,7 @@ def run(argv: Optional[list[str]] = None) -> int:
     clear_output(args.output)
     log.info("tokenizing %s -> %s (seed %d, validation %.3f)", sorted(sources), args.output, args.seed,
              args.validation_fraction)
-    with beam.Pipeline(options=PipelineOptions(beam_args)) as p:
+    with beam.Pipeline(options=PipelineOptions(add_runner_defaults(beam_args))) as p:
         build_pipeline(p, sources, encoder, args.output, seed=args.seed,
                        validation_fraction=args.validation_fraction, shard_size_mb=args.shard_size_mb,
                        encode_batch_size=args.encode_batch_size,
