@@ -190,7 +190,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         parser.error("--num_shards must be >= 1")
     try:
         files = expand_document_inputs(args.input)
-    except FileNotFoundError as e:
+    except (FileNotFoundError, ValueError) as e:
         parser.error(str(e))
     args.input_documents = count_input_documents(files)
     # Stages may adapt to the runner (see MinhashDedup.from_args); read it from Beam's args.

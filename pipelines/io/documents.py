@@ -165,8 +165,34 @@ def iter_parquet_documents(path: str) -> Iterator[Document]:
                 yield row_to_document(row)
 
 
-def expand_document_inputs(inputs: Iterable[str]) -> list[str]:
-    """Resolve folders and globs to a sorted list of Parquet files."""
+class DocumentInputError(ValueError):
+    """An input file that is not a readable document Parquet file."""
+
+
+REQUIRED_COLUMNS = ("id", "text")
+
+
+def check_document_file(path: str) -> None:
+    """Read the footer (not the data) so a corrupt or foreign file stops the job at
+    start-up with its name, instead of failing a worker half-way through."""
+    try:
+        with FileSystems.open(path) as f:
+            names = pq.ParquetFile(f).schema_arrow.names
+    except Exception as e:
+        raise DocumentInputError(
+            f"{path} is not a readable Parquet file ({e}); remove it from the input or "
+            "re-create it with `python -m pipelines.clean`"
+        ) from None
+    missing = [c for c in REQUIRED_COLUMNS if c not in names]
+    if missing:
+        raise DocumentInputError(
+            f"{path} lacks the document column(s) {missing}: give files written by "
+            "`python -m pipelines.clean` or `pipelines.dedup` (schema in pipelines/io/documents.py)"
+        )
+
+
+def expand_document_inputs(inputs: Iterable[str], check: bool = True) -> list[str]:
+    """Resolve folders and globs to a sorted list of Parquet files (footers checked)."""
     files: list[str] = []
     for spec in inputs:
         spec = spec.strip()
@@ -184,7 +210,11 @@ def expand_document_inputs(inputs: Iterable[str]) -> list[str]:
                 "`python -m pipelines.clean` (its documents/ subfolder), a glob, or a .parquet file"
             )
         files.extend(found)
-    return sorted(set(files))
+    files = sorted(set(files))
+    if check:
+        for path in files:
+            check_document_file(path)
+    return files
 
 
 class ReadDocuments(beam.PTransform):
