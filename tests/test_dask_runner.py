@@ -1,73 +1,15 @@
 """The clean job on a real local Dask cluster gives the same documents as DirectRunner.
 
 The cluster is a `dask scheduler` and two `dask worker` processes on 127.0.0.1, started
-and stopped by this test.
+and stopped by this test (tests/dask_cluster.py).
 """
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import pathlib
-import shutil
-import socket
-import subprocess
-import sys
-import time
 
-import pytest
-
-from conftest import REPO, run_clean_job
+from conftest import run_clean_job
+from dask_cluster import DASK_RUNNER, local_dask_cluster
 from test_clean_job import read_documents, tree_digest
-
-DASK_RUNNER = "apache_beam.runners.dask.dask_runner.DaskRunner"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for_workers(address: str, n: int, timeout: float = 60.0) -> None:
-    from distributed import Client
-
-    with Client(address, timeout=timeout) as client:
-        client.wait_for_workers(n, timeout=timeout)
-
-
-@contextlib.contextmanager
-def local_dask_cluster(n_workers: int = 2):
-    dask_bin = pathlib.Path(sys.executable).with_name("dask")
-    if not dask_bin.exists():
-        dask_bin = shutil.which("dask")
-    if not dask_bin:
-        pytest.skip("the `dask` command (dask[distributed]) is not installed")
-    port = free_port()
-    address = f"127.0.0.1:{port}"
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    procs = [subprocess.Popen(
-        [str(dask_bin), "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=REPO,
-    )]
-    try:
-        time.sleep(1.0)
-        for _ in range(n_workers):
-            procs.append(subprocess.Popen(
-                [str(dask_bin), "worker", address, "--nthreads", "1", "--no-dashboard",
-                 "--host", "127.0.0.1"],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env, cwd=REPO,
-            ))
-        wait_for_workers(address, n_workers)
-        yield address
-    finally:
-        for p in reversed(procs):
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
 
 
 def test_dask_cluster_gives_the_same_documents_as_direct_runner(shared_data, test_data, tmp_path):

@@ -154,7 +154,7 @@ def test_threshold_flag_derives_bands_and_rows():
 
 def test_dask_cluster_writes_the_same_bytes_as_direct_runner(corpus, distributed_run, tmp_path):
     """A real local Dask cluster (scheduler + 2 worker processes on 127.0.0.1)."""
-    from test_dask_runner import local_dask_cluster  # the lead's cluster fixture helper
+    from dask_cluster import local_dask_cluster
 
     src = corpus[0]
     dist_out, _ = distributed_run
