@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import pickle
 import random
 
-import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from apache_beam.testing.test_pipeline import TestPipeline
 
+from dedup_helpers import run_dedup_stage
 from pipelines.decontaminate import Decontaminate
 from pipelines.stages.base import Document, Drop, stable_id
 from pipelines.stages.decontaminate import Decontaminator, EvalIndex, EvalItem, normalized_words
@@ -71,15 +69,7 @@ def reference_contaminated(docs, items, n):
 
 
 def _run(docs, tmp_path, **kwargs):
-    def dump(name):
-        return lambda items: (tmp_path / name).write_bytes(pickle.dumps(items))
-
-    with TestPipeline() as p:
-        result = p | beam.Create(docs) | Decontaminate(**kwargs)
-        for name in ("kept", "removed", "stats"):
-            result[name] | f"List{name}" >> beam.combiners.ToList() | f"Dump{name}" >> beam.Map(dump(name))
-    load = lambda name: pickle.loads((tmp_path / name).read_bytes())
-    return load("kept"), load("removed"), dict(load("stats"))
+    return run_dedup_stage(Decontaminate(**kwargs), docs, tmp_path)
 
 
 def test_remove_matches_reference_and_reports_items(pages, tmp_path):

@@ -3,26 +3,21 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import importlib.util
 import json
 import pathlib
 
 import pytest
 
+from dedup_helpers import load_minhash_eval
 from pipelines import dedup
 from pipelines.io.documents import document_to_row, iter_parquet_documents, write_parquet_file
 from pipelines.minhash_dedup import MinhashDedup, keep_key
 from pipelines.stages.base import Document
 from pipelines.stages.minhash import MinHashConfig
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
-
 
 def load_eval_module():
-    spec = importlib.util.spec_from_file_location("minhash_eval", REPO / "bench" / "minhash_eval.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_minhash_eval()
 
 
 @pytest.fixture(scope="module")
@@ -149,7 +144,6 @@ def test_threshold_flag_derives_bands_and_rows():
     assert abs(stage.config.threshold - 0.8) < 0.08
     with pytest.raises(ValueError, match="either --threshold"):
         MinhashDedup.from_args(parser.parse_args(["--threshold", "0.8", "--bands", "10"]))
-
 
 
 def test_dask_cluster_writes_the_same_bytes_as_direct_runner(corpus, distributed_run, tmp_path):

@@ -1,14 +1,13 @@
 """MinHash signatures and LSH bands: equal to datasketch on real text, script-aware."""
 from __future__ import annotations
 
-import importlib.util
 import itertools
-import pathlib
 
 import numpy as np
 import pytest
 from datasketch import MinHash, MinHashLSH
 
+from dedup_helpers import load_minhash_eval
 from pipelines.stages.minhash import (
     MinHashConfig,
     MinHasher,
@@ -19,14 +18,9 @@ from pipelines.stages.minhash import (
     tokenize,
 )
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
-
 
 def load_eval_module():
-    spec = importlib.util.spec_from_file_location("minhash_eval", REPO / "bench" / "minhash_eval.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_minhash_eval()
 
 
 @pytest.fixture(scope="module")

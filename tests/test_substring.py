@@ -5,11 +5,10 @@ from __future__ import annotations
 import argparse
 import random
 
-import apache_beam as beam
 import numpy as np
 import pytest
-from apache_beam.testing.test_pipeline import TestPipeline
 
+from dedup_helpers import run_dedup_stage
 from pipelines.stages import substring as sub
 from pipelines.stages.base import Document, stable_id
 from pipelines.substring_dedup import TOO_SHORT, SubstringDedup
@@ -199,18 +198,7 @@ def real_docs(shared_data):
 
 
 def _run_beam(docs, tmp_path, **kwargs):
-    """Run the PTransform on the DirectRunner; outputs come back through pickle files."""
-    import pickle
-
-    def dump(name):
-        return lambda items: (tmp_path / name).write_bytes(pickle.dumps(items))
-
-    with TestPipeline() as p:
-        result = p | beam.Create(docs) | SubstringDedup(**kwargs)
-        for name in ("kept", "removed", "stats"):
-            result[name] | f"List{name}" >> beam.combiners.ToList() | f"Dump{name}" >> beam.Map(dump(name))
-    load = lambda name: pickle.loads((tmp_path / name).read_bytes())
-    return load("kept"), load("removed"), dict(load("stats"))
+    return run_dedup_stage(SubstringDedup(**kwargs), docs, tmp_path)
 
 
 def test_beam_partitioned_equals_single_suffix_array_on_real_pages(real_docs, tmp_path):
