@@ -157,3 +157,16 @@ def test_bad_parameters_say_what_to_change():
         MinHashConfig(num_perm=64, bands=14, rows=8)
     with pytest.raises(ValueError, match="threshold"):
         MinHashConfig.from_threshold(1.5)
+
+
+def test_fast_tokenize_equals_reference_for_every_bmp_character():
+    """Each character between letters and a Han character: punctuation inside no-space
+    blocks (e.g. the katakana middle dot) and Thai digits must not become words."""
+    from pipelines.stages.minhash import tokenize_reference
+
+    mismatches = [
+        hex(c) for c in range(0x20, 0x10000)
+        if not 0xD800 <= c <= 0xDFFF
+        and tokenize(f"a{chr(c)}中{chr(c)} x") != tokenize_reference(f"a{chr(c)}中{chr(c)} x")
+    ]
+    assert mismatches == []

@@ -108,8 +108,10 @@ def _combining_table() -> dict[int, None]:
 
 
 # A word: one character of a script written without spaces, or a run of other letters.
-# Digits and "_" end a run, exactly as normalize_for_matching turns them into spaces.
-_FAST_TOKEN_RE = re.compile(rf"[{_NO_SPACE_RANGES}]|[^\W\d_{_NO_SPACE_RANGES}]+", re.UNICODE)
+# Digits, "_" and punctuation are never words, exactly as normalize_for_matching turns
+# them into spaces; the lookahead keeps e.g. the katakana middle dot "・" (punctuation
+# inside a no-space block) and Thai digits out of the single-character alternative.
+_FAST_TOKEN_RE = re.compile(rf"(?![\W\d_])[{_NO_SPACE_RANGES}]|[^\W\d_{_NO_SPACE_RANGES}]+", re.UNICODE)
 
 
 def tokenize(text: str) -> list[str]:
