@@ -168,7 +168,7 @@ def prepare_output(args, stages) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
     for noisy in ("trafilatura", "htmldate", "courlan", "apache_beam"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     parser = build_arg_parser()

@@ -179,7 +179,8 @@ def build_pipeline(pipeline: beam.Pipeline, files: list[str], output: str, stage
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
+    logging.getLogger("apache_beam").setLevel(logging.WARNING)  # keep our progress lines readable
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(_loadable_stage_classes())
     args, beam_args = parser.parse_known_args(argv)

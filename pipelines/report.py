@@ -530,7 +530,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     ap.add_argument("--samples_per_reason", type=int, default=3, help="dropped documents shown per reason")
     ap.add_argument("--seed", type=int, default=0, help="seed of the document sample")
     args = ap.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s", force=True)
+    logging.getLogger("apache_beam").setLevel(logging.WARNING)  # keep our progress lines readable
     has_stats = FileSystems.exists(FileSystems.join(args.output_dir, "stats.json"))
     has_docs = bool(_match(FileSystems.join(args.output_dir, "documents", "*.parquet")))
     if not has_stats and not has_docs:

@@ -309,7 +309,8 @@ def run(argv: Optional[list[str]] = None) -> int:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", force=True)
+    logging.getLogger("apache_beam").setLevel(logging.WARNING)  # keep our progress lines readable
     sys.exit(run())
 
 

@@ -244,7 +244,8 @@ def build_arg_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", force=True)
+    logging.getLogger("apache_beam").setLevel(logging.WARNING)  # keep our progress lines readable
     args = build_arg_parser().parse_args(argv)
     if args.vocab_size < 300:
         print("error: --vocab_size must be >= 300 (4 specials + 256 byte pieces + merges)", file=sys.stderr)
