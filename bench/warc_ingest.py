@@ -44,29 +44,33 @@ def ours(files):
     return records, docs
 
 
-def bare_warcio(files):
+def _warcio_loop(files, count_doc):
+    """Count records and the records ``count_doc`` says are documents, over bare warcio."""
     records = docs = 0
     for f in files:
         with open(f, "rb") as fh:
             for rec in ArchiveIterator(fh):
                 records += 1
-                ctype = (rec.http_headers.get_header("Content-Type") or "") if rec.http_headers else ""
-                if rec.rec_type == "response" and ctype.startswith("text/html"):
-                    rec.content_stream().read()
-                    docs += 1
+                docs += bool(count_doc(rec))
     return records, docs
+
+
+def _bare_html(rec) -> bool:
+    ctype = (rec.http_headers.get_header("Content-Type") or "") if rec.http_headers else ""
+    if rec.rec_type == "response" and ctype.startswith("text/html"):
+        rec.content_stream().read()
+        return True
+    return False
+
+
+def bare_warcio(files):
+    return _warcio_loop(files, _bare_html)
 
 
 def datatrove_process(files):
     from datatrove.pipeline.readers.warc import process_record
 
-    records = docs = 0
-    for f in files:
-        with open(f, "rb") as fh:
-            for rec in ArchiveIterator(fh):
-                records += 1
-                docs += bool(process_record(rec))
-    return records, docs
+    return _warcio_loop(files, process_record)
 
 
 def main() -> None:
