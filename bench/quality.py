@@ -1,6 +1,6 @@
 """Throughput of our quality stages vs datatrove's filters on the same real texts.
 
-    .venv/bin/python bench/quality.py [--max-docs N] [--repeat 1] [--english-only]
+    .venv/bin/python bench/quality.py [--max-docs N] [--english-only]
 
 Input: trafilatura main text of ../shared/data/warc/real-pages-*.warc.gz (extraction is
 cached in a temp file by bench/quality_agreement.py's loader, so it is not timed).
@@ -76,12 +76,9 @@ def main() -> None:
     print(f"{n} documents, {megabytes:.1f} MB of text; CPU time on one core (time.process_time)\n")
     print(f"{'filter':18s} {'ours docs/s':>12s} {'datatrove docs/s':>17s} {'speed-up':>9s} {'ours MB/s':>10s}")
     ours = our_filters()
-    total_ours = total_dt = 0.0
     for name, stage in ours.items():
         t_ours = time_ours(stage, rows)
         t_dt = time_datatrove(filters_for, name, rows)
-        total_ours += t_ours
-        total_dt += t_dt
         print(f"{name:18s} {n / t_ours:12.0f} {n / t_dt:17.0f} {t_dt / t_ours:8.1f}x {megabytes / t_ours:10.2f}")
 
     # Chained, as a pipeline runs them: ours re-tokenizes per stage; datatrove's

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from pipelines.stages.base import Document, StageResult
+from pipelines.stages.gopher import count_duplicates
 from pipelines.stages.language_table import LanguageAwareStage
 from pipelines.stages.segmentation import ends_with_terminal_punctuation, word_tokens
 
@@ -32,13 +33,7 @@ class FineWebQuality(LanguageAwareStage):
         lines = [line for line in text.split("\n") if line.strip()]
         if not lines:
             return self.drop(doc, "fineweb_empty")
-        seen: set[str] = set()
-        dup_chars = 0
-        for line in lines:
-            if line in seen:
-                dup_chars += len(line)
-            else:
-                seen.add(line)
+        _, dup_chars = count_duplicates(lines)
         # Tokens as a word tokenizer counts them (punctuation included): FineWeb's 0.3 was
         # tuned on spaCy tokens.
         n_tokens = len(word_tokens(text, profile.segmentation, profile.join_hyphens))

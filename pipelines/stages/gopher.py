@@ -102,7 +102,7 @@ class GopherQuality(LanguageAwareStage):
         return doc
 
 
-def _duplicates(items: list[str]) -> tuple[int, int]:
+def count_duplicates(items: list[str]) -> tuple[int, int]:
     """(number of repeated items, characters in them); the first occurrence is not a repeat."""
     seen: set[str] = set()
     n_dup = chars_dup = 0
@@ -188,9 +188,9 @@ class GopherRepetition(LanguageAwareStage):
             return self.drop(doc, "gopher_empty")
         n_chars = len(text)
         paragraphs = _PARAGRAPH_SPLIT.split(text.strip())
-        para_dup, para_dup_chars = _duplicates(paragraphs)
+        para_dup, para_dup_chars = count_duplicates(paragraphs)
         lines = _LINE_SPLIT.split(text)
-        line_dup, line_dup_chars = _duplicates(lines)
+        line_dup, line_dup_chars = count_duplicates(lines)
         s = {
             "gopher_dup_para_frac": para_dup / len(paragraphs),
             "gopher_dup_para_char_frac": para_dup_chars / n_chars,
