@@ -57,17 +57,19 @@ def _is_number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
+# Parameters that take a list of strings (or null), with what the error message asks for.
+_STRING_LIST_KEYS = {
+    "stop_words": "a list of strings or null",
+    "kinds": "a list of PII kinds or null",
+    "phone_regions": "a list of region codes (e.g. [US, DE]) or null",
+}
+
+
 def _check_value(where: str, key: str, value: Any, default: Any) -> None:
     """The value must have the default's kind; a numeric threshold may be null (rule off)."""
-    if key == "stop_words":
+    if key in _STRING_LIST_KEYS:
         ok = value is None or (isinstance(value, list) and all(isinstance(w, str) for w in value))
-        expected = "a list of strings or null"
-    elif key == "kinds":
-        ok = value is None or (isinstance(value, list) and all(isinstance(w, str) for w in value))
-        expected = "a list of PII kinds or null"
-    elif key == "phone_regions":
-        ok = value is None or (isinstance(value, list) and all(isinstance(w, str) for w in value))
-        expected = "a list of region codes (e.g. [US, DE]) or null"
+        expected = _STRING_LIST_KEYS[key]
     elif key == "placeholders":
         ok = value is None or (isinstance(value, dict) and all(
             isinstance(k, str) and isinstance(v, str) for k, v in value.items()))
