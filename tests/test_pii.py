@@ -56,7 +56,8 @@ def test_scrubber_replaces_by_offsets_and_counts():
                         "server <IP_ADDRESS>, router 192.168.0.1, version 1.2.3.4.")
     assert doc.pii == {"email": 2, "phone": 1, "credit_card": 1, "ipv4": 1}
     assert doc.signals["pii_matches"] == 5.0
-    assert 0 < doc.signals["pii_char_fraction"] < 1
+    found = ["bob@example.org"] * 2 + ["+49 30 1234567", "4111 1111 1111 1111", "8.8.8.8"]
+    assert doc.signals["pii_char_fraction"] == sum(map(len, found)) / len(text)
 
 
 @pytest.mark.parametrize("text, expected", [
