@@ -26,6 +26,9 @@ class FineWebQuality(LanguageAwareStage):
     }
     REASONS = ("fineweb_empty", "fineweb_line_punct_ratio", "fineweb_short_line_ratio",
                "fineweb_char_dup_ratio", "fineweb_list_ratio")
+    LIMITS = (("short_line_thr", "fineweb_short_line_ratio", "fineweb_short_line_ratio"),  # (param, signal, reason)
+              ("char_duplicates_ratio", "fineweb_char_dup_ratio", "fineweb_char_dup_ratio"),
+              ("new_line_ratio", "fineweb_new_line_ratio", "fineweb_list_ratio"))
 
     def process(self, doc: Document) -> StageResult:
         profile, p = self.settings(doc)
@@ -49,10 +52,5 @@ class FineWebQuality(LanguageAwareStage):
         if p["line_punct_thr"] is not None and punct < p["line_punct_thr"] and not (
                 punct == 0 and p["line_punct_exclude_zero"]):
             return self.drop(doc, "fineweb_line_punct_ratio")
-        if p["short_line_thr"] is not None and s["fineweb_short_line_ratio"] > p["short_line_thr"]:
-            return self.drop(doc, "fineweb_short_line_ratio")
-        if p["char_duplicates_ratio"] is not None and s["fineweb_char_dup_ratio"] > p["char_duplicates_ratio"]:
-            return self.drop(doc, "fineweb_char_dup_ratio")
-        if p["new_line_ratio"] is not None and s["fineweb_new_line_ratio"] > p["new_line_ratio"]:
-            return self.drop(doc, "fineweb_list_ratio")
-        return doc
+        reason = self.first_over_limit(p, s, self.LIMITS)
+        return self.drop(doc, reason) if reason else doc

@@ -180,6 +180,10 @@ class GopherRepetition(LanguageAwareStage):
     }
     REASONS = ("gopher_empty", "gopher_dup_para_frac", "gopher_dup_para_chars", "gopher_dup_line_frac",
                "gopher_dup_line_chars", "gopher_top_ngram", "gopher_dup_ngram")
+    LIMITS = (("dup_para_frac", "gopher_dup_para_frac", "gopher_dup_para_frac"),  # (param, signal, reason)
+              ("dup_para_char_frac", "gopher_dup_para_char_frac", "gopher_dup_para_chars"),
+              ("dup_line_frac", "gopher_dup_line_frac", "gopher_dup_line_frac"),
+              ("dup_line_char_frac", "gopher_dup_line_char_frac", "gopher_dup_line_chars"))
 
     def process(self, doc: Document) -> StageResult:
         profile, p = self.settings(doc)
@@ -211,14 +215,9 @@ class GopherRepetition(LanguageAwareStage):
             s[f"gopher_dup_{n}_gram_char_frac"] = _duplicated_ngram_chars(hashes[n], word_chars, n) / n_chars
         doc.signals.update(s)
 
-        if p["dup_para_frac"] is not None and s["gopher_dup_para_frac"] > p["dup_para_frac"]:
-            return self.drop(doc, "gopher_dup_para_frac")
-        if p["dup_para_char_frac"] is not None and s["gopher_dup_para_char_frac"] > p["dup_para_char_frac"]:
-            return self.drop(doc, "gopher_dup_para_chars")
-        if p["dup_line_frac"] is not None and s["gopher_dup_line_frac"] > p["dup_line_frac"]:
-            return self.drop(doc, "gopher_dup_line_frac")
-        if p["dup_line_char_frac"] is not None and s["gopher_dup_line_char_frac"] > p["dup_line_char_frac"]:
-            return self.drop(doc, "gopher_dup_line_chars")
+        reason = self.first_over_limit(p, s, self.LIMITS)
+        if reason:
+            return self.drop(doc, reason)
         for n, limit in sorted((p["top_n_grams"] or {}).items()):
             if s[f"gopher_top_{n}_gram_char_frac"] > limit:
                 return self.drop(doc, "gopher_top_ngram")
