@@ -105,6 +105,8 @@ class DroppedSample:
 class Corpus:
     """What the report learned from the Parquet files."""
 
+    kept_files: int = 0
+    removed_files: int = 0
     kept_docs: int = 0
     removed_docs: int = 0
     kept_signals: BottomK = dataclasses.field(default_factory=lambda: BottomK(MAX_SIGNAL_DOCS))
@@ -136,6 +138,7 @@ def read_corpus(output_dir: str, samples_per_reason: int, seed: int) -> Corpus:
     corpus = Corpus()
     kept_files = _match(FileSystems.join(output_dir, "documents", "*.parquet"))
     removed_files = _match(FileSystems.join(output_dir, "removed", "*", "*.parquet"))
+    corpus.kept_files, corpus.removed_files = len(kept_files), len(removed_files)
     log.info("report: reading %d kept and %d removed Parquet files", len(kept_files), len(removed_files))
     for path in kept_files:
         try:
@@ -511,11 +514,11 @@ def write_report(output_dir: str, samples_per_reason: int = 3, seed: int = 0) ->
         except json.JSONDecodeError as e:
             notes.append(f"stats.json is not valid JSON ({e}); counts below come from the Parquet files only.")
     corpus = read_corpus(output_dir, samples_per_reason, seed)
-    if not _match(FileSystems.join(output_dir, "documents", "*.parquet")):
+    if not corpus.kept_files:
         notes.append("No documents/*.parquet found.")
     elif corpus.kept_docs == 0:
         notes.append("The corpus is empty: no document was kept.")
-    if not _match(FileSystems.join(output_dir, "removed", "*", "*.parquet")):
+    if not corpus.removed_files:
         notes.append("No removed/ folder: the run did not keep dropped documents (use --keep_removed).")
     page = render_report(output_dir, stats, corpus, notes)
     path = FileSystems.join(output_dir, REPORT_NAME)
