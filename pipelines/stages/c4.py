@@ -19,8 +19,8 @@ from typing import Any
 from pipelines.stages.base import Document, StageResult
 from pipelines.stages.language_table import LanguageAwareStage
 from pipelines.stages.segmentation import (
-    TERMINAL_PUNCTUATION_RE,
     count_sentences,
+    ends_with_terminal_punctuation,
     quality_words,
     words as script_words,
 )
@@ -34,7 +34,7 @@ def has_terminal_punctuation(line: str) -> bool:
     # C4 keeps '.', '!', '?', '"' and "'" endings but not an ellipsis.
     if not line or line.endswith("..."):
         return False
-    return line.endswith(('"', "'")) or TERMINAL_PUNCTUATION_RE.match(line[-1]) is not None
+    return line.endswith(('"', "'")) or ends_with_terminal_punctuation(line)
 
 
 class C4Quality(LanguageAwareStage):

@@ -80,9 +80,6 @@ import regex as _regex  # the `regex` module knows Unicode's Sentence_Terminal p
 # Hangul is kept per-character by ``words()`` (good for shingles), but Korean is written
 # with spaces between words (eojeol), so quality rules count whitespace-separated words.
 _SPACED_WORD_RE = re.compile(r"\w+", re.UNICODE)
-# Punctuation/symbol tokens, as a word tokenizer (spaCy, NLTK) would emit them. Gopher's
-# ratios ("words with a letter", "# per word") count them as non-word tokens.
-_SYMBOL_TOKEN_RE = re.compile(r"\.\.\.|[^\w\s]", re.UNICODE)
 # Every Unicode sentence terminal (., !, ?, 。, ！, ？, ؟, ।, ...): the same set as
 # datatrove's TERMINAL_PUNCTUATION, taken from the Unicode database instead of a copy.
 TERMINAL_PUNCTUATION_RE = _regex.compile(r"\p{Sentence_Terminal}")
@@ -140,11 +137,6 @@ def is_symbol_token(token: str) -> bool:
 
 
 _SYMBOL_ONLY_RE = re.compile(r"[^\w]+", re.UNICODE)
-
-
-def count_symbol_tokens(text: str) -> int:
-    """Number of punctuation/symbol tokens ("...", ",", "#") a word tokenizer would emit."""
-    return len(_SYMBOL_TOKEN_RE.findall(text))
 
 
 def ends_with_terminal_punctuation(line: str) -> bool:
