@@ -37,7 +37,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from pipelines.io.documents import ReadDocuments, expand_document_inputs
 from pipelines.io.shards import (
     MANIFEST_NAME, TRAIN, VALIDATION, assign_shard, build_manifest, is_validation, manifest_json,
-    num_shards_for, shard_file_name, shard_schema, shuffle_key, tokens_to_table, write_shard_bytes,
+    num_shards_for, shard_file_name, shard_schema, shuffle_key, token_dtype, tokens_to_table, write_shard_bytes,
 )
 from pipelines.runner_options import add_runner_defaults
 from pipelines.stats import KEPT, WriteStats, count_metric, dropped, error
@@ -72,7 +72,7 @@ class SentencePieceEncoder:
         if self._sp.eos_id() < 0 or (self.bos and self._sp.bos_id() < 0):
             raise ValueError("the tokenizer has no EOS (or BOS) piece; train it with tokenizer_training.train")
         self.vocab_size = self._sp.get_piece_size()
-        self.dtype = np.dtype(shard_schema(self.vocab_size, 0, 0, 0, "").metadata[b"dtype"].decode())
+        self.dtype = np.dtype(token_dtype(self.vocab_size))
 
     @property
     def sp(self):

@@ -225,11 +225,13 @@ def test_mixture_proportions_are_exact(tmp_path):
         web = slice(int(reader._bases[names.index("web")]), int(reader._bases[names.index("web") + 1]))
         assert (per_window[books] == 2).all()
         assert set(np.unique(per_window[web])) <= {1, 2}
-    # The batches the reader returns really come from the drawn windows.
+    # The batches the reader returns really are the drawn windows: window w of a source
+    # is tokens [w*9, (w+1)*9) of that source's train stream, read here independently.
+    streams = [_split_tokens(tmp_path, manifest, "train", name) for name in names]
     drawn = reader.epoch_windows(0)[:5]
-    expected = np.stack([np.empty(9, np.int64) for _ in drawn])
-    for row, wid in zip(expected, drawn):
-        reader.read_window(int(wid), row)
+    src = reader.source_of(drawn)
+    local = drawn - reader._bases[src]
+    expected = np.stack([streams[s][w * 9:(w + 1) * 9] for s, w in zip(src, local)]).astype(np.int64)
     assert np.array_equal(reader.next_batch(), expected)
 
 

@@ -178,16 +178,20 @@ def read_manifest(shards_dir: str) -> dict:
 # --------------------------------------------------------------------------- hashing
 
 
+def _hash64(*parts: str) -> int:
+    """64-bit blake2b of the \\x1f-joined strings; identical on every machine and run."""
+    digest = hashlib.blake2b("\x1f".join(parts).encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(digest, "big")
+
+
 def hash_unit(*parts: str) -> float:
     """A uniform number in [0, 1) from strings; identical on every machine and run."""
-    digest = hashlib.blake2b("\x1f".join(parts).encode("utf-8", "surrogatepass"), digest_size=8).digest()
-    return int.from_bytes(digest, "big") / 2.0**64
+    return _hash64(*parts) / 2.0**64
 
 
 def shuffle_key(seed: int, source: str, doc_id: str) -> int:
     """Sort key of the global document shuffle: 64-bit hash of (seed, source, id)."""
-    digest = hashlib.blake2b(f"{seed}\x1f{source}\x1f{doc_id}".encode("utf-8", "surrogatepass"), digest_size=8).digest()
-    return int.from_bytes(digest, "big")
+    return _hash64(str(seed), source, doc_id)
 
 
 def is_validation(doc_id: str, fraction: float) -> bool:
@@ -339,16 +343,12 @@ class TokenWindowReader:
         """Index of the source each global window id belongs to."""
         return np.searchsorted(self._bases, window_ids, side="right") - 1
 
-    def read_window(self, window_id: int, out: np.ndarray) -> None:
-        """Copy one window's seq_len+1 tokens into ``out`` (int64)."""
-        self._read_into(np.array([window_id], dtype=np.int64), out.reshape(1, -1))
-
     def _read_into(self, window_ids: np.ndarray, out: np.ndarray) -> None:
         # All lookups vectorised for the whole batch in one global token coordinate space
         # (sources' streams laid end to end); then one slice copy per window, two when a
         # window straddles a shard boundary. The copy casts uint16/uint32 -> int64.
         window = self.window
-        src_idx = np.searchsorted(self._bases, window_ids, side="right") - 1
+        src_idx = self.source_of(window_ids)
         starts = self._token_base[src_idx] + (window_ids - self._bases[src_idx]) * window
         segs = np.searchsorted(self._seg_starts, starts, side="right") - 1
         los = (starts - self._seg_starts[segs]).tolist()
@@ -418,10 +418,7 @@ class TokenWindowReader:
         validation). The last global batch wraps to the start so all ranks yield the
         same number of batches; every window is seen at least once."""
         total = sum(s.num_windows for s in self.sources)
-        if total == 0:
-            return
-        steps = math.ceil(total / self.global_batch)
-        for step in range(steps):
+        for step in range(self.epoch_batches_count()):
             first = step * self.global_batch + self.rank * self.batch_size
             ids = np.arange(first, first + self.batch_size, dtype=np.int64) % total
             yield self._read_rows(ids)
