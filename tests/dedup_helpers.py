@@ -28,6 +28,28 @@ def run_dedup_stage(transform: beam.PTransform, docs: list, tmp_path):
     return load("kept"), load("removed"), dict(load("stats"))
 
 
+def extracted_pages(warc_path, limit: int, keep=bool) -> list:
+    """Documents from the first response records of a WARC, text extracted with
+    trafilatura; only texts for which ``keep(text)`` holds, at most ``limit``."""
+    import trafilatura
+    from warcio.archiveiterator import ArchiveIterator
+
+    from pipelines.stages.base import Document, stable_id
+
+    docs = []
+    with open(warc_path, "rb") as fh:
+        for record in ArchiveIterator(fh):
+            if record.rec_type != "response":
+                continue
+            url = record.rec_headers.get_header("WARC-Target-URI")
+            text = trafilatura.extract(record.content_stream().read(), url=url, fast=True) or ""
+            if keep(text):
+                docs.append(Document(id=stable_id(url), url=url, text=text))
+            if len(docs) >= limit:
+                break
+    return docs
+
+
 def load_minhash_eval():
     """bench/minhash_eval.py as a module: its labelled near-duplicate corpus builder."""
     spec = importlib.util.spec_from_file_location("minhash_eval", REPO / "bench" / "minhash_eval.py")

@@ -1,7 +1,6 @@
 """Connected components: union-find, Beam union-find and large-star/small-star agree."""
 from __future__ import annotations
 
-import importlib.util
 import json
 import pathlib
 import random
@@ -9,9 +8,8 @@ import random
 import apache_beam as beam
 import pytest
 
+from dedup_helpers import load_minhash_eval
 from pipelines.components import DistributedComponents, LocalComponents, union_find_components
-
-REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
 def run_beam(edges, transform, workdir: pathlib.Path):
@@ -57,9 +55,7 @@ def test_unconverged_rounds_never_merge_components(tmp_path):
 
 
 def test_same_clusters_on_real_near_duplicates(shared_data, tmp_path):
-    spec = importlib.util.spec_from_file_location("minhash_eval", REPO / "bench" / "minhash_eval.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load_minhash_eval()
     docs, _ = mod.make_labelled_corpus(mod.extract_pages(16, warc_dir=shared_data / "warc"), seed=5, dup_share=0.9)
     # Loose bands (many candidate edges) so the graph has non-trivial components.
     from pipelines.stages.minhash import MinHashConfig, MinHasher, band_keys

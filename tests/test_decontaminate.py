@@ -10,29 +10,17 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from dedup_helpers import run_dedup_stage
+from dedup_helpers import extracted_pages, run_dedup_stage
 from pipelines.decontaminate import Decontaminate
-from pipelines.stages.base import Document, Drop, stable_id
+from pipelines.stages.base import Document, Drop
 from pipelines.stages.decontaminate import Decontaminator, EvalIndex, EvalItem, normalized_words
 
 
 @pytest.fixture(scope="module")
 def pages(shared_data):
-    trafilatura = pytest.importorskip("trafilatura")
-    from warcio.archiveiterator import ArchiveIterator
-
-    docs = []
-    with open(shared_data / "warc" / "real-pages-00001.warc.gz", "rb") as fh:
-        for record in ArchiveIterator(fh):
-            if record.rec_type != "response":
-                continue
-            url = record.rec_headers.get_header("WARC-Target-URI")
-            text = trafilatura.extract(record.content_stream().read(), url=url, fast=True) or ""
-            if len(normalized_words(text)) > 60:
-                docs.append(Document(id=stable_id(url), url=url, text=text))
-            if len(docs) >= 40:
-                break
-    return docs
+    pytest.importorskip("trafilatura")
+    return extracted_pages(shared_data / "warc" / "real-pages-00001.warc.gz", 40,
+                           keep=lambda text: len(normalized_words(text)) > 60)
 
 
 def _eval_sets(pages, folder):

@@ -8,7 +8,7 @@ import random
 import numpy as np
 import pytest
 
-from dedup_helpers import run_dedup_stage
+from dedup_helpers import extracted_pages, run_dedup_stage
 from pipelines.stages import substring as sub
 from pipelines.stages.base import Document, stable_id
 from pipelines.substring_dedup import TOO_SHORT, SubstringDedup
@@ -172,20 +172,8 @@ def real_docs(shared_data):
     """Texts extracted with trafilatura from the first real pages (a slice, for time),
     plus documents re-assembled from their paragraphs (how boilerplate and quotes
     repeat across a crawl), so the comparison below has many repeats to agree on."""
-    trafilatura = pytest.importorskip("trafilatura")
-    from warcio.archiveiterator import ArchiveIterator
-
-    docs = []
-    with open(shared_data / "warc" / "real-pages-00000.warc.gz", "rb") as fh:
-        for record in ArchiveIterator(fh):
-            if record.rec_type != "response":
-                continue
-            url = record.rec_headers.get_header("WARC-Target-URI")
-            text = trafilatura.extract(record.content_stream().read(), url=url, fast=True) or ""
-            if text:
-                docs.append(Document(id=stable_id(url), url=url, text=text))
-            if len(docs) >= 70:
-                break
+    pytest.importorskip("trafilatura")
+    docs = extracted_pages(shared_data / "warc" / "real-pages-00000.warc.gz", 70, keep=bool)
     paragraphs = [p for d in docs for p in d.text.split("\n") if len(p) > 40]
     rng = random.Random(11)
     for i in range(30):
