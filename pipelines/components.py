@@ -114,11 +114,19 @@ def _ordered(u: str, v: str) -> tuple[str, str]:
     return (u, v) if u > v else (v, u)
 
 
-class _LargeStar(beam.DoFn):
-    """At node u with neighbours N: link every neighbour larger than u to min(N + u)."""
+class _StarStep(beam.DoFn):
+    """One star step of a round; counts the nodes where it changed something."""
+
+    step = ""
 
     def __init__(self, round_no: int):
-        self.changes = Metrics.counter("minhash.components", f"round_{round_no}_large_star_changes")
+        self.changes = Metrics.counter("minhash.components", f"round_{round_no}_{self.step}_changes")
+
+
+class _LargeStar(_StarStep):
+    """At node u with neighbours N: link every neighbour larger than u to min(N + u)."""
+
+    step = "large_star"
 
     def process(self, element) -> Iterator:
         u, neighbours = element
@@ -138,11 +146,10 @@ class _LargeStar(beam.DoFn):
             yield CHANGE
 
 
-class _SmallStar(beam.DoFn):
+class _SmallStar(_StarStep):
     """At node u with smaller neighbours N: link u and all of N to min(N)."""
 
-    def __init__(self, round_no: int):
-        self.changes = Metrics.counter("minhash.components", f"round_{round_no}_small_star_changes")
+    step = "small_star"
 
     def process(self, element) -> Iterator:
         u, smaller = element

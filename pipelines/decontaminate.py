@@ -37,14 +37,13 @@ class _CheckDoFn(beam.DoFn):
         self._checked.inc()
         result, items = Decontaminator(index, self.action).check(doc)
         yield beam.pvalue.TaggedOutput(self.FLAGS, 1 if items else 0)
+        if items:
+            self._contaminated.inc()
         for item in items:
             yield beam.pvalue.TaggedOutput(self.ITEMS, (item, 1))
         if isinstance(result, Drop):
-            self._contaminated.inc()
             yield beam.pvalue.TaggedOutput(self.REMOVED, (result.document, result.reason))
         else:
-            if items:
-                self._contaminated.inc()
             yield result
 
 

@@ -68,9 +68,9 @@ class _ApplyRemovalDoFn(beam.DoFn):
 
     def process(self, element):
         _, grouped = element
-        spans = [s for s in grouped["spans"]]
+        spans = list(grouped["spans"])
+        byte_spans = sub.merge_intervals(np.concatenate(spans)) if spans else None
         for doc in grouped["doc"]:  # one per id; several if ids collide (kept as-is)
-            byte_spans = sub.merge_intervals(np.concatenate(spans)) if spans else None
             new_text, char_spans, removed = sub.removal_plan(doc.text or "", byte_spans, self.snap_words)
             if not char_spans:
                 yield beam.pvalue.TaggedOutput(self.STATS, (0, 0, 0, 0))
