@@ -39,7 +39,7 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from pipelines.io.warc import iter_warc_outcomes  # noqa: E402
-from pipelines.stages.base import Drop  # noqa: E402
+from pipelines.stages.base import Drop, run_stages  # noqa: E402
 from pipelines.stages.extract import Extract, process_cpu_seconds  # noqa: E402
 from pipelines.stages.langid import LanguageId, default_model_path  # noqa: E402
 from pipelines.stages.url_filter import UrlFilter  # noqa: E402
@@ -154,7 +154,7 @@ def isolation_overhead(isolated: Extract, docs) -> tuple[float, float, int, int]
 
 
 def copy_docs(docs):
-    return [d.replace(signals=dict(d.signals)) for d in docs]
+    return [d.copy() for d in docs]
 
 
 # ----------------------------------------------------------------------- datatrove
@@ -317,14 +317,8 @@ def main(argv=None):
         kept = 0
         for path in files:
             for outcome, doc in iter_warc_outcomes(path):
-                if doc is None:
-                    continue
-                for stage in (url_filter, isolated, lid):
-                    doc = stage.process(doc)
-                    if isinstance(doc, Drop):
-                        break
-                else:
-                    kept += 1
+                if doc is not None:
+                    kept += run_stages([url_filter, isolated, lid], doc)[0] is not None
         return kept
 
     if not args.limit:
