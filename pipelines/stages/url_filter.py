@@ -59,7 +59,7 @@ def parse_categories(categories: Union[None, str, Iterable[str]]) -> Optional[tu
     if categories is None:
         return DEFAULT_CATEGORIES
     if isinstance(categories, str):
-        categories = [c for c in categories.split(",")]
+        categories = categories.split(",")
     names = tuple(c.strip() for c in categories if c.strip())
     if names == ("all",):
         return None  # None means "every category whose usage says black"
