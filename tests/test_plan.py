@@ -2,10 +2,13 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 
+from model.config import CONFIGS
 from model.plan import ScalingLaw, main, plan
+from model.transformer import count_parameters
 
 LAW = ScalingLaw()
 
@@ -38,7 +41,13 @@ def test_cli_prints_a_plan_and_json(capsys):
     data = json.loads(capsys.readouterr().out)
     assert data["compute_flops"] == 1e20
     assert {p["config"] for p in data["presets"]} >= {"tiny", "1b"}
-    assert data["closest_preset"] in {p["config"] for p in data["presets"]}
+    nearest = min(data["presets"], key=lambda p: abs(math.log(p["params"] / data["params"])))
+    assert data["closest_preset"] == nearest["config"]
+
+
+def test_closest_preset_of_a_preset_size_is_that_preset():
+    for name, cfg in CONFIGS.items():
+        assert plan(LAW, params=count_parameters(cfg.with_vocab(32000)))["closest_preset"] == name
 
 
 def test_cli_rejects_bad_input(capsys):
