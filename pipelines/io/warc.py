@@ -59,6 +59,7 @@ from warcio.exceptions import ArchiveLoadFailed
 from warcio.recordloader import ArcWarcRecordLoader
 from warcio.statusandheaders import StatusAndHeadersParser, StatusAndHeadersParserException
 
+from pipelines import stats
 from pipelines.stages.base import Document, stable_id
 
 log = logging.getLogger(__name__)
@@ -95,11 +96,11 @@ _SNIFF_BYTES = 1024
 
 
 def dropped(reason: str) -> str:
-    return f"dropped:{STAGE}.{reason}"
+    return stats.dropped(f"{STAGE}.{reason}")
 
 
 def errored(reason: str) -> str:
-    return f"error:{STAGE}.{reason}"
+    return stats.error(f"{STAGE}.{reason}")
 
 
 # --------------------------------------------------------------------------- opening
