@@ -488,12 +488,14 @@ def iter_warc_outcomes(path: str, max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_B
     becomes an ``error:warc.*`` outcome (and a log line saying what happened).
     """
     crawl = crawl or infer_crawl(path)
-    started, counts = time.monotonic(), {}
+    started, counts, n_read = time.monotonic(), {}, 0
 
     def emit(outcome, doc=None):
+        nonlocal n_read
         counts[outcome] = counts.get(outcome, 0) + 1
-        if sum(counts.values()) % 10000 == 0:
-            log.info("%s: %d records read", path, sum(counts.values()))
+        n_read += 1
+        if n_read % 10000 == 0:
+            log.info("%s: %d records read", path, n_read)
         return outcome, doc
 
     try:
