@@ -139,6 +139,14 @@ def test_evaluate_model_reports_round_trip_failures_as_data(trained):
     docs = [S.SampledDocument("d1", "en", "Hello world 2024!", 0.0)]
     result = evaluate_model(str(out / "tokenizer.model"), docs)
     assert result["round_trip_exact"] and result["languages"]["en"]["chars"] == 17
+    # Byte-fallback and <unk> counts: rare characters become byte pieces, counted per token.
+    rare = "\u0378 \U0001F9EA rare"
+    sp = spm.SentencePieceProcessor(model_file=str(out / "tokenizer.model"))
+    expected_bytes = sum(sp.is_byte(i) for i in sp.encode(rare))
+    assert expected_bytes >= 4  # U+1F9EA alone is 4 UTF-8 bytes
+    stats = evaluate_model(str(out / "tokenizer.model"), [S.SampledDocument("d2", "xx", rare, 0.0)])
+    assert stats["languages"]["xx"]["byte_tokens"] == expected_bytes
+    assert stats["languages"]["xx"]["unk_tokens"] == 0
 
 
 def test_bad_input_is_an_error_message_not_a_crash(tmp_path, capsys):
