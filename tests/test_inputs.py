@@ -150,6 +150,7 @@ def test_folder_is_searched_recursively_for_archives(shared_data):
                       for name in names if name.endswith(ARCHIVE_SUFFIXES))
     found = resolve_inputs(str(folder))
     assert found == expected and len(found) > 5
+    assert any(Path(p).parent.name == "edge" for p in found)  # subfolders are searched too
     assert not any(p.endswith("not-a-warc") for p in found)
 
 
