@@ -313,10 +313,10 @@ def histogram_svg(name: str, kept: list[float], dropped: list[float]) -> str:
         fig, ax = plt.subplots(figsize=(3.6, 2.3), dpi=100)
         for values, color, label in ((kept, KEPT_COLOR, "kept"), (dropped, DROPPED_COLOR, "dropped")):
             if values:
-                ax.hist(clip(values), bins=bins, weights=[1.0 / len(values)] * len(values), histtype="stepfilled",
+                clipped, weights = clip(values), [1.0 / len(values)] * len(values)
+                ax.hist(clipped, bins=bins, weights=weights, histtype="stepfilled",
                         alpha=0.35, color=color, label=f"{label} (n={len(values):,})")
-                ax.hist(clip(values), bins=bins, weights=[1.0 / len(values)] * len(values), histtype="step",
-                        color=color, linewidth=1.2)
+                ax.hist(clipped, bins=bins, weights=weights, histtype="step", color=color, linewidth=1.2)
         ax.locator_params(axis="x", nbins=5)  # long decimal ticks must not collide
         ax.set_title(name, fontsize=9)
         ax.set_ylabel("share of documents")
