@@ -137,11 +137,11 @@ def find_tokenizer_files(shards_dir: pathlib.Path) -> list[pathlib.Path]:
 
 def check_tokenizer_matches(tokenizer_files: Iterable[pathlib.Path], expected_sha256: Optional[str]) -> None:
     """A SentencePiece model must be the one the shards were tokenized with (same SHA-256)."""
-    import hashlib
+    from pipelines.io.shards import file_sha256
 
     for f in tokenizer_files:
         if f.suffix == ".model" and expected_sha256:
-            actual = hashlib.sha256(f.read_bytes()).hexdigest()
+            actual = file_sha256(str(f))
             if actual != expected_sha256:
                 raise SystemExit(f"{f} has SHA-256 {actual[:12]}..., but the shards were tokenized with "
                                  f"{expected_sha256[:12]}...: pass the tokenizer.model the shards were made with")

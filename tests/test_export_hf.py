@@ -92,3 +92,6 @@ def test_cli_refuses_a_tokenizer_the_shards_were_not_made_with(tmp_path):
     other.write_bytes(b"not the tokenizer")
     with pytest.raises(SystemExit, match="SHA-256"):
         check_tokenizer_matches([other], "0" * 64)
+    import hashlib
+
+    check_tokenizer_matches([other], hashlib.sha256(b"not the tokenizer").hexdigest())  # the right one passes
