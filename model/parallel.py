@@ -11,7 +11,7 @@ from typing import Optional
 
 import torch
 import torch.distributed as dist
-from torch.distributed.fsdp import FSDPModule, MixedPrecisionPolicy, fully_shard
+from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
 from torch.distributed.tensor import DTensor, distribute_tensor
 
 from model.config import ModelConfig
@@ -115,7 +115,3 @@ def init_sharded_weights(model: Transformer, seed: int) -> None:
         else:
             param.copy_(full)
     model.reset_rope()
-
-
-def is_sharded(model: torch.nn.Module) -> bool:
-    return isinstance(model, FSDPModule)
