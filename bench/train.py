@@ -18,6 +18,7 @@ depend on the ids). Printed figures are medians over the timed steps after warmu
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import pathlib
 import resource
@@ -33,7 +34,7 @@ import torch.distributed as dist  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from model.config import CONFIGS  # noqa: E402
-from model.metrics import device_peak_flops, flops_per_token  # noqa: E402
+from model.metrics import device_peak_flops, flops_per_token, mfu  # noqa: E402
 from model.parallel import build_model, init_distributed  # noqa: E402
 from model.transformer import count_parameters  # noqa: E402
 
@@ -54,7 +55,7 @@ def peak_memory_mb(device: torch.device) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux; process-wide peak so far
 
 
-def time_steps(model, data, device, autocast_dtype, forward) -> list[float]:
+def time_steps(model, data, device, autocast_dtype, forward) -> tuple[list[float], list[float]]:
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, betas=(0.9, 0.95), eps=1e-8, weight_decay=0.1)
     times, cpu_times = [], []
     for batch in data:
@@ -82,7 +83,7 @@ def report(label, cfg, args, timings, device, peak, cores) -> dict:
     fpt = flops_per_token(cfg, args.seq_len)
     row = {"impl": label, "tokens_per_s": tps, "tokens_per_s_per_core": tps / cores if device.type == "cpu" else None,
            "tokens_per_cpu_s": tokens_per_cpu_s,
-           "achieved_tflops": tps * fpt / 1e12, "mfu": tps * fpt / peak if peak else None,
+           "achieved_tflops": tps * fpt / 1e12, "mfu": mfu(tps, cfg, args.seq_len, 1, peak),
            "peak_mem_mb": peak_memory_mb(device), "step_s": step}
     mfu_text = f"{row['mfu'] * 100:5.1f}%" if row["mfu"] is not None else "  n/a"
     per_core = f"{row['tokens_per_s_per_core']:10.0f}" if row["tokens_per_s_per_core"] is not None else "       n/a"
@@ -113,15 +114,15 @@ def main() -> None:
     print(f"device: {name}; peak bf16 {peak / 1e12 if peak else 'n/a'} TFLOP/s; seq_len {args.seq_len}, "
           f"batch {args.batch_size}, {args.steps} timed steps after {args.warmup} warmup")
     autocast = torch.bfloat16 if device.type == "cuda" else None
-    for config in args.configs.split(","):
-        vocab = None
-        if args.data:
-            from pipelines.io.shards import read_manifest
+    vocab = args.vocab_size
+    if args.data:
+        from pipelines.io.shards import read_manifest
 
-            vocab = read_manifest(args.data)["vocab_size"]
-        cfg = CONFIGS[config].with_vocab(vocab or args.vocab_size)
+        vocab = read_manifest(args.data)["vocab_size"]
+    for config in args.configs.split(","):
+        cfg = CONFIGS[config].with_vocab(vocab)
         if args.seq_len > cfg.max_seq_len:
-            cfg = cfg.__class__(**{**cfg.to_dict(), "max_seq_len": args.seq_len})
+            cfg = dataclasses.replace(cfg, max_seq_len=args.seq_len)
         data = batches(args, cfg.vocab_size, args.warmup + args.steps)
         print(f"\n{config}: {count_parameters(cfg) / 1e6:.1f}M params, {flops_per_token(cfg, args.seq_len) / 1e6:.1f} "
               f"MFLOPs/token")
