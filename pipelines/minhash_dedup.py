@@ -79,10 +79,7 @@ class ComputeBandKeys(beam.DoFn):
         self.no_shingles = Metrics.counter(STAGE, "documents_without_shingles")
 
     def process(self, batch: list[Document]) -> Iterator:
-        from pipelines.stages.minhash import band_keys
-
-        sig, n_sh = self.hasher.signatures([d.text for d in batch])
-        keys = band_keys(sig, self.config.bands, self.config.rows)
+        keys, n_sh = self.hasher.band_keys([d.text for d in batch])
         for doc, row, n in zip(batch, keys, n_sh):
             if n == 0:
                 # Nothing to compare: such a document is its own cluster.

@@ -35,7 +35,7 @@ them inward to character (and, for space-delimited scripts, word) boundaries and
 from __future__ import annotations
 
 import re
-from typing import Iterable, Iterator, Optional, Sequence
+from typing import Iterable, Iterator, NamedTuple, Optional, Sequence
 
 import numpy as np
 import pydivsufsort
@@ -261,27 +261,19 @@ def bucket_of(fps: np.ndarray, num_buckets: int) -> np.ndarray:
     return (fps % np.uint64(num_buckets)).astype(np.int64)
 
 
-class AnchorShare:
+class AnchorShare(NamedTuple):
     """What one document sends to one bucket: its anchors there and their contexts.
 
     ``contexts`` are the merged context ranges of those anchors and ``pieces`` their
     bytes, so the bucket never needs the whole document. ``data_len`` clips contexts.
     """
 
-    __slots__ = ("doc_id", "positions", "fps", "contexts", "pieces", "data_len")
-
-    def __init__(self, doc_id: str, positions: np.ndarray, fps: np.ndarray,
-                 contexts: list[tuple[int, int]], pieces: list[bytes], data_len: int):
-        self.doc_id = doc_id
-        self.positions = positions
-        self.fps = fps
-        self.contexts = contexts
-        self.pieces = pieces
-        self.data_len = data_len
-
-    def __reduce__(self):
-        return (AnchorShare, (self.doc_id, self.positions, self.fps, self.contexts,
-                              self.pieces, self.data_len))
+    doc_id: str
+    positions: np.ndarray
+    fps: np.ndarray
+    contexts: list[tuple[int, int]]
+    pieces: list[bytes]
+    data_len: int
 
 
 def document_anchor_shares(doc_id: str, data: bytes, num_buckets: int,
