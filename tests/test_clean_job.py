@@ -1,6 +1,7 @@
 """End-to-end tests of `python -m pipelines.clean` on real WARCs."""
 from __future__ import annotations
 
+import collections
 import hashlib
 import json
 import pathlib
@@ -36,22 +37,33 @@ def han_fraction(text: str) -> float:
     return sum(1 for c in letters if "CJK UNIFIED" in unicodedata.name(c, "")) / len(letters)
 
 
-def test_every_record_is_accounted_for(clean_output):
+def test_every_record_is_accounted_for(clean_output, shared_data):
+    from pipelines.io.inputs import resolve_inputs
+    from pipelines.io.warc import iter_warc_outcomes
+
     stats = json.loads((clean_output / "stats.json").read_text())
     dropped, errors = stats["dropped"], stats["errors"]
     assert stats["records_read"] == stats["documents_kept"] + sum(dropped.values()) + sum(errors.values())
     assert stats["documents_kept"] == len(read_documents(clean_output / "documents"))
-    # Non-HTML and revisit records are drops with their own reasons (iana crawl has both).
-    assert dropped.get("warc.revisit", 0) >= 123
-    assert dropped.get("warc.non_html", 0) > 0
-    assert dropped.get("warc.request", 0) > 0
-    # Broken files are counted errors, not crashes.
-    assert errors.get("warc.truncated", 0) >= 1
-    assert errors.get("warc.unreadable_file", 0) >= 1
+    # The job's reader outcomes are exactly those of reading each input file on its own.
+    reader = collections.Counter(o for f in resolve_inputs(str(shared_data / "warc")) for o, _ in iter_warc_outcomes(f))
+    assert stats["records_read"] == sum(reader.values())
+    for outcome, n in reader.items():
+        if outcome.startswith("dropped:"):
+            assert dropped[outcome[len("dropped:"):]] == n, outcome
+        elif outcome.startswith("error:"):
+            assert errors[outcome[len("error:"):]] == n, outcome
+    # Non-HTML and revisit records are drops with their own reasons (iana crawl has both);
+    # broken files are counted errors, not crashes.
+    for key in ("warc.revisit", "warc.non_html", "warc.request"):
+        assert dropped[key] > 0, key
+    assert dropped["warc.revisit"] >= 123
+    assert errors["warc.truncated"] >= 1 and errors["warc.unreadable_file"] >= 1
     # edge/truncated.warc.gz is a cut copy of real-pages-00001: its records are repeats.
-    assert dropped.get("warc.duplicate_record", 0) >= 1
-    # The funnel starts at all records and never grows.
+    assert dropped["warc.duplicate_record"] >= 1
+    # The funnel starts at all records and never grows; HTML responses are counted once.
     docs_left = [row["documents"] for row in stats["funnel"]]
+    assert docs_left[1] == reader["ok"] - dropped["warc.duplicate_record"]
     assert docs_left[0] == stats["records_read"]
     assert docs_left == sorted(docs_left, reverse=True)
     assert docs_left[-1] == stats["documents_kept"]
