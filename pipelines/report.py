@@ -302,7 +302,7 @@ def histogram_svg(name: str, kept: list[float], dropped: list[float]) -> str:
     both = sorted(kept + dropped)
     lo, hi = _quantile(both, 0.01), _quantile(both, 0.99)  # outliers would squash the rest
     if hi <= lo:
-        lo, hi = both[0] - 0.5, both[-1] + 0.5 if both else 1.0
+        lo, hi = both[0] - 0.5, both[-1] + 0.5  # both has >= 3 distinct values (choose_signals)
     bins = [lo + (hi - lo) * i / 30 for i in range(31)]
 
     def clip(vs):
