@@ -75,7 +75,7 @@ def evaluate_model(model_path: str, docs: Iterable[SampledDocument]) -> dict:
     }
 
 
-def evaluate_against_baseline(model_path: str, lines: list[str], heldout: list[SampledDocument], vocab_size: int,
+def evaluate_against_baseline(model_path: str, lines: list[str], heldout: list[SampledDocument],
                               options: dict, *, baseline: str = "unigram", out_dir: str,
                               evaluated_on: str = "heldout") -> dict:
     """Train the baseline on the same lines, evaluate both, write evaluation.json."""

@@ -215,7 +215,7 @@ def train_tokenizer(
         if evaluated_on != "heldout":
             log.warning("no held-out documents: evaluating on training documents (raise --holdout_fraction)")
         summary["evaluation"] = evaluate_against_baseline(
-            model_path, lines, docs, vocab_size, options, baseline=baseline, out_dir=output,
+            model_path, lines, docs, options, baseline=baseline, out_dir=output,
             evaluated_on=evaluated_on)
     return summary
 
