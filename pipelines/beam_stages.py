@@ -63,9 +63,7 @@ class ApplyStages(beam.DoFn):
 
     def teardown(self):
         for stage in self.stages:
-            close = getattr(stage, "teardown", None)
-            if close:
-                close()
+            stage.teardown()
 
     def _emit(self, outcome: str):
         stats.count_metric(outcome)

@@ -80,6 +80,9 @@ class Stage:
     def setup(self) -> None:  # pragma: no cover - default is a no-op
         pass
 
+    def teardown(self) -> None:  # pragma: no cover - default is a no-op
+        """Release what setup() acquired (child processes, files); called once per worker."""
+
     def process(self, doc: Document) -> StageResult:
         raise NotImplementedError
 
