@@ -95,8 +95,7 @@ class SentencePieceEncoder:
                 "eos_id": sp.eos_id(), "pad_id": sp.pad_id()}
 
     def schema(self):
-        f = self.manifest_fields()
-        return shard_schema(f["vocab_size"], f["bos_id"], f["eos_id"], f["pad_id"], f["tokenizer_sha256"])
+        return shard_schema(**self.manifest_fields())
 
 
 class EncodeBatch(beam.DoFn):

@@ -113,7 +113,7 @@ def build_test_shards(documents_dir, out_dir, vocab_size: int = 1000, *, seed: i
     shards_dir = out_dir / "shards"
     pack_shards_in_memory(
         (("web", d.id, t) for d, t in zip(docs, token_lists)), str(shards_dir),
-        schema=encoder.schema(), seed=seed, validation_fraction=validation_fraction,
+        seed=seed, validation_fraction=validation_fraction,
         shard_size_bytes=int(shard_size_mb * 1024 * 1024), manifest_fields=encoder.manifest_fields(),
         mixture={"web": 1.0}, extra=tokenizer_paths(model),
     )

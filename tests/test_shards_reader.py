@@ -38,9 +38,8 @@ def _write(out_dir, sources: dict[str, tuple[int, float]], validation_fraction=0
         for item in _synthetic_docs(name, n, start, rng):
             docs.append(item)
         start = docs[-1][2][-1] + 1
-    schema = S.shard_schema(VOCAB, 2, EOS, 0, "f" * 64)
     return S.pack_shards_in_memory(
-        docs, str(out_dir), schema=schema, seed=seed, validation_fraction=validation_fraction,
+        docs, str(out_dir), seed=seed, validation_fraction=validation_fraction,
         shard_size_bytes=shard_bytes,
         manifest_fields=dict(tokenizer_sha256="f" * 64, vocab_size=VOCAB, bos_id=2, eos_id=EOS, pad_id=0),
         mixture={name: w for name, (_, w) in sources.items()},

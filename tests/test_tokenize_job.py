@@ -95,7 +95,7 @@ def test_rerun_is_byte_identical_and_equals_single_process_reference(inputs, web
     reference = inputs["root"] / "reference"
     S.pack_shards_in_memory(
         (("web", i, tok) for (i, _), tok in zip(docs, encoder.encode([t for _, t in docs]))), str(reference),
-        schema=encoder.schema(), seed=0, validation_fraction=0.15, shard_size_bytes=int(0.02 * 1024 * 1024),
+        seed=0, validation_fraction=0.15, shard_size_bytes=int(0.02 * 1024 * 1024),
         manifest_fields=encoder.manifest_fields(), mixture={"web": 1.0})
     for shard in manifest["shards"]:
         assert (reference / shard["path"]).read_bytes() == (out / shard["path"]).read_bytes()

@@ -498,7 +498,6 @@ def pack_shards_in_memory(
     docs: Iterable[tuple[str, str, list[int]]],
     out_dir: str,
     *,
-    schema: pa.Schema,
     seed: int,
     validation_fraction: float,
     shard_size_bytes: int,
@@ -508,9 +507,11 @@ def pack_shards_in_memory(
 ) -> dict:
     """Reference, single-process packer with the same layout as the Beam job.
 
-    ``docs`` yields (source, doc_id, token_ids_with_eos). Used by tests/fixtures and
-    small runs; the Beam job computes the same thing distributed.
+    ``docs`` yields (source, doc_id, token_ids_with_eos); ``manifest_fields`` (tokenizer
+    sha256, vocab size, special ids) also gives the shard schema. Used by tests/fixtures
+    and small runs; the Beam job computes the same thing distributed.
     """
+    schema = shard_schema(**manifest_fields)
     itemsize = np.dtype(schema.metadata[b"dtype"].decode()).itemsize
     groups: dict[tuple[str, str], list[tuple[int, list[int]]]] = {}
     for source, doc_id, tokens in docs:
