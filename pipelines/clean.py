@@ -128,7 +128,9 @@ def build_pipeline(p: beam.Pipeline, files: list[str], stages: list, args) -> No
     out = args.output
     records = (
         p
-        | "ReadWarc" >> ReadWarcOutcomes(files, max_payload_bytes=args.max_payload_bytes, crawl=args.crawl or "")
+        # No reshuffle inside the reader: grouping by id below already spreads the records.
+        | "ReadWarc" >> ReadWarcOutcomes(files, max_payload_bytes=args.max_payload_bytes, crawl=args.crawl or "",
+                                         spread_records=False)
         | "DropRepeatedRecords" >> DropRepeatedRecords()
     )
     results = (

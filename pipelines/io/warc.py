@@ -682,23 +682,26 @@ class ReadWarcOutcomes(beam.PTransform):
     fourteen idle. The first Reshuffle spreads files over workers (Create alone
     would keep them on one); the second redistributes the records read from one file
     so that the expensive stages after it (extraction, langid) run on all workers.
+    ``spread_records=False`` skips that second shuffle for a caller whose next step is a
+    shuffle anyway (the clean job groups HTML responses by id), so payloads move once.
     """
 
     def __init__(self, files: list[str], max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
-                 crawl: str = ""):
+                 crawl: str = "", spread_records: bool = True):
         super().__init__()
         if max_payload_bytes < 1:
             raise ValueError("max_payload_bytes must be >= 1")
         self.files = sorted(set(files))
         self.max_payload_bytes = max_payload_bytes
         self.crawl = crawl
+        self.spread_records = spread_records
 
     def expand(self, pbegin):
-        return (
+        records = (
             pbegin
             | "WarcFiles" >> beam.Create(self.files)
             | "SpreadFiles" >> beam.Reshuffle()
             | "ReadRecords" >> beam.FlatMap(iter_warc_outcomes, max_payload_bytes=self.max_payload_bytes,
                                             crawl=self.crawl)
-            | "SpreadRecords" >> beam.Reshuffle()
         )
+        return records | "SpreadRecords" >> beam.Reshuffle() if self.spread_records else records
