@@ -8,7 +8,8 @@ with a share of near-duplicates (bench/minhash_eval.py's edits).
 
 1. Signatures, single process (= per core), same documents for every implementation,
    CPU time (time.process_time), best of --repeats interleaved runs:
-   - ours, from text (normalization + tokens + signatures, batches of 256) and from tokens;
+   - ours, from text (normalization + tokens + signatures, batches of 256) and from tokens,
+     with the compiled kernel (numba, the default) and with the NumPy path;
    - datasketch ``MinHash(num_perm=112, scheme="affine64").update_batch(shingles)`` per
      document (its sha1 hashfunc), from the same tokens;
    - datatrove ``MinhashDedupSignature.get_shingles + get_signature`` per document, from text.
@@ -79,8 +80,10 @@ def bench_signatures(docs: list[Document], repeats: int = 3) -> None:
     n = len(texts)
     words = sum(len(t.split()) for t in texts) / n
     print(f"\n== signatures: {n} documents, {words:.0f} words on average, 112 permutations, 5-grams ==")
-    hasher = MinHasher()
-    hasher.signatures(texts[:256])  # warm-up: permutations and power tables of a full batch
+    hasher, numpy_hasher = MinHasher(backend="numba"), MinHasher(backend="numpy")
+    # Warm-up: kernel compile (or its disk cache), class table, permutations, power tables.
+    hasher.signatures(texts[:256])
+    numpy_hasher.signatures(texts[:256])
     m = min(n, 500)  # the references are slow: time a subset, report the rate
     # sha1: the xxhash module in this environment rejects str input, which datatrove's
     # xxhash path passes (TypeError "Strings must be encoded before hashing").
@@ -100,6 +103,14 @@ def bench_signatures(docs: list[Document], repeats: int = 3) -> None:
         for k in range(0, n, 256):
             hasher.signatures(texts[k:k + 256])
 
+    def run_np_tok():
+        for k in range(0, n, 256):
+            numpy_hasher.signatures_from_tokens(tokens[k:k + 256])
+
+    def run_np():
+        for k in range(0, n, 256):
+            numpy_hasher.signatures(texts[k:k + 256])
+
     def run_ds():
         for toks in tokens[:m]:
             mh = MinHash(num_perm=112, seed=1, scheme="affine64")
@@ -112,19 +123,25 @@ def bench_signatures(docs: list[Document], repeats: int = 3) -> None:
     # CPU time of this process (time.process_time), not wall time: on a shared, loaded
     # machine wall time also counts other processes. Each measurement is repeated,
     # interleaved with the others, and the fastest repeat is kept.
-    runs = {"tok": run_tok, "ours_tok": run_ours_tok, "ours": run_ours, "ds": run_ds, "dt": run_dt}
+    runs = {"tok": run_tok, "ours_tok": run_ours_tok, "ours": run_ours, "np_tok": run_np_tok, "np": run_np,
+            "ds": run_ds, "dt": run_dt}
     best = dict.fromkeys(runs, float("inf"))
     for _ in range(repeats):
         for name, fn in runs.items():
             t = time.process_time()
             fn()
             best[name] = min(best[name], time.process_time() - t)
-    t_tok, t_ours_tok, t_ours, t_ds, t_dt = (best[k] for k in runs)
+    t_tok, t_ours_tok, t_ours, t_np_tok, t_np, t_ds, t_dt = (best[k] for k in runs)
+
+    def vs_ds(t):
+        return f"{t_ds / m / (t / n):.1f}x datasketch"
 
     print(f"tokenize (= words(normalize_for_matching)) {rate(n, t_tok)}")
-    print(f"ours, tokens -> signatures                  {rate(n, t_ours_tok)}")
-    print(f"datasketch update_batch, tokens -> sig      {rate(m, t_ds)}   ours is {t_ds / m / (t_ours_tok / n):.1f}x faster")
-    print(f"ours, text -> signatures (incl. tokenize)   {rate(n, t_ours)}")
+    print(f"datasketch update_batch, tokens -> sig      {rate(m, t_ds)}")
+    print(f"ours (numba kernel), tokens -> signatures   {rate(n, t_ours_tok)}   {vs_ds(t_ours_tok)}")
+    print(f"ours (numpy path), tokens -> signatures     {rate(n, t_np_tok)}   {vs_ds(t_np_tok)}")
+    print(f"ours (numba kernel), text -> signatures     {rate(n, t_ours)}   (tokenizes inside the kernel)")
+    print(f"ours (numpy path), text -> signatures       {rate(n, t_np)}   (tokenize + numpy)")
     print(f"datasketch, text -> sig (+ same tokenize)   {rate(m, t_ds + t_tok * m / n)}   ours is "
           f"{(t_ds / m + t_tok / n) / (t_ours / n):.1f}x faster")
     print(f"datatrove (sha1) shingles+signature, text  {rate(m, t_dt)}   ours is {t_dt / m / (t_ours / n):.1f}x faster")

@@ -56,14 +56,44 @@ def datasketch_minhash(tokens, config=MinHashConfig()):
     return m
 
 
-def test_signatures_equal_datasketch_on_real_text(real_texts):
-    hasher = MinHasher()
+@pytest.mark.parametrize("backend", ["numba", "numpy"])
+def test_signatures_equal_datasketch_on_real_text(real_texts, backend):
+    hasher = MinHasher(backend=backend)
     tokens = [tokenize(t) for t in real_texts]
     sig, n_sh = hasher.signatures_from_tokens(tokens)
     assert sig.dtype == np.uint64 and sig.shape == (len(real_texts), 112)
     for toks, row, n in zip(tokens, sig, n_sh):
         assert n == len(shingles(toks, 5))
         assert np.array_equal(row, datasketch_minhash(toks).hashvalues)
+
+
+def test_compiled_kernel_equals_numpy_path_on_real_text(real_texts):
+    """The kernel tokenizes UTF-8 itself (a code-point class table): same words, same bits."""
+    kernel_sig, kernel_n = MinHasher(backend="numba").signatures(real_texts)
+    numpy_sig, numpy_n = MinHasher(backend="numpy").signatures(real_texts)
+    assert np.array_equal(kernel_n, numpy_n) and kernel_n.min() > 0
+    assert np.array_equal(kernel_sig, numpy_sig)
+
+
+def test_compiled_kernel_equals_numpy_path_on_random_unicode():
+    """Any code point, in any order: combining marks inside and outside words, CJK next to
+    letters, digits, lone surrogates, astral planes; mostly short texts (< ngram words)."""
+    rng = np.random.default_rng(7)
+    texts = []
+    for _ in range(2000):
+        # Mix the whole range with the denser low planes, where most scripts live.
+        cps = np.concatenate([rng.integers(0, 0x110000, 8), rng.integers(0, 0x3100, 24), rng.integers(0x20, 0x80, 24)])
+        texts.append("".join(map(chr, rng.permutation(cps)[: rng.integers(0, 56)])))
+    texts += ["e\u0301te\u0301 cafe\u0301", "\u0301a\u0301", "\u4e2d\u0301\u6587 \u0130stanbul", "\ud800 lone", " ", ""]
+    kernel_sig, kernel_n = MinHasher(backend="numba").signatures(texts)
+    numpy_sig, numpy_n = MinHasher(backend="numpy").signatures(texts)
+    assert np.array_equal(kernel_n, numpy_n) and (kernel_n > 1).sum() > 100
+    assert np.array_equal(kernel_sig, numpy_sig)
+
+
+def test_unknown_backend_is_refused():
+    with pytest.raises(ValueError, match="backend"):
+        MinHasher(backend="cuda")
 
 
 def test_signature_of_a_document_does_not_depend_on_its_batch(real_texts):

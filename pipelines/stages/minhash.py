@@ -114,6 +114,10 @@ def _combining_table() -> dict[int, None]:
 _FAST_TOKEN_RE = re.compile(rf"(?![\W\d_])[{_NO_SPACE_RANGES}]|[^\W\d_{_NO_SPACE_RANGES}]+", re.UNICODE)
 
 
+# _FAST_TOKEN_RE's alternatives as groups, one code point at a time (codepoint_classes).
+_CLASSIFY_RE = re.compile(rf"((?![\W\d_])[{_NO_SPACE_RANGES}])|([^\W\d_{_NO_SPACE_RANGES}])", re.UNICODE)
+
+
 def tokenize(text: str) -> list[str]:
     """Normalized, script-aware words of ``text`` (the units shingles are made of).
 
@@ -127,6 +131,36 @@ def tokenize(text: str) -> list[str]:
     if not text.isascii():
         text = unicodedata.normalize("NFKD", text).translate(_combining_table())
     return _FAST_TOKEN_RE.findall(text)
+
+
+def normalize_for_words(text: str) -> str:
+    """The part of ``tokenize`` before words are found: lowercase, then NFKD if not ASCII.
+
+    Combining marks are left in; the kernel skips them (``DELETED`` code points).
+    """
+    text = text.lower()
+    return text if text.isascii() else unicodedata.normalize("NFKD", text)
+
+
+@functools.lru_cache(maxsize=1)
+def codepoint_classes() -> np.ndarray:
+    """The class of every code point (uint8, 0x110000 entries) as ``tokenize`` sees it.
+
+    Derived from ``_FAST_TOKEN_RE`` itself, so the compiled kernel finds exactly the words
+    ``tokenize`` finds: every code point is matched alone (separated by NULs, which are
+    separators), and a regex with one group per alternative tells single-character words
+    from letters of a run. Combining marks, which ``tokenize`` deletes first, are DELETED.
+    Built once per process (~0.5 s).
+    """
+    from pipelines.stages import minhash_kernel as kernel
+
+    classes = np.full(sys.maxunicode + 1, kernel.SEPARATOR, dtype=np.uint8)
+    each = "\0".join(map(chr, range(sys.maxunicode + 1)))
+    # Every code point sits at an even offset; a match is one code point.
+    for m in _CLASSIFY_RE.finditer(each):
+        classes[m.start() // 2] = kernel.SINGLE if m.lastindex == 1 else kernel.LETTER
+    classes[list(_combining_table())] = kernel.DELETED
+    return classes
 
 
 def tokenize_reference(text: str) -> list[str]:
@@ -373,12 +407,33 @@ class MinHashConfig:
         return cls(num_perm=num_perm, bands=b, rows=r, ngram=ngram, seed=seed)
 
 
-class MinHasher:
-    """Computes signatures and band keys for batches of texts with one configuration."""
+def _load_kernel():
+    """The compiled kernel module, or None where Numba is not installed (NumPy path)."""
+    try:
+        from pipelines.stages import minhash_kernel
+    except ImportError:  # numba is a declared dependency; this only guards odd platforms
+        return None
+    return minhash_kernel
 
-    def __init__(self, config: MinHashConfig = MinHashConfig()):
+
+BACKENDS = ("auto", "numba", "numpy")
+
+
+class MinHasher:
+    """Computes signatures and band keys for batches of texts with one configuration.
+
+    ``backend``: "numba" runs the compiled one-pass kernel (``minhash_kernel``), "numpy"
+    the vectorized NumPy path above; both give identical signatures (tested). "auto"
+    picks numba when it imports.
+    """
+
+    def __init__(self, config: MinHashConfig = MinHashConfig(), backend: str = "auto"):
+        if backend not in BACKENDS:
+            raise ValueError(f"MinHasher backend must be one of {BACKENDS}, got {backend!r}")
         self.config = config
+        self.backend = backend
         self._perms: Optional[tuple[np.ndarray, np.ndarray]] = None
+        self._kernel = None
 
     @property
     def permutations(self) -> tuple[np.ndarray, np.ndarray]:
@@ -386,15 +441,42 @@ class MinHasher:
             self._perms = datasketch_permutations(self.config.num_perm, self.config.seed)
         return self._perms
 
+    @property
+    def kernel(self):
+        """The compiled kernel module, or None when the NumPy path is used."""
+        if self._kernel is None and self.backend != "numpy":
+            self._kernel = _load_kernel()
+            if self._kernel is None and self.backend == "numba":
+                raise ImportError("MinHasher(backend='numba') needs numba: pip install numba")
+        return self._kernel
+
     def signatures_from_tokens(self, token_lists: Sequence[Sequence[str]]) -> tuple[np.ndarray, np.ndarray]:
-        """(signatures, shingle counts) for already tokenized documents."""
+        """(signatures, shingle counts) for documents given as ``tokenize`` output."""
+        if self.kernel is not None:
+            # Normalized words joined by spaces tokenize back to the same words.
+            return self._kernel_signatures([" ".join(t) for t in token_lists])
         wh, counts = word_hashes(token_lists)
         sh, n_sh = shingle_hashes_from_words(wh, counts, self.config.ngram)
         a, b = self.permutations
         return signatures_from_shingles(sh, n_sh, a, b), n_sh
 
     def signatures(self, texts: Iterable[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(signatures (docs, num_perm) uint64, shingle counts) of raw texts."""
+        if self.kernel is not None:
+            return self._kernel_signatures([normalize_for_words(t) for t in texts])
         return self.signatures_from_tokens([tokenize(t) for t in texts])
+
+    def _kernel_signatures(self, normalized: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        # surrogatepass: a lone surrogate (possible in a Python str) becomes 3 bytes whose
+        # code point is a separator, as it is for tokenize, instead of an exception.
+        parts = [t.encode("utf-8", "surrogatepass") for t in normalized]
+        doc_ends = np.cumsum(np.fromiter(map(len, parts), np.int64, len(parts)))
+        buf = np.frombuffer(b"".join(parts), dtype=np.uint8)
+        a, b = self.permutations
+        sig = np.full((len(parts), a.size), np.iinfo(U64).max, dtype=U64)
+        n_sh = self.kernel.signatures_from_utf8(buf, doc_ends, codepoint_classes(), self.config.ngram,
+                                                _position_constants(self.config.ngram), a, b, sig)
+        return sig, n_sh
 
     def band_keys(self, texts: Iterable[str]) -> tuple[np.ndarray, np.ndarray]:
         """(band keys (docs, bands), shingle counts). Rows of shingle-less docs are unusable."""
@@ -402,8 +484,8 @@ class MinHasher:
         return band_keys(sig, self.config.bands, self.config.rows), n_sh
 
     def __getstate__(self):
-        # Permutations are re-derived on the worker (deterministic from num_perm, seed).
-        return {"config": self.config, "_perms": None}
+        # Permutations are re-derived and the kernel re-imported on the worker.
+        return {"config": self.config, "backend": self.backend, "_perms": None, "_kernel": None}
 
 
 def estimated_jaccard(sig_a: np.ndarray, sig_b: np.ndarray) -> float:
