@@ -92,6 +92,29 @@ def test_filters_and_drop_reasons(lid):
     assert lid.process(Document(id="e", text="  \n ")).reason == "no_text"
 
 
+def test_any_wanted_language_above_a_low_threshold_keeps_the_document(lid):
+    """datatrove's rule (keep when a wanted language reaches the threshold), checked against
+    the model's full distribution on mixed German/English texts: below 0.5 a wanted
+    language that is not the top label can pass."""
+    german = "Die Bundesregierung hat am Mittwoch neue Regeln für den Klimaschutz beschlossen. "
+    english = "The committee published its annual report on Tuesday and it covers railways and ports. "
+    mixes = [german * g + english * e for g in range(1, 4) for e in range(1, 4)]
+    checked_second_label = 0
+    for min_score in (0.2, 0.3, 0.65):
+        stage = LanguageId(languages="en", min_score=min_score)
+        stage._model = lid._model
+        for text in mixes:
+            scores = dict(lid.ranked(text, -1))
+            result = stage.process(Document(id="mix", text=text))
+            if scores.get("en", 0.0) >= min_score:
+                assert not isinstance(result, Drop) and result.language == "en"
+                assert result.language_score == pytest.approx(scores["en"])
+                checked_second_label += max(scores, key=scores.get) != "en"
+            else:
+                assert isinstance(result, Drop) and result.reason in ("not_in_languages", "low_score")
+    assert checked_second_label > 0, "no mix had English as a passing non-top label"
+
+
 def test_model_location_errors_and_pickling(tmp_path, lid):
     assert default_model_path().is_file()
     with pytest.raises(FileNotFoundError, match="lid_model"):

