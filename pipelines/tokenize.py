@@ -37,7 +37,8 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from pipelines.io.documents import ReadDocuments, expand_document_inputs
 from pipelines.io.shards import (
     MANIFEST_NAME, TRAIN, VALIDATION, assign_shard, build_manifest, is_validation, manifest_json,
-    num_shards_for, shard_file_name, shard_schema, shuffle_key, token_dtype, tokens_to_table, write_shard_bytes,
+    num_shards_for, remove_stale_shards, shard_file_name, shard_schema, shuffle_key, token_dtype,
+    tokens_to_table, write_shard_bytes,
 )
 from pipelines.runner_options import add_runner_defaults
 from pipelines.stats import KEPT, WriteStats, count_metric, dropped, error
@@ -195,14 +196,6 @@ def tokenizer_paths(model_path: str) -> dict:
     return paths
 
 
-def clear_output(output: str) -> None:
-    """Remove shards and manifest of an earlier run (another shard count leaves others)."""
-    patterns = [FileSystems.join(output, "*.arrow"), FileSystems.join(output, MANIFEST_NAME)]
-    stale = [m.path for r in FileSystems.match(patterns) for m in r.metadata_list]
-    if stale:
-        FileSystems.delete(stale)
-
-
 def build_pipeline(p: beam.Pipeline, sources: dict[str, tuple[str, float]], encoder: SentencePieceEncoder,
                    output: str, *, seed: int, validation_fraction: float, shard_size_mb: float,
                    encode_batch_size: int = 256, manifest_extra: Optional[dict] = None) -> None:
@@ -295,7 +288,7 @@ def run(argv: Optional[list[str]] = None) -> int:
     encoder.setup()
     if not FileSystems.exists(args.output):
         FileSystems.mkdirs(args.output)
-    clear_output(args.output)
+    remove_stale_shards(args.output)
     log.info("tokenizing %s -> %s (seed %d, validation %.3f)", sorted(sources), args.output, args.seed,
              args.validation_fraction)
     with beam.Pipeline(options=PipelineOptions(add_runner_defaults(beam_args))) as p:

@@ -243,3 +243,13 @@ def test_bad_path_and_bad_arguments_say_what_to_do(tmp_path):
         S.TokenWindowReader(str(tmp_path / "s"), rank=2, world_size=2)
     with pytest.raises(ValueError, match="seq_len"):
         S.TokenWindowReader(str(tmp_path / "s"), seq_len=100000)
+
+
+def test_rerun_with_fewer_shards_leaves_no_stale_shard(tmp_path):
+    many = _write(tmp_path, {"web": (400, 1.0)}, shard_bytes=500)
+    (tmp_path / "notes.txt").write_text("not ours")
+    few = _write(tmp_path, {"web": (400, 1.0)}, shard_bytes=100_000)
+    assert len(few["shards"]) < len(many["shards"])
+    on_disk = sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".arrow")
+    assert on_disk == sorted(shard["path"] for shard in few["shards"])
+    assert (tmp_path / "notes.txt").read_text() == "not ours"

@@ -480,12 +480,15 @@ def write_manifest(shards_dir: str, manifest: dict) -> str:
 
 
 def remove_stale_shards(shards_dir: str) -> None:
-    """A rerun with another shard count must leave no leftover shard of an older run."""
-    if not os.path.isdir(shards_dir):
-        return
-    for name in os.listdir(shards_dir):
-        if name.endswith(".arrow") or name == MANIFEST_NAME:
-            os.remove(os.path.join(shards_dir, name))
+    """Delete the shards and manifest of an earlier run in ``shards_dir`` (local or any
+    Beam filesystem): a rerun with another shard count must leave no leftover shard."""
+    # Imported here: the trainer reads shards without loading Beam.
+    from apache_beam.io.filesystems import FileSystems
+
+    patterns = [FileSystems.join(shards_dir, "*.arrow"), FileSystems.join(shards_dir, MANIFEST_NAME)]
+    stale = [m.path for r in FileSystems.match(patterns) for m in r.metadata_list]
+    if stale:
+        FileSystems.delete(stale)
 
 
 def assign_shard(key: int, num_shards: int) -> int:
