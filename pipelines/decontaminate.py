@@ -17,6 +17,7 @@ from typing import Any, Optional
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
+from pipelines.beam_stages import SplitByKind
 from pipelines.stages.base import Drop
 from pipelines.stages.decontaminate import ACTIONS, DEFAULT_NGRAM, Decontaminator, EvalIndex
 from pipelines.stats import write_json
@@ -26,7 +27,9 @@ MAX_ITEMS_IN_STATS = 50
 
 
 class _CheckDoFn(beam.DoFn):
-    REMOVED, ITEMS, FLAGS = "removed", "items", "flags"
+    # One output of (kind, value) pairs, split by SplitByKind: the Dask runner (Beam 2.77)
+    # mis-routes the tagged outputs of multi-output ParDos (see beam_stages).
+    KEPT, REMOVED, ITEMS, FLAGS = "kept", "removed", "items", "flags"
 
     def __init__(self, action: str):
         self.action = action
@@ -36,15 +39,15 @@ class _CheckDoFn(beam.DoFn):
     def process(self, doc, index: EvalIndex):
         self._checked.inc()
         result, items = Decontaminator(index, self.action).check(doc)
-        yield beam.pvalue.TaggedOutput(self.FLAGS, 1 if items else 0)
+        yield self.FLAGS, 1 if items else 0
         if items:
             self._contaminated.inc()
         for item in items:
-            yield beam.pvalue.TaggedOutput(self.ITEMS, (item, 1))
+            yield self.ITEMS, (item, 1)
         if isinstance(result, Drop):
-            yield beam.pvalue.TaggedOutput(self.REMOVED, (result.document, result.reason))
+            yield self.REMOVED, (result.document, result.reason)
         else:
-            yield result
+            yield self.KEPT, result
 
 
 def _summary(item_counts: dict, checked_and_hit: tuple, index: EvalIndex, action: str) -> dict:
@@ -110,8 +113,11 @@ class Decontaminate(beam.PTransform):
             | "EvalPaths" >> beam.Create([tuple(paths)])
             | "BuildEvalIndex" >> beam.Map(lambda ps: EvalIndex.from_paths(ps, n, tf, idf))
         )
-        checked = docs | "CheckNgrams" >> beam.ParDo(_CheckDoFn(self.action), index=index).with_outputs(
-            _CheckDoFn.REMOVED, _CheckDoFn.ITEMS, _CheckDoFn.FLAGS, main="kept")
+        checked = (
+            docs
+            | "CheckNgrams" >> beam.ParDo(_CheckDoFn(self.action), index=index)
+            | "SplitChecked" >> SplitByKind([_CheckDoFn.KEPT, _CheckDoFn.REMOVED, _CheckDoFn.ITEMS, _CheckDoFn.FLAGS])
+        )
         item_counts = (
             checked[_CheckDoFn.ITEMS]
             | "CountPerItem" >> beam.CombinePerKey(sum)
@@ -135,7 +141,7 @@ class Decontaminate(beam.PTransform):
 
         stats = item_counts | "Summarize" >> beam.Map(
             build, counts=beam.pvalue.AsSingleton(doc_counts), idx=index)
-        return {"kept": checked["kept"], "removed": checked[_CheckDoFn.REMOVED], "stats": stats}
+        return {"kept": checked[_CheckDoFn.KEPT], "removed": checked[_CheckDoFn.REMOVED], "stats": stats}
 
 
 class _CheckedAndContaminated(beam.CombineFn):

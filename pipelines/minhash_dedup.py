@@ -23,6 +23,7 @@ from typing import Iterator, Optional
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
+from pipelines.beam_stages import SplitByKind
 from pipelines.components import DEFAULT_MAX_ROUNDS, DistributedComponents, LocalComponents
 from pipelines.stages.base import Document
 from pipelines.stages.minhash import (
@@ -54,16 +55,9 @@ def keep_key(doc: Document, rule: str) -> tuple:
 
 
 # Multi-output steps yield (tag, value) and are split with fused Filter+Map pairs
-# (``_split``) rather than ParDo.with_outputs: on the Dask runner (Beam 2.77) tagged
+# (``SplitByKind``) rather than ParDo.with_outputs: on the Dask runner (Beam 2.77) tagged
 # outputs of these DoFns leaked into the main output.
 MAIN, METRIC, REMOVED = "main", "metric", "removed"
-
-
-def _split(pcoll, label: str, tags: tuple[str, ...]) -> dict:
-    return {
-        tag: pcoll | f"{label}_{tag}" >> beam.FlatMap(lambda item, t=tag: [item[1]] if item[0] == t else [])
-        for tag in tags
-    }
 
 
 class ComputeBandKeys(beam.DoFn):
@@ -237,12 +231,17 @@ class MinhashDedup(beam.PTransform):
             batches = docs | "Batch" >> beam.BatchElements(min_batch_size=16, max_batch_size=self.batch_size)
         else:
             batches = docs | "OneDocBatches" >> beam.Map(lambda d: [d])
-        bands = _split(
-            batches | "BandKeys" >> beam.ParDo(ComputeBandKeys(config)), "BandKeysOut", (MAIN, METRIC))
-        buckets = _split(
+        bands = (
+            batches
+            | "BandKeys" >> beam.ParDo(ComputeBandKeys(config))
+            | "BandKeysOut" >> SplitByKind([MAIN, METRIC])
+        )
+        buckets = (
             bands[MAIN]
             | "GroupBuckets" >> beam.GroupByKey()
-            | "BucketEdges" >> beam.ParDo(BucketsToEdges()), "BucketEdgesOut", (MAIN, METRIC))
+            | "BucketEdges" >> beam.ParDo(BucketsToEdges())
+            | "BucketEdgesOut" >> SplitByKind([MAIN, METRIC])
+        )
         edges = buckets[MAIN]
         metric_pcolls = [bands[METRIC], buckets[METRIC],
                          edges | "CountEdges" >> beam.Map(lambda _: ("candidate_edges", 1))]
@@ -273,10 +272,12 @@ class MinhashDedup(beam.PTransform):
             | "JoinSummary" >> beam.CoGroupByKey()
             | "InfoPerMember" >> beam.FlatMap(_info_per_member)
         )
-        annotated = _split(
+        annotated = (
             {"doc": keyed_docs, "info": info}
             | "JoinDocs" >> beam.CoGroupByKey()
-            | "Annotate" >> beam.FlatMap(_annotate), "AnnotateOut", (MAIN, REMOVED))
+            | "Annotate" >> beam.FlatMap(_annotate)
+            | "AnnotateOut" >> SplitByKind([MAIN, REMOVED])
+        )
         kept, removed = annotated[MAIN], annotated[REMOVED]
 
         histogram = (

@@ -24,6 +24,7 @@ import apache_beam as beam
 import numpy as np
 from apache_beam.metrics import Metrics
 
+from pipelines.beam_stages import SplitByKind
 from pipelines.stages.base import Document
 from pipelines.stages import substring as sub
 
@@ -57,6 +58,9 @@ class _BucketSpansDoFn(beam.DoFn):
 class _ApplyRemovalDoFn(beam.DoFn):
     """Cut the spans found for a document; route drops and per-document stats."""
 
+    # One output of (kind, value) pairs, split by SplitByKind: the Dask runner (Beam 2.77)
+    # mis-routes the tagged outputs of multi-output ParDos (see beam_stages).
+    KEPT = "kept"
     REMOVED = "removed"
     STATS = "stats"
 
@@ -73,8 +77,8 @@ class _ApplyRemovalDoFn(beam.DoFn):
         for doc in grouped["doc"]:  # one per id; several if ids collide (kept as-is)
             new_text, char_spans, removed = sub.removal_plan(doc.text or "", byte_spans, self.snap_words)
             if not char_spans:
-                yield beam.pvalue.TaggedOutput(self.STATS, (0, 0, 0, 0))
-                yield doc
+                yield self.STATS, (0, 0, 0, 0)
+                yield self.KEPT, doc
                 continue
             self._changed.inc()
             self._bytes.inc(removed)
@@ -82,11 +86,11 @@ class _ApplyRemovalDoFn(beam.DoFn):
             changed.signals = dict(doc.signals, substring_removed_fraction=removed / max(1, len(sub.encode(doc.text))))
             if len(new_text.strip()) < self.min_doc_chars_after:
                 self._dropped.inc()
-                yield beam.pvalue.TaggedOutput(self.STATS, (len(char_spans), removed, 1, 1))
-                yield beam.pvalue.TaggedOutput(self.REMOVED, (changed, TOO_SHORT))
+                yield self.STATS, (len(char_spans), removed, 1, 1)
+                yield self.REMOVED, (changed, TOO_SHORT)
                 continue
-            yield beam.pvalue.TaggedOutput(self.STATS, (len(char_spans), removed, 0, 1))
-            yield changed
+            yield self.STATS, (len(char_spans), removed, 0, 1)
+            yield self.KEPT, changed
 
 
 class _SumStats(beam.CombineFn):
@@ -167,11 +171,11 @@ class SubstringDedup(beam.PTransform):
             {"doc": keyed, "spans": spans}
             | "JoinSpans" >> beam.CoGroupByKey()
             | "CutSpans" >> beam.ParDo(_ApplyRemovalDoFn(self.min_doc_chars_after, self.snap_words))
-            .with_outputs(_ApplyRemovalDoFn.REMOVED, _ApplyRemovalDoFn.STATS, main="kept")
+            | "SplitCut" >> SplitByKind([_ApplyRemovalDoFn.KEPT, _ApplyRemovalDoFn.REMOVED, _ApplyRemovalDoFn.STATS])
         )
         stats = (
             results[_ApplyRemovalDoFn.STATS]
             | "SumStats" >> beam.CombineGlobally(_SumStats())
             | "StatsPair" >> beam.Map(lambda s: (STAGE, s))
         )
-        return {"kept": results["kept"], "removed": results[_ApplyRemovalDoFn.REMOVED], "stats": stats}
+        return {"kept": results[_ApplyRemovalDoFn.KEPT], "removed": results[_ApplyRemovalDoFn.REMOVED], "stats": stats}

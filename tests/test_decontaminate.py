@@ -6,6 +6,7 @@ import argparse
 import json
 import random
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -13,7 +14,8 @@ import pytest
 from dedup_helpers import extracted_pages, run_dedup_stage
 from pipelines.decontaminate import Decontaminate
 from pipelines.stages.base import Document, Drop
-from pipelines.stages.decontaminate import Decontaminator, EvalIndex, EvalItem, normalized_words
+from pipelines.stages.decontaminate import Decontaminator, EvalIndex, EvalItem, ngram_keys
+from pipelines.stages.minhash import tokenize_reference as normalized_words
 
 
 @pytest.fixture(scope="module")
@@ -116,3 +118,27 @@ def test_bad_inputs_say_what_to_do(tmp_path):
     index = EvalIndex(3)
     index.add(EvalItem("f", "1", "See here, at all!"))
     assert isinstance(Decontaminator(index, "remove").process(Document(id="x", text="nothing to see here at all")), Drop)
+
+
+def test_shared_ngram_belongs_to_the_first_item_and_index_grows_after_pickling():
+    import pickle
+
+    index = EvalIndex(3)
+    index.add(EvalItem("a", "1", "the quick brown fox jumps"))
+    index.add(EvalItem("a", "2", "a quick brown fox sleeps"))  # shares "quick brown fox"
+    assert index.matches("so quick brown fox indeed") == (1, {0})
+    assert index.matches("brown fox sleeps now") == (1, {1})
+    clone = pickle.loads(pickle.dumps(index))
+    clone.add(EvalItem("b", "3", "entirely different words here"))
+    assert clone.matches("entirely different words") == (1, {2})
+    assert clone.matches("the quick brown fox sleeps") == (3, {0, 1})
+    assert clone.summary()["eval_ngrams"] == 3 + 2 + 2
+
+
+def test_ngram_keys_of_a_batch_equal_each_text_alone():
+    texts = ["one two three four", "zu kurz", "", "Ein Satz mit sechs Wörtern hier", "中文字符串测试"]
+    keys, per_text = ngram_keys(texts, 3)
+    assert per_text.tolist() == [2, 0, 0, 4, 5]
+    alone = [ngram_keys([t], 3)[0] for t in texts]
+    assert np.array_equal(keys, np.concatenate(alone))
+    assert len(set(keys.tolist())) == keys.size  # no collision among distinct n-grams

@@ -162,6 +162,22 @@ def test_gopher_repetition_rules(test_data):
     assert isinstance(stage.process(doc("  \n ")), Drop)
 
 
+def test_gopher_repetition_duplicate_character_rules():
+    """Few duplicates by count (10% < 30%) but long ones by characters (> 20%)."""
+    stage = GopherRepetition()
+    long_block = (PROSE * 3).strip()
+    shorts = [f"Short note {w}." for w in "alpha beta gamma delta epsilon zeta eta theta".split()]
+    result = stage.process(doc("\n\n".join([long_block, *shorts, long_block])))
+    assert isinstance(result, Drop) and result.reason == "gopher_dup_para_chars"
+    signals = result.document.signals
+    assert signals["gopher_dup_para_frac"] == pytest.approx(0.1) and signals["gopher_dup_para_char_frac"] > 0.2
+    # The same as lines of one paragraph: the paragraph rules see nothing, the line rules do.
+    result = stage.process(doc("\n".join([long_block, *shorts, long_block])))
+    assert isinstance(result, Drop) and result.reason == "gopher_dup_line_chars"
+    signals = result.document.signals
+    assert signals["gopher_dup_para_char_frac"] == 0 and signals["gopher_dup_line_frac"] == pytest.approx(0.1)
+
+
 # ------------------------------------------------------------------------------- C4
 
 def test_c4_line_and_page_rules(test_data):

@@ -244,9 +244,13 @@ def test_flags_parse_and_bad_values_explain_themselves():
 
 
 def test_dedup_job_runs_substring_then_decontaminate(real_docs, tmp_path, monkeypatch):
-    """The stages plug into `python -m pipelines.dedup` through its registry."""
+    """The stages plug into `python -m pipelines.dedup` through its registry, and a real
+    local Dask cluster gives the same output as the DirectRunner (both stages split their
+    outputs without tagged outputs, which that runner mis-routes)."""
+    import hashlib
     import json
 
+    from dask_cluster import local_dask_cluster
     from pipelines import dedup
     from pipelines.io.documents import document_to_row, write_parquet_file
 
@@ -255,15 +259,28 @@ def test_dedup_job_runs_substring_then_decontaminate(real_docs, tmp_path, monkey
     write_parquet_file(str(tmp_path / "in" / "part-0.parquet"), [document_to_row(d) for d in docs])
     quoted = " ".join(docs[-1].text.split()[:40])
     (tmp_path / "eval.txt").write_text(quoted + "\n", encoding="utf-8")
-    out = tmp_path / "out"
-    assert dedup.main(["--input", str(tmp_path / "in"), "--output", str(out), "--num_shards", "2",
-                       "--stages", "substring,decontaminate", "--substring_partitions", "3",
-                       "--decontaminate", str(tmp_path / "eval.txt")]) == 0
-    stats = json.loads((out / "stats.json").read_text())
+
+    def run(out, *runner):
+        assert dedup.main(["--input", str(tmp_path / "in"), "--output", str(out), "--num_shards", "2",
+                           "--stages", "substring,decontaminate", "--substring_partitions", "3",
+                           "--keep_removed", "--decontaminate", str(tmp_path / "eval.txt"), *runner]) == 0
+        stats = json.loads((out / "stats.json").read_text())
+        stats["decontamination"].pop("report")  # the report's path names the output folder
+        files = {str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest()
+                 for p in sorted(out.rglob("*.parquet"))}
+        return stats, files
+
+    stats, files = run(tmp_path / "out")
     assert stats["documents_in"] == 40
     assert stats["documents_in"] == stats["documents_kept"] + sum(stats["dropped"].values())
     assert stats["dropped"].get("decontaminate.contaminated", 0) >= 1
     assert stats["substring"]["documents_changed"] >= 1 and stats["substring"]["bytes_removed"] > 0
-    report = json.loads((out / "decontamination.json").read_text())
+    report = json.loads((tmp_path / "out" / "decontamination.json").read_text())
     assert report["matched_items"][0]["file"] == "eval.txt"
     assert stats["decontamination"]["documents_contaminated"] == stats["dropped"]["decontaminate.contaminated"]
+    assert any(name.startswith("removed/decontaminate/") for name in files)
+
+    with local_dask_cluster(2) as address:
+        on_dask = run(tmp_path / "dask", "--runner=apache_beam.runners.dask.dask_runner.DaskRunner",
+                      f"--dask_client_address={address}")
+    assert on_dask == (stats, files)

@@ -407,6 +407,7 @@ class MinHashConfig:
         return cls(num_perm=num_perm, bands=b, rows=r, ngram=ngram, seed=seed)
 
 
+@functools.lru_cache(maxsize=1)
 def _load_kernel():
     """The compiled kernel module, or None where Numba is not installed (NumPy path)."""
     try:
@@ -417,6 +418,25 @@ def _load_kernel():
 
 
 BACKENDS = ("auto", "numba", "numpy")
+
+
+def _utf8_batch(normalized: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(all texts as one UTF-8 byte array, the byte offset where each text ends)."""
+    # surrogatepass: a lone surrogate (possible in a Python str) becomes 3 bytes whose
+    # code point is a separator, as it is for tokenize, instead of an exception.
+    parts = [t.encode("utf-8", "surrogatepass") for t in normalized]
+    doc_ends = np.cumsum(np.fromiter(map(len, parts), np.int64, len(parts)))
+    return np.frombuffer(b"".join(parts), dtype=np.uint8), doc_ends
+
+
+def text_word_hashes(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """``word_hashes([tokenize(t) for t in texts])``, by the compiled kernel when numba
+    imports (it finds the words itself, ~8x faster than ``tokenize``)."""
+    kernel = _load_kernel()
+    if kernel is None:
+        return word_hashes([tokenize(t) for t in texts])
+    buf, doc_ends = _utf8_batch([normalize_for_words(t) for t in texts])
+    return kernel.word_hashes_from_utf8(buf, doc_ends, codepoint_classes())
 
 
 class MinHasher:
@@ -467,13 +487,9 @@ class MinHasher:
         return self.signatures_from_tokens([tokenize(t) for t in texts])
 
     def _kernel_signatures(self, normalized: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        # surrogatepass: a lone surrogate (possible in a Python str) becomes 3 bytes whose
-        # code point is a separator, as it is for tokenize, instead of an exception.
-        parts = [t.encode("utf-8", "surrogatepass") for t in normalized]
-        doc_ends = np.cumsum(np.fromiter(map(len, parts), np.int64, len(parts)))
-        buf = np.frombuffer(b"".join(parts), dtype=np.uint8)
+        buf, doc_ends = _utf8_batch(normalized)
         a, b = self.permutations
-        sig = np.full((len(parts), a.size), np.iinfo(U64).max, dtype=U64)
+        sig = np.full((doc_ends.size, a.size), np.iinfo(U64).max, dtype=U64)
         n_sh = self.kernel.signatures_from_utf8(buf, doc_ends, codepoint_classes(), self.config.ngram,
                                                 _position_constants(self.config.ngram), a, b, sig)
         return sig, n_sh

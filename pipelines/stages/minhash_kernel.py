@@ -84,6 +84,51 @@ def _decode(buf, pos, n):
             | (np.int64(buf[pos + 2] & 0x3F) << 6) | np.int64(buf[pos + 3] & 0x3F))
 
 
+@njit(cache=True, nogil=True, inline="always")
+def _scan_words(buf, pos, end, classes, wh):
+    """Hash the words of ``buf[pos:end]`` into ``wh[0:]``; return how many there are."""
+    words = 0
+    word_start = -1  # byte offset of the current run of letters, -1 outside one
+    has_deleted = False  # whether the current run contains a combining mark
+    while pos < end:
+        n = _utf8_length(buf[pos])
+        cls = classes[_decode(buf, pos, n)]
+        if cls == LETTER:
+            if word_start < 0:
+                word_start = pos
+                has_deleted = False
+        elif cls == DELETED:
+            has_deleted = has_deleted or word_start >= 0
+        else:
+            if word_start >= 0:
+                wh[words] = _word_hash(buf, word_start, pos, has_deleted, classes)
+                words += 1
+                word_start = -1
+            if cls == SINGLE:
+                wh[words] = _word_hash(buf, pos, pos + n, False, classes)
+                words += 1
+        pos += n
+    if word_start >= 0:
+        wh[words] = _word_hash(buf, word_start, pos, has_deleted, classes)
+        words += 1
+    return words
+
+
+@njit(cache=True, nogil=True)
+def word_hashes_from_utf8(buf, doc_ends, classes):
+    """(every document's word hashes back to back, words per document): the same values as
+    ``minhash.word_hashes(tokenize(text) for each text)``; input as for signatures_from_utf8."""
+    wh = np.empty(max(1, buf.size), _U)  # a word takes at least one byte
+    counts = np.zeros(doc_ends.size, np.int64)
+    start = 0
+    total = 0
+    for d in range(doc_ends.size):
+        counts[d] = _scan_words(buf, start, doc_ends[d], classes, wh[total:])
+        total += counts[d]
+        start = doc_ends[d]
+    return wh[:total].copy(), counts
+
+
 @njit(cache=True, nogil=True)
 def signatures_from_utf8(buf, doc_ends, classes, ngram, k, a, b, sig):
     """Fill ``sig`` (docs x num_perm, preset to 2**64-1); return shingles per document.
@@ -106,30 +151,8 @@ def signatures_from_utf8(buf, doc_ends, classes, ngram, k, a, b, sig):
     pos = 0
     for d in range(n_docs):
         end = doc_ends[d]
-        words = 0
-        word_start = -1  # byte offset of the current run of letters, -1 outside one
-        has_deleted = False  # whether the current run contains a combining mark
-        while pos < end:
-            n = _utf8_length(buf[pos])
-            cls = classes[_decode(buf, pos, n)]
-            if cls == LETTER:
-                if word_start < 0:
-                    word_start = pos
-                    has_deleted = False
-            elif cls == DELETED:
-                has_deleted = has_deleted or word_start >= 0
-            else:
-                if word_start >= 0:
-                    wh[words] = _word_hash(buf, word_start, pos, has_deleted, classes)
-                    words += 1
-                    word_start = -1
-                if cls == SINGLE:
-                    wh[words] = _word_hash(buf, pos, pos + n, False, classes)
-                    words += 1
-            pos += n
-        if word_start >= 0:
-            wh[words] = _word_hash(buf, word_start, pos, has_deleted, classes)
-            words += 1
+        words = _scan_words(buf, pos, end, classes, wh)
+        pos = end
         if words == 0:
             continue
         width = min(words, ngram)
