@@ -213,10 +213,6 @@ class MinhashDedup(beam.PTransform):
             # dedup.py counts the input rows from Parquet footers (cheap) before building the graph.
             n = getattr(args, "input_documents", None)
             mode = "local" if n is not None and n <= args.local_components_max_docs else "distributed"
-            if "DaskRunner" in runner:
-                # Verified byte-identical to DirectRunner on Dask: distributed. The local
-                # union-find path did not produce stats.json there (open issue).
-                mode = "distributed"
         # The Dask runner (Beam 2.77, dask/transform_evaluator.apply_dofn_to_bundle) drops
         # what a DoFn emits in finish_bundle, which is where BatchElements emits its last
         # batch: documents would silently miss their signatures. There we hash one

@@ -147,13 +147,17 @@ def test_threshold_flag_derives_bands_and_rows():
 
 
 def test_dask_cluster_writes_the_same_bytes_as_direct_runner(corpus, distributed_run, tmp_path):
-    """A real local Dask cluster (scheduler + 2 worker processes on 127.0.0.1)."""
+    """A real local Dask cluster (scheduler + 2 worker processes on 127.0.0.1), with both
+    connected-components paths."""
     from dask_cluster import local_dask_cluster
 
     src = corpus[0]
     dist_out, _ = distributed_run
+    flags = ["--keep_removed", "--max_rounds", "4", "--keep", "longest_text"]
+    run_job(src, tmp_path / "local", "--components", "local", *flags)
     with local_dask_cluster(2) as address:
-        run_job(src, tmp_path / "dask", "--keep_removed", "--components", "distributed", "--max_rounds", "4",
-                "--keep", "longest_text", "--runner=apache_beam.runners.dask.dask_runner.DaskRunner",
-                f"--dask_client_address={address}")
+        on_dask = ["--runner=apache_beam.runners.dask.dask_runner.DaskRunner", f"--dask_client_address={address}"]
+        run_job(src, tmp_path / "dask", "--components", "distributed", *flags, *on_dask)
+        run_job(src, tmp_path / "dask_local", "--components", "local", *flags, *on_dask)
     assert digest(tmp_path / "dask") == digest(dist_out)
+    assert digest(tmp_path / "dask_local") == digest(tmp_path / "local")
