@@ -95,21 +95,14 @@ def bench_signatures(docs: list[Document], repeats: int = 3) -> None:
         for x in texts:
             tokenize(x)
 
-    def run_ours_tok():
-        for k in range(0, n, 256):
-            hasher.signatures_from_tokens(tokens[k:k + 256])
+    def in_batches(compute, items):
+        """``compute`` over ``items`` in batches of 256 (the dedup job's batch size)."""
+        return lambda: [compute(items[k:k + 256]) for k in range(0, n, 256)]
 
-    def run_ours():
-        for k in range(0, n, 256):
-            hasher.signatures(texts[k:k + 256])
-
-    def run_np_tok():
-        for k in range(0, n, 256):
-            numpy_hasher.signatures_from_tokens(tokens[k:k + 256])
-
-    def run_np():
-        for k in range(0, n, 256):
-            numpy_hasher.signatures(texts[k:k + 256])
+    run_ours_tok = in_batches(hasher.signatures_from_tokens, tokens)
+    run_ours = in_batches(hasher.signatures, texts)
+    run_np_tok = in_batches(numpy_hasher.signatures_from_tokens, tokens)
+    run_np = in_batches(numpy_hasher.signatures, texts)
 
     def run_ds():
         for toks in tokens[:m]:

@@ -263,6 +263,10 @@ def _train(args: argparse.Namespace, d: DistInfo) -> dict:
         run_eval(step)
     if d.is_main:
         plot_losses(out / "metrics.jsonl", out / "loss.png")
+    # Tear the process group down together: a rank that destroyed its gloo group and
+    # exited while rank 0 was still plotting once died with SIGABRT ("terminate called
+    # without an active exception") on a loaded CI machine.
+    dist.barrier()
     return {"step": step, "val": last_val, "resumed_from": resumed_from}
 
 
