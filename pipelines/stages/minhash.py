@@ -17,9 +17,14 @@ Pure library code (no Beam). The pieces:
 5. Band keys: the signature cut into ``bands`` x ``rows``; each band is hashed to 64 bits.
    Two documents share a band key iff their band rows are equal (up to a 2**-64 chance).
 
+Two implementations of steps 1-4 give identical signatures (tested): the compiled
+one-pass kernel in ``minhash_kernel.py`` (the default: ``MinHasher(backend="auto")``),
+and the vectorized NumPy functions below (the fallback where numba does not import, and
+the kernel's cross-check).
+
 Why our own word hash instead of sha1 (datasketch's default): sha1 needs one Python call
-per shingle, which is most of datasketch's cost; the prefix-sum hash is one NumPy pass over
-the batch's bytes. It is not cryptographic, which MinHash does not need: the permutations
+per shingle, which is most of datasketch's cost; the polynomial hash is one pass over the
+batch's bytes. It is not cryptographic, which MinHash does not need: the permutations
 are applied after the MurmurHash3 pre-mix that spreads the bits.
 """
 from __future__ import annotations
