@@ -91,6 +91,28 @@ def test_compiled_kernel_equals_numpy_path_on_random_unicode():
     assert np.array_equal(kernel_sig, numpy_sig)
 
 
+def test_kernel_works_where_numba_cannot_cache(tmp_path):
+    """A read-only install with no writable cache directory: numba's cache=True raises at
+    import there; the kernel must compile uncached instead (simulated by giving numba no
+    cache locator, in a fresh process)."""
+    import subprocess
+    import sys
+
+    script = (
+        "import numba.core.caching as caching\n"
+        "caching.CacheImpl._locator_classes = []\n"
+        "from pipelines.stages.minhash import MinHasher\n"
+        "texts = ['one two three four five six seven', 'Ein kurzer Satz mit sechs Wörtern']\n"
+        "a = MinHasher(backend='numba').signatures(texts)[0]\n"
+        "b = MinHasher(backend='numpy').signatures(texts)[0]\n"
+        "assert (a == b).all()\n"
+        "print('uncached kernel ok')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "uncached kernel ok" in proc.stdout
+
+
 def test_unknown_backend_is_refused():
     with pytest.raises(ValueError, match="backend"):
         MinHasher(backend="cuda")

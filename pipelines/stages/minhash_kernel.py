@@ -15,12 +15,29 @@ whole-batch NumPy passes:
 
 Why Numba rather than a C extension: it ships as wheels for every platform we run on, so
 ``pip install`` needs no compiler on Dataflow/Dask workers. ``cache=True`` keeps the
-compiled code on disk, so only the first process on a machine pays the ~2 s compile.
+compiled code on disk, so only the first process on a machine pays the ~2 s compile
+(where nothing is writable, every process compiles: see ``_compiled``).
 """
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
+
+
+def _compiled(**options):
+    """``numba.njit`` with the on-disk cache when numba finds a writable place for it.
+
+    With no writable place (a read-only install and no writable home or NUMBA_CACHE_DIR,
+    as in some locked-down worker images) ``cache=True`` raises at import; then each
+    process compiles for itself (~2 s) instead of failing.
+    """
+    def wrap(function):
+        try:
+            return njit(cache=True, nogil=True, **options)(function)
+        except RuntimeError:
+            return njit(cache=False, nogil=True, **options)(function)
+    return wrap
+
 
 _U = np.uint64
 _POLY = _U(0x9E3779B97F4A7C15)
@@ -36,7 +53,7 @@ SINGLE = 2  # a word by itself: a character of a script written without spaces (
 DELETED = 3  # a combining mark: removed before words are found, so it never splits one
 
 
-@njit(cache=True, nogil=True, inline="always")
+@_compiled(inline="always")
 def _fmix64(h):
     h ^= h >> _S33
     h *= _M1
@@ -45,7 +62,7 @@ def _fmix64(h):
     return h ^ (h >> _S33)
 
 
-@njit(cache=True, nogil=True, inline="always")
+@_compiled(inline="always")
 def _word_hash(buf, start, end, skip, classes):
     """Polynomial hash of the bytes of the kept code points in ``buf[start:end]``."""
     h = _U(0)
@@ -61,7 +78,7 @@ def _word_hash(buf, start, end, skip, classes):
     return _fmix64(h)
 
 
-@njit(cache=True, nogil=True, inline="always")
+@_compiled(inline="always")
 def _utf8_length(lead):
     if lead < 0x80:
         return 1
@@ -72,7 +89,7 @@ def _utf8_length(lead):
     return 4
 
 
-@njit(cache=True, nogil=True, inline="always")
+@_compiled(inline="always")
 def _decode(buf, pos, n):
     if n == 1:
         return np.int64(buf[pos])
@@ -84,7 +101,7 @@ def _decode(buf, pos, n):
             | (np.int64(buf[pos + 2] & 0x3F) << 6) | np.int64(buf[pos + 3] & 0x3F))
 
 
-@njit(cache=True, nogil=True, inline="always")
+@_compiled(inline="always")
 def _scan_words(buf, pos, end, classes, wh):
     """Hash the words of ``buf[pos:end]`` into ``wh[0:]``; return how many there are."""
     words = 0
@@ -114,7 +131,7 @@ def _scan_words(buf, pos, end, classes, wh):
     return words
 
 
-@njit(cache=True, nogil=True)
+@_compiled()
 def word_hashes_from_utf8(buf, doc_ends, classes):
     """(every document's word hashes back to back, words per document): the same values as
     ``minhash.word_hashes(tokenize(text) for each text)``; input as for signatures_from_utf8."""
@@ -129,7 +146,7 @@ def word_hashes_from_utf8(buf, doc_ends, classes):
     return wh[:total].copy(), counts
 
 
-@njit(cache=True, nogil=True)
+@_compiled()
 def signatures_from_utf8(buf, doc_ends, classes, ngram, k, a, b, sig):
     """Fill ``sig`` (docs x num_perm, preset to 2**64-1); return shingles per document.
 
