@@ -102,6 +102,7 @@ def build_parser(stage_classes: dict) -> argparse.ArgumentParser:
     p.add_argument("--stages", default="minhash",
                    help=f"comma-separated stages to run in order (available: {', '.join(STAGES)})")
     p.add_argument("--num_shards", type=int, default=4, help="fixed number of output Parquet shards")
+    p.add_argument("--no_report", action="store_true", help="skip writing OUTPUT/report.html")
     p.add_argument("--keep_removed", action="store_true",
                    help="also write removed documents to OUTPUT/removed/<stage>/ with their reason")
     for cls in stage_classes.values():
@@ -209,6 +210,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     with beam.Pipeline(options=options) as pipeline:
         build_pipeline(pipeline, files, args.output, stages, args.num_shards, args.keep_removed)
     log.info("dedup: wrote %s/documents and %s/stats.json", args.output, args.output)
+    if not args.no_report:
+        from pipelines.dedup_report import write_dedup_report
+
+        log.info("dedup: report in %s", write_dedup_report(args.output, input_files=files))
     return 0
 
 

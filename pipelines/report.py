@@ -2,6 +2,9 @@
 
     python -m pipelines.report OUTPUT_DIR [--samples_per_reason 3] [--seed 0]
 
+(For the output of ``python -m pipelines.dedup`` the same command writes the dedup report
+of ``pipelines.dedup_report``; it is recognised by its stats.json.)
+
 Reads what ``python -m pipelines.clean`` wrote into OUTPUT_DIR:
   stats.json                   counts, the funnel, languages and PII of kept documents
   documents/*.parquet          kept documents (signals map column)
@@ -529,7 +532,8 @@ def write_report(output_dir: str, samples_per_reason: int = 3, seed: int = 0) ->
 
 def main(argv: Optional[list[str]] = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m pipelines.report", description=__doc__.split("\n\n")[0])
-    ap.add_argument("output_dir", help="output folder of `python -m pipelines.clean` (holds stats.json)")
+    ap.add_argument("output_dir", help="output folder of `python -m pipelines.clean` or `python -m pipelines.dedup` "
+                                       "(holds stats.json); the report matches the job")
     ap.add_argument("--samples_per_reason", type=int, default=3, help="dropped documents shown per reason")
     ap.add_argument("--seed", type=int, default=0, help="seed of the document sample")
     args = ap.parse_args(argv)
@@ -544,7 +548,17 @@ def main(argv: Optional[list[str]] = None) -> int:
     if args.samples_per_reason < 0:
         print("error: --samples_per_reason must be >= 0", file=sys.stderr)
         return 2
-    path = write_report(args.output_dir, args.samples_per_reason, args.seed)
+    from pipelines.dedup_report import is_dedup_stats, write_dedup_report
+
+    stats_text = _read_text(FileSystems.join(args.output_dir, "stats.json")) if has_stats else None
+    try:
+        dedup_run = is_dedup_stats(json.loads(stats_text)) if stats_text else False
+    except json.JSONDecodeError:
+        dedup_run = False  # write_report says what is wrong with stats.json
+    if dedup_run:
+        path = write_dedup_report(args.output_dir, pairs=max(8, args.samples_per_reason), seed=args.seed)
+    else:
+        path = write_report(args.output_dir, args.samples_per_reason, args.seed)
     print(path)
     return 0
 

@@ -1,6 +1,7 @@
 """Shared fixtures. Real third-party inputs live in ../shared/data (never copied here)."""
 from __future__ import annotations
 
+import hashlib
 import os
 import pathlib
 import sys
@@ -51,3 +52,13 @@ def clean_output(shared_data, tmp_path_factory) -> pathlib.Path:
     out = tmp_path_factory.mktemp("clean_all")
     run_clean_job(["--input", str(shared_data / "warc"), "--output", str(out), "--keep_removed"])
     return out
+
+
+def tree_digest(directory: pathlib.Path) -> dict[str, str]:
+    """sha256 of every data file (.parquet, .json) under ``directory``, by relative path.
+    report.html is left out: it is a view of the data and names the output folder."""
+    return {
+        str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(directory.rglob("*"))
+        if p.is_file() and p.suffix in (".parquet", ".json")
+    }

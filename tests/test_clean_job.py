@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import collections
-import hashlib
 import json
 import pathlib
 import subprocess
@@ -12,7 +11,7 @@ import unicodedata
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import REPO, run_clean_job
+from conftest import REPO, run_clean_job, tree_digest
 
 
 def read_documents(directory: pathlib.Path) -> list[dict]:
@@ -20,14 +19,6 @@ def read_documents(directory: pathlib.Path) -> list[dict]:
     for f in sorted(directory.glob("part-*.parquet")):
         rows.extend(pq.read_table(f).to_pylist())
     return rows
-
-
-def tree_digest(directory: pathlib.Path) -> dict[str, str]:
-    return {
-        str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(directory.rglob("*"))
-        if p.is_file() and p.suffix in (".parquet", ".json")
-    }
 
 
 def han_fraction(text: str) -> float:

@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
-import pathlib
 
 import pytest
 
+from conftest import tree_digest
 from dedup_helpers import load_minhash_eval
 from pipelines import dedup
 from pipelines.io.documents import document_to_row, iter_parquet_documents, write_parquet_file
@@ -44,11 +43,6 @@ def run_job(src, out, *flags):
     removed_dir = out / "removed" / "minhash"
     removed = [d for p in sorted(removed_dir.glob("*.parquet")) for d in iter_parquet_documents(str(p))]
     return stats, kept, removed
-
-
-def digest(folder: pathlib.Path) -> dict:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 @pytest.fixture(scope="module")
@@ -106,10 +100,10 @@ def test_rerun_is_byte_identical_and_local_components_give_the_same_output(corpu
     dist_out, _ = distributed_run
     for name in ("a", "b"):
         run_job(src, tmp_path / name, "--keep_removed", "--components", "local", "--keep", "longest_text")
-    assert digest(tmp_path / "a") == digest(tmp_path / "b")
+    assert tree_digest(tmp_path / "a") == tree_digest(tmp_path / "b")
     # Documents and removed documents are identical whichever components path ran
     # (stats.json differs only in the components' own figures).
-    local, dist = digest(tmp_path / "a"), digest(dist_out)
+    local, dist = tree_digest(tmp_path / "a"), tree_digest(dist_out)
     assert {k: v for k, v in local.items() if k != "stats.json"} == {k: v for k, v in dist.items() if k != "stats.json"}
 
 
@@ -159,5 +153,31 @@ def test_dask_cluster_writes_the_same_bytes_as_direct_runner(corpus, distributed
         on_dask = ["--runner=apache_beam.runners.dask.dask_runner.DaskRunner", f"--dask_client_address={address}"]
         run_job(src, tmp_path / "dask", "--components", "distributed", *flags, *on_dask)
         run_job(src, tmp_path / "dask_local", "--components", "local", *flags, *on_dask)
-    assert digest(tmp_path / "dask") == digest(dist_out)
-    assert digest(tmp_path / "dask_local") == digest(tmp_path / "local")
+    assert tree_digest(tmp_path / "dask") == tree_digest(dist_out)
+    assert tree_digest(tmp_path / "dask_local") == tree_digest(tmp_path / "local")
+
+def test_report_shows_cluster_sizes_and_true_duplicate_pairs(corpus, distributed_run, tmp_path):
+    """report.html: the cluster-size table adds up to stats.json, and every sampled pair
+    puts a removed document beside a kept document of the same labelled cluster."""
+    import re
+
+    from pipelines import report
+
+    _, docs, truth, _ = corpus
+    out, (stats, _, removed) = distributed_run
+    page = (out / "report.html").read_text(encoding="utf-8")
+    rows = re.findall(r'data-range="[^"]+" data-clusters="(\d+)" data-documents="(\d+)"', page)
+    assert sum(int(c) for c, _ in rows) == stats["clusters"]["count"]
+    # Every document is in one cluster, except a second row with an id already seen.
+    assert sum(int(d) for _, d in rows) == stats["documents_in"] - stats["dropped"].get("minhash.duplicate_id", 0)
+    pairs = re.findall(r'data-removed="([^"]+)" data-kept="([^"]+)" data-jaccard="([0-9.]*)"', page)
+    duplicate_of = {d.id: d.duplicate_of for d in removed}
+    assert len(pairs) == min(8, len(removed))
+    for removed_id, kept_id, jaccard in pairs:
+        assert duplicate_of[removed_id] == kept_id
+        assert truth[removed_id] == truth[kept_id]
+        assert jaccard and float(jaccard) > 0.3
+    # `python -m pipelines.report` recognises a dedup output and writes the same kind of page.
+    (out / "report.html").unlink()
+    assert report.main([str(out)]) == 0
+    assert "Dedup run report" in (out / "report.html").read_text(encoding="utf-8")
