@@ -18,12 +18,12 @@ and fuse into the same stage on every runner.
 from __future__ import annotations
 
 import logging
-import time
 from typing import Iterable
 
 import apache_beam as beam
 
 from pipelines import stats
+from pipelines.progress import Progress
 from pipelines.stages.base import Document, Drop, Stage
 
 log = logging.getLogger(__name__)
@@ -58,8 +58,7 @@ class ApplyStages(beam.DoFn):
         # once per worker, never per element.
         for stage in self.stages:
             stage.setup()
-        self._seen = 0
-        self._started = time.monotonic()
+        self._progress = Progress("clean", "records processed", self.progress_every)
 
     def teardown(self):
         for stage in self.stages:
@@ -69,15 +68,9 @@ class ApplyStages(beam.DoFn):
         stats.count_metric(outcome)
         return OUTCOME, outcome
 
-    def _progress(self):
-        self._seen += 1
-        if self._seen % self.progress_every == 0:
-            rate = self._seen / max(time.monotonic() - self._started, 1e-9)
-            log.info("clean: %d records processed by this worker (%.1f records/s)", self._seen, rate)
-
     def process(self, element) -> Iterable:
         outcome, doc = element
-        self._progress()
+        self._progress.add()
         yield (FUNNEL, (RECORDS, 0))
         if outcome != "ok":
             yield self._emit(outcome)

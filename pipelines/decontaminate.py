@@ -18,6 +18,7 @@ import apache_beam as beam
 from apache_beam.metrics import Metrics
 
 from pipelines.beam_stages import SplitByKind
+from pipelines.progress import Progress
 from pipelines.stages.base import Drop
 from pipelines.stages.decontaminate import ACTIONS, DEFAULT_NGRAM, Decontaminator, EvalIndex
 from pipelines.stats import write_json
@@ -36,8 +37,12 @@ class _CheckDoFn(beam.DoFn):
         self._contaminated = Metrics.counter("decontaminate", "contaminated")
         self._checked = Metrics.counter("decontaminate", "documents_checked")
 
+    def setup(self):
+        self._progress = Progress("decontaminate", "documents checked", 50_000)
+
     def process(self, doc, index: EvalIndex):
         self._checked.inc()
+        self._progress.add()
         result, items = Decontaminator(index, self.action).check(doc)
         yield self.FLAGS, 1 if items else 0
         if items:

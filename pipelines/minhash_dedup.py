@@ -25,6 +25,7 @@ from apache_beam.metrics import Metrics
 
 from pipelines.beam_stages import SplitByKind
 from pipelines.components import DEFAULT_MAX_ROUNDS, DistributedComponents, LocalComponents
+from pipelines.progress import Progress
 from pipelines.stages.base import Document
 from pipelines.stages.minhash import (
     DEFAULT_BANDS,
@@ -71,9 +72,11 @@ class ComputeBandKeys(beam.DoFn):
         self.hasher = MinHasher(self.config)
         _ = self.hasher.permutations  # draw the permutations once per worker
         self.no_shingles = Metrics.counter(STAGE, "documents_without_shingles")
+        self.progress = Progress("minhash", "documents hashed", 50_000)
 
     def process(self, batch: list[Document]) -> Iterator:
         keys, n_sh = self.hasher.band_keys([d.text for d in batch])
+        self.progress.add(len(batch))
         for doc, row, n in zip(batch, keys, n_sh):
             if n == 0:
                 # Nothing to compare: such a document is its own cluster.

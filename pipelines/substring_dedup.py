@@ -25,6 +25,7 @@ import numpy as np
 from apache_beam.metrics import Metrics
 
 from pipelines.beam_stages import SplitByKind
+from pipelines.progress import Progress
 from pipelines.stages.base import Document
 from pipelines.stages import substring as sub
 
@@ -37,8 +38,12 @@ class _AnchorDoFn(beam.DoFn):
         self.num_buckets, self.min_span, self.anchor_bytes = num_buckets, min_span, anchor_bytes
         self._docs = Metrics.counter(STAGE, "documents_anchored")
 
+    def setup(self):
+        self._progress = Progress("substring", "documents anchored", 20_000)
+
     def process(self, doc: Document):
         self._docs.inc()
+        self._progress.add()
         data = sub.encode(doc.text or "")
         yield from sub.document_anchor_shares(doc.id, data, self.num_buckets,
                                               self.min_span, self.anchor_bytes)

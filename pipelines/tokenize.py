@@ -40,6 +40,7 @@ from pipelines.io.shards import (
     num_shards_for, remove_stale_shards, shard_file_name, shard_schema, shuffle_key, token_dtype,
     tokens_to_table, write_shard_bytes,
 )
+from pipelines.progress import Progress
 from pipelines.runner_options import add_runner_defaults
 from pipelines.stats import KEPT, WriteStats, count_metric, dropped, error
 
@@ -110,8 +111,10 @@ class EncodeBatch(beam.DoFn):
 
     def setup(self):
         self.encoder.setup()
+        self._progress = Progress(f"tokenize[{self.source}]", "documents encoded", 20_000)
 
     def process(self, docs):
+        self._progress.add(len(docs))
         keep = [d for d in docs if d.text and d.text.strip()]
         for _ in range(len(docs) - len(keep)):
             yield dropped("tokenize.empty_text"), None
