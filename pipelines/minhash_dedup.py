@@ -131,27 +131,32 @@ class _MergeMetrics(beam.CombineFn):
         return {k.removeprefix("max:"): v for k, v in sorted(acc.items())}
 
 
-def _annotate(element) -> Iterator:
-    """Join of one id: its document(s) and, if it has duplicate candidates, its cluster."""
+def _annotate(element) -> list:
+    """Join of one id: its document(s) and, if it has duplicate candidates, its cluster.
+
+    (FlatMap functions here return lists, not generators with an early ``return``: Beam
+    warns about "yield and return" in every run otherwise.)
+    """
     doc_id, joined = element
     docs = sorted(joined["doc"], key=lambda d: (d.text, d.url, d.warc_date))
     infos = list(joined["info"])
     if not docs:
-        return
+        return []
     first, extra = docs[0], docs[1:]
     if infos:
         cluster, size, keeper = infos[0]
     else:
         cluster, size, keeper = first.id, 1, first.id
     if keeper == first.id:
-        yield MAIN, first.replace(minhash_cluster=cluster, minhash_cluster_size=size, duplicate_of=None)
+        out = [(MAIN, first.replace(minhash_cluster=cluster, minhash_cluster_size=size, duplicate_of=None))]
     else:
         removed = first.replace(minhash_cluster=cluster, minhash_cluster_size=size, duplicate_of=keeper)
-        yield REMOVED, (removed, "duplicate")
+        out = [(REMOVED, (removed, "duplicate"))]
     for doc in extra:
         # Same id twice in the input (e.g. the same record read from two files).
         dup = doc.replace(minhash_cluster=cluster, minhash_cluster_size=size, duplicate_of=first.id)
-        yield REMOVED, (dup, "duplicate_id")
+        out.append((REMOVED, (dup, "duplicate_id")))
+    return out
 
 
 class MinhashDedup(beam.PTransform):
@@ -303,13 +308,11 @@ class MinhashDedup(beam.PTransform):
         return {"kept": kept, "removed": removed, "stats": stats}
 
 
-def _member_of_cluster(element) -> Iterator:
+def _member_of_cluster(element) -> list:
     doc_id, joined = element
     labels = list(joined["label"])
-    if not labels:
-        return  # no duplicate candidate: a singleton, handled at the final join
-    for key in joined["key"]:
-        yield labels[0], (key, doc_id)
+    # No label: no duplicate candidate, a singleton handled at the final join.
+    return [(labels[0], (key, doc_id)) for key in joined["key"]] if labels else []
 
 
 class _ClusterSummary(beam.CombineFn):
@@ -335,14 +338,13 @@ class _ClusterSummary(beam.CombineFn):
         return n, best[1]
 
 
-def _info_per_member(element) -> Iterator:
+def _info_per_member(element) -> list:
     cluster, joined = element
     summary = list(joined["summary"])
     if not summary:
-        return
+        return []
     size, keeper = summary[0]
-    for _, doc_id in joined["member"]:
-        yield doc_id, (cluster, size, keeper)
+    return [(doc_id, (cluster, size, keeper)) for _, doc_id in joined["member"]]
 
 
 def _cluster_stats(histogram: dict) -> tuple:
