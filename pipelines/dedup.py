@@ -213,7 +213,10 @@ def main(argv: Optional[list[str]] = None) -> int:
     if not args.no_report:
         from pipelines.dedup_report import write_dedup_report
 
-        log.info("dedup: report in %s", write_dedup_report(args.output, input_files=files))
+        try:
+            log.info("dedup: report in %s", write_dedup_report(args.output, input_files=files))
+        except Exception:  # the data is written; a report failure must not fail the job
+            log.exception("writing report.html failed")
     return 0
 
 

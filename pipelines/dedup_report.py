@@ -62,16 +62,26 @@ class DuplicatePair:
     jaccard: Optional[float] = None
 
 
-def sample_pairs(output_dir: str, pairs: int, seed: int,
-                 input_files: Optional[list[str]] = None) -> tuple[list[DuplicatePair], int]:
+def _batches(path: str, columns: list[str], unreadable: list[str]):
+    """Record batches of one Parquet file; an unreadable file is noted, not fatal."""
+    try:
+        yield from _iter_batches(path, columns)
+    except Exception as e:  # a broken file must not lose the whole report
+        unreadable.append(f"{path}: {e}")
+
+
+def sample_pairs(output_dir: str, pairs: int, seed: int, input_files: Optional[list[str]] = None,
+                 unreadable: Optional[list[str]] = None) -> tuple[list[DuplicatePair], int]:
     """(seeded sample of removed near-duplicates with their kept copy, removed documents seen).
 
     The kept copy is looked up in ``input_files`` (the job's input: the text MinHash
     compared) when given, else in ``documents/`` (after any later stage changed it).
+    Files that cannot be read are appended to ``unreadable``.
     """
+    unreadable = unreadable if unreadable is not None else []
     sample, seen = BottomK(pairs), 0
     for path in _match(f"{output_dir}/removed/minhash/*.parquet"):
-        for batch in _iter_batches(path, ["id", "url", "text", "duplicate_of"]):
+        for batch in _batches(path, ["id", "url", "text", "duplicate_of"], unreadable):
             for row in batch.to_pylist():
                 seen += 1
                 sample.offer(_sample_key(seed, row["id"]), row["id"], lambda r=row: DuplicatePair(
@@ -81,7 +91,7 @@ def sample_pairs(output_dir: str, pairs: int, seed: int,
     kept = {}
     if len(wanted):
         for path in input_files or _match(f"{output_dir}/documents/*.parquet"):
-            for batch in _iter_batches(path, ["id", "url", "text"]):
+            for batch in _batches(path, ["id", "url", "text"], unreadable):
                 hit = batch.filter(pc.is_in(batch.column("id"), value_set=wanted))
                 kept.update((r["id"], r) for r in hit.to_pylist())
     for pair in found:
@@ -204,8 +214,12 @@ def write_dedup_report(output_dir: str, pairs: int = 8, seed: int = 0,
     from apache_beam.io.filesystems import FileSystems
 
     output_dir = str(output_dir)
-    stats = json.loads(_read_text(FileSystems.join(output_dir, "stats.json")) or "{}")
     notes = []
+    try:
+        stats = json.loads(_read_text(FileSystems.join(output_dir, "stats.json")) or "{}")
+    except json.JSONDecodeError as e:
+        stats = {}
+        notes.append(f"stats.json is not valid JSON ({e}): counts are missing.")
     if not _match(f"{output_dir}/removed/minhash/*.parquet"):
         notes.append("No removed/minhash/ folder: the run did not keep removed documents (use --keep_removed).")
     stages = stats.get("stages") or []
@@ -213,7 +227,9 @@ def write_dedup_report(output_dir: str, pairs: int = 8, seed: int = 0,
         later = ", ".join(stages[stages.index("minhash") + 1:])
         notes.append(f"Kept copies are shown as written, after the later stages ({later}) changed them; "
                      "the dedup job itself compares the texts MinHash saw.")
-    sampled, seen = sample_pairs(output_dir, pairs, seed, input_files)
+    unreadable: list[str] = []
+    sampled, seen = sample_pairs(output_dir, pairs, seed, input_files, unreadable)
+    notes += [f"Unreadable file skipped: {u}" for u in unreadable]
     page = render_dedup_report(output_dir, stats, sampled, seen, notes)
     path = FileSystems.join(output_dir, REPORT_NAME)
     with FileSystems.create(path) as f:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import pathlib
 
 import pytest
 
@@ -181,3 +182,17 @@ def test_report_shows_cluster_sizes_and_true_duplicate_pairs(corpus, distributed
     (out / "report.html").unlink()
     assert report.main([str(out)]) == 0
     assert "Dedup run report" in (out / "report.html").read_text(encoding="utf-8")
+
+
+def test_report_notes_an_unreadable_file_instead_of_failing(distributed_run, tmp_path):
+    import shutil
+
+    from pipelines.dedup_report import write_dedup_report
+
+    out = tmp_path / "copy"
+    shutil.copytree(distributed_run[0], out)
+    broken = sorted((out / "removed" / "minhash").glob("*.parquet"))[0]
+    broken.write_bytes(b"not parquet at all")
+    page = pathlib.Path(write_dedup_report(str(out))).read_text(encoding="utf-8")
+    assert "Unreadable file skipped" in page and broken.name in page
+    assert "Cluster sizes" in page  # the rest of the report is still there
