@@ -9,7 +9,14 @@ without the Google provider, ~120 more packages, even for non-Dataflow runners; 
 is the same launcher without that.) The tokenizer is trained by a plain task
 (SentencePiece is not a Beam job).
 
-Trigger it with a run config, e.g.::
+Trigger it with a run config, e.g. the first 100 files of a Common Crawl snapshot on Dataflow::
+
+    airflow dags trigger corpus_pipeline --conf '{"crawl": "CC-MAIN-2024-10", "max_files": 100,
+        "work_dir": "gs://bucket/runs/2024-10", "runner": "DataflowRunner",
+        "beam_options": {"project": "my-project", "region": "europe-west4",
+                         "temp_location": "gs://bucket/tmp"}}'
+
+or your own WARC files::
 
     airflow dags trigger corpus_pipeline --conf '{"warcs": "gs://bucket/crawl/*.warc.gz",
         "work_dir": "gs://bucket/runs/2026-11", "runner": "DataflowRunner",
@@ -45,6 +52,16 @@ def run_beam_job(module: str, flags: dict, params: dict) -> None:
     )
 
 
+def clean_inputs(params: dict) -> dict:
+    """The clean job's input flags: a crawl id (with its file count and mirror) or paths."""
+    if not params.get("crawl"):
+        return {"input": params["warcs"]}
+    flags = {"crawl": params["crawl"], "max_files": params["max_files"]}
+    if params.get("cc_base_url"):
+        flags["cc_base_url"] = params["cc_base_url"]
+    return flags
+
+
 with DAG(
     dag_id="corpus_pipeline",
     description="Common Crawl WARCs -> clean -> dedup -> tokenizer -> Arrow token shards",
@@ -52,7 +69,12 @@ with DAG(
     catchup=False,
     params={
         "warcs": Param(str(REPO / "tests" / "data" / "sample.warc.gz"), type="string",
-                       description="WARC paths, folders, globs or URLs (comma-separated)"),
+                       description="WARC paths, folders, globs or URLs (comma-separated); ignored with crawl"),
+        "crawl": Param("", type="string", description="Common Crawl id (e.g. CC-MAIN-2024-10): read its "
+                                                      "warc.paths.gz instead of warcs"),
+        "max_files": Param(1, type="integer", minimum=1, description="with crawl: the first N WARC files"),
+        "cc_base_url": Param("", type="string", description="with crawl: a Common Crawl mirror (URL or folder); "
+                                                            "empty = the clean job's default endpoint"),
         "work_dir": Param(str(REPO / "out" / "airflow"), type="string",
                           description="folder (or gs:// / s3:// prefix) for every step's output"),
         "runner": Param("DirectRunner", type="string", description="Beam runner for the Beam steps"),
@@ -65,9 +87,9 @@ with DAG(
 ) as dag:
     @task
     def clean(params=None) -> str:
-        """WARCs -> clean, language-tagged documents (and report.html)."""
+        """WARCs (or a Common Crawl snapshot) -> clean, language-tagged documents (and report.html)."""
         out = f"{params['work_dir']}/clean"
-        run_beam_job("pipelines.clean", {"input": params["warcs"], "output": out}, params)
+        run_beam_job("pipelines.clean", {**clean_inputs(params), "output": out}, params)
         return f"{out}/documents"
 
     @task

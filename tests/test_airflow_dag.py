@@ -7,6 +7,7 @@ by ``airflow db migrate``), so its configuration and logging stay out of this pr
 """
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import os
@@ -50,9 +51,16 @@ def run_dag(env: dict, conf: dict) -> tuple[dict, str]:
 
 
 def test_dag_runs_clean_dedup_tokenizer_and_shards(airflow_env, test_data, tmp_path):
+    """From a Common Crawl look-alike: crawl-data/<id>/warc.paths.gz listing the sample WARC."""
+    crawl = "CC-MAIN-2099-01"
+    mirror = tmp_path / "cc"
+    listed = f"crawl-data/{crawl}/segments/0/warc/sample.warc.gz"
+    (mirror / listed).parent.mkdir(parents=True)
+    (mirror / listed).write_bytes((test_data / "sample.warc.gz").read_bytes())
+    (mirror / "crawl-data" / crawl / "warc.paths.gz").write_bytes(gzip.compress(f"{listed}\n".encode()))
     work = tmp_path / "run"
-    result, log = run_dag(airflow_env, {"warcs": str(test_data / "sample.warc.gz"), "work_dir": str(work),
-                                        "vocab_size": 1000})
+    result, log = run_dag(airflow_env, {"crawl": crawl, "max_files": 1, "cc_base_url": str(mirror),
+                                        "work_dir": str(work), "vocab_size": 1000})
     assert result["order"] == ["clean", "dedup", "train_tokenizer", "tokenize"]
     assert result["state"] == "success", log[-4000:]
     assert set(result["states"].values()) == {"success"}
@@ -60,6 +68,7 @@ def test_dag_runs_clean_dedup_tokenizer_and_shards(airflow_env, test_data, tmp_p
     clean = json.loads((work / "clean" / "stats.json").read_text())
     dedup = json.loads((work / "dedup" / "stats.json").read_text())
     assert clean["documents_kept"] > 0 and (work / "clean" / "report.html").is_file()
+    assert clean["records_read"] == 17  # every record of the one listed file
     # Each step read what the previous one wrote.
     assert dedup["documents_in"] == clean["documents_kept"]
     assert dedup["stages"] == ["minhash", "substring"]
