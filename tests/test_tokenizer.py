@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import pathlib
 import re
 
 import pytest
@@ -195,3 +196,38 @@ def test_evaluate_cli_on_documents(trained, tmp_path, capsys):
     assert result["tokenizer"]["round_trip_exact"] and result["tokenizer"]["documents"] == 40
     assert "| de |" in capsys.readouterr().out
     assert evaluate_main(["--tokenizer", str(tmp_path / "missing.model"), "--input", str(docs)]) == 2
+
+
+def test_remote_output_is_trained_locally_then_copied(trained, tmp_path, monkeypatch):
+    """--output gs://... or s3://...: SentencePiece writes local files, so the folder is
+    trained in a temporary place and copied through Beam's filesystem layer (here a fake
+    'mem://' filesystem backed by tmp_path)."""
+    from apache_beam.io.filesystems import FileSystems
+
+    from tokenizer_training.train import train_tokenizer
+
+    bucket = tmp_path / "bucket"
+
+    def local(path):
+        assert path.startswith("mem://"), path
+        return bucket / path[len("mem://"):]
+
+    def create(path, *args, **kwargs):
+        local(path).parent.mkdir(parents=True, exist_ok=True)
+        return open(local(path), "wb")
+
+    monkeypatch.setattr(FileSystems, "create", staticmethod(create))
+    monkeypatch.setattr(FileSystems, "join", staticmethod(lambda base, *parts: "/".join([base.rstrip("/"), *parts])))
+    docs, local_out = trained
+    summary = train_tokenizer([str(docs)], "mem://tok", 3000, num_threads=1, holdout_fraction=0.2, evaluate=False,
+                              progress=False, user_defined_symbols=SYMBOLS)
+    assert summary["model"] == "mem://tok/tokenizer.model"
+    assert {p.name for p in (bucket / "tok").iterdir()} >= {"tokenizer.model", "tokenizer.vocab", "tokenizer.json",
+                                                            "sample.json"}
+    # Same data, same settings: the copied model has the locally trained one's vocabulary
+    # (the files differ only in the training paths SentencePiece records).
+    copied = spm.SentencePieceProcessor(model_file=str(bucket / "tok" / "tokenizer.model"))
+    reference = spm.SentencePieceProcessor(model_file=str(local_out / "tokenizer.model"))
+    assert copied.get_piece_size() == reference.get_piece_size() == 3000
+    assert [copied.id_to_piece(i) for i in range(3000)] == [reference.id_to_piece(i) for i in range(3000)]
+    assert not (tmp_path / "mem:").exists() and not pathlib.Path("mem:").exists()

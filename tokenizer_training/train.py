@@ -173,6 +173,23 @@ def write_json(path: str, obj: dict) -> None:
         f.write(json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
 
 
+def copy_folder(local_dir: str, remote_dir: str) -> list[str]:
+    """Copy the files of ``local_dir`` into ``remote_dir`` (any Beam filesystem)."""
+    import shutil
+
+    from apache_beam.io.filesystems import FileSystems
+
+    written = []
+    for name in sorted(os.listdir(local_dir)):
+        source = os.path.join(local_dir, name)
+        if os.path.isfile(source):
+            target = FileSystems.join(remote_dir, name)
+            with open(source, "rb") as src, FileSystems.create(target) as dst:
+                shutil.copyfileobj(src, dst)
+            written.append(target)
+    return written
+
+
 def train_tokenizer(
     inputs: list[str],
     output: str,
@@ -190,7 +207,24 @@ def train_tokenizer(
     progress: bool = True,
     sample: Optional[Sample] = None,
 ) -> dict:
-    """Sample, train, export and (optionally) evaluate. Returns a summary dict."""
+    """Sample, train, export and (optionally) evaluate. Returns a summary dict.
+
+    ``output`` may be a local folder or any Beam filesystem path (``gs://``, ``s3://``):
+    SentencePiece writes local files, so a remote output is trained in a temporary folder
+    that is then copied over.
+    """
+    if "://" in output:
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="tokenizer-") as local:
+            summary = train_tokenizer(
+                inputs, local, vocab_size, sample_mb=sample_mb, seed=seed, alpha=alpha,
+                holdout_fraction=holdout_fraction, character_coverage=character_coverage,
+                user_defined_symbols=user_defined_symbols, num_threads=num_threads, evaluate=evaluate,
+                baseline=baseline, progress=progress, sample=sample)
+            copy_folder(local, output)
+        summary["model"] = output.rstrip("/") + "/" + os.path.basename(summary["model"])
+        return summary
     os.makedirs(output, exist_ok=True)
     if sample is None:
         sample = sample_documents(inputs, max_bytes=int(sample_mb * 1024 * 1024), seed=seed, alpha=alpha,
