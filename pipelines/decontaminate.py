@@ -96,7 +96,9 @@ class Decontaminate(beam.PTransform):
                        help="n-gram length in words (default 13, as GPT-3); CJK/Thai: characters")
         g.add_argument("--decontam_action", choices=ACTIONS, default="remove",
                        help="remove contaminated documents or only flag them in signals")
-        g.add_argument("--decontam_text_field", default="text", help="text field/column of JSONL/Parquet eval sets")
+        g.add_argument("--decontam_text_field", default="text",
+                       help="text field/column of JSONL/Parquet eval sets; several comma-separated fields "
+                            "(e.g. question,answer) are joined into one item, so n-grams spanning them count")
         g.add_argument("--decontam_id_field", default="id", help="id field/column (default: line/row number)")
         g.add_argument("--decontam_report", help="JSON report of matched eval items "
                                                  "(default: <output>/decontamination.json)")

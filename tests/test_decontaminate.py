@@ -142,3 +142,25 @@ def test_ngram_keys_of_a_batch_equal_each_text_alone():
     alone = [ngram_keys([t], 3)[0] for t in texts]
     assert np.array_equal(keys, np.concatenate(alone))
     assert len(set(keys.tolist())) == keys.size  # no collision among distinct n-grams
+
+
+def test_several_fields_make_one_item_so_boundary_ngrams_count(tmp_path):
+    """question,answer: a training text quoting the end of a question and the start of its
+    answer shares no 13-gram with either field alone, only with the two joined."""
+    question = "In which year did the first crewed landing on the moon take place according to the records"
+    answer = "it happened in the summer of the year nineteen sixty nine with two astronauts"
+    rows = [{"id": "q1", "question": question, "answer": answer, "choices": ["one", "two"]},
+            {"id": "q2", "question": "", "answer": None}]
+    (tmp_path / "qa.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n", encoding="utf-8")
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "qa.parquet")
+    spanning = "blog post: landing on the moon take place according to the records it happened in the summer"
+    for name in ("qa.jsonl", "qa.parquet"):
+        path = str(tmp_path / name)
+        assert EvalIndex.from_paths([path], 13, text_field="question").matches(spanning)[0] == 0
+        assert EvalIndex.from_paths([path], 13, text_field="answer").matches(spanning)[0] == 0
+        joined = EvalIndex.from_paths([path], 13, text_field="question, answer")
+        hits, items = joined.matches(spanning)
+        assert hits > 0 and items == {0}
+        assert joined.items == [(name, "q1")]  # the row with no text in its fields is skipped
+    with pytest.raises(ValueError, match="'missing'"):
+        EvalIndex.from_paths([str(tmp_path / "qa.parquet")], 13, text_field="question,missing")

@@ -45,13 +45,32 @@ def _format_of(path: str) -> str:
     return "text"
 
 
+def _item_text(record: dict, fields: list[str]) -> Optional[str]:
+    """The item's text: its fields' values joined by a space, in the order given.
+
+    Several fields (``question,answer``) make one text, so an n-gram that runs from the end
+    of the question into the answer is found too (datatrove's "overlap" n-grams). A list
+    value (e.g. multiple-choice options) contributes each string in it. None when no field
+    has text.
+    """
+    parts = []
+    for field in fields:
+        value = record.get(field)
+        values = value if isinstance(value, (list, tuple)) else [value]
+        parts += [v for v in values if isinstance(v, str) and v.strip()]
+    return " ".join(parts) if parts else None
+
+
 def read_eval_items(path: str, text_field: str = "text", id_field: str = "id",
                     skipped: Optional[dict] = None) -> Iterator[EvalItem]:
     """Items of one evaluation file: plain text (one item per line), JSONL or Parquet.
 
-    Unreadable lines (bad JSON, missing text field) are counted in ``skipped`` under a
-    reason, never fatal. A missing file is an error that says what to pass.
+    ``text_field`` may name several comma-separated fields (``question,answer``), whose
+    texts are joined into one item. Unreadable lines (bad JSON, no text in the fields) are
+    counted in ``skipped`` under a reason, never fatal. A missing file is an error that
+    says what to pass.
     """
+    fields = [f.strip() for f in text_field.split(",") if f.strip()]
     from apache_beam.io.filesystems import FileSystems  # filesystem layer only (gs://, s3://)
 
     skipped = skipped if skipped is not None else {}
@@ -68,12 +87,14 @@ def read_eval_items(path: str, text_field: str = "text", id_field: str = "id",
 
         with FileSystems.open(path) as f:
             table = pq.read_table(f)
-        if text_field not in table.column_names:
-            raise ValueError(f"{path}: no column {text_field!r} (columns: {table.column_names}); "
-                             "set --decontam_text_field")
+        missing = [f for f in fields if f not in table.column_names]
+        if missing or not fields:
+            raise ValueError(f"{path}: no column {', '.join(map(repr, missing)) or repr(text_field)} "
+                             f"(columns: {table.column_names}); set --decontam_text_field")
         ids = table.column(id_field).to_pylist() if id_field in table.column_names else None
-        for row, text in enumerate(table.column(text_field).to_pylist()):
-            if not isinstance(text, str) or not text.strip():
+        for row, record in enumerate(table.select(fields).to_pylist()):
+            text = _item_text(record, fields)
+            if text is None:
                 skipped["empty_item"] = skipped.get("empty_item", 0) + 1
                 continue
             yield EvalItem(base, str(ids[row]) if ids else str(row), text)
@@ -91,8 +112,8 @@ def read_eval_items(path: str, text_field: str = "text", id_field: str = "id",
         except json.JSONDecodeError:
             skipped["bad_json_line"] = skipped.get("bad_json_line", 0) + 1
             continue
-        text = record.get(text_field) if isinstance(record, dict) else None
-        if not isinstance(text, str) or not text.strip():
+        text = _item_text(record, fields) if isinstance(record, dict) else None
+        if text is None:
             skipped["missing_text_field"] = skipped.get("missing_text_field", 0) + 1
             continue
         item_id = record.get(id_field, line_no)
