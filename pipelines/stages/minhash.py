@@ -34,7 +34,7 @@ import functools
 import re
 import sys
 import unicodedata
-from typing import Iterable, Optional, Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 
@@ -132,9 +132,9 @@ def tokenize(text: str) -> list[str]:
     instead of a Python generator per character, and one ``findall`` replaces
     substitute + split + join + findall.
     """
-    text = text.lower()
+    text = normalize_for_words(text)
     if not text.isascii():
-        text = unicodedata.normalize("NFKD", text).translate(_combining_table())
+        text = text.translate(_combining_table())
     return _FAST_TOKEN_RE.findall(text)
 
 
@@ -457,23 +457,18 @@ class MinHasher:
             raise ValueError(f"MinHasher backend must be one of {BACKENDS}, got {backend!r}")
         self.config = config
         self.backend = backend
-        self._perms: Optional[tuple[np.ndarray, np.ndarray]] = None
-        self._kernel = None
+        if backend == "numba" and _load_kernel() is None:
+            raise ImportError("MinHasher(backend='numba') needs numba: pip install numba")
 
     @property
     def permutations(self) -> tuple[np.ndarray, np.ndarray]:
-        if self._perms is None:
-            self._perms = datasketch_permutations(self.config.num_perm, self.config.seed)
-        return self._perms
+        # Cached per process by datasketch_permutations; a pickled MinHasher carries none.
+        return datasketch_permutations(self.config.num_perm, self.config.seed)
 
     @property
     def kernel(self):
         """The compiled kernel module, or None when the NumPy path is used."""
-        if self._kernel is None and self.backend != "numpy":
-            self._kernel = _load_kernel()
-            if self._kernel is None and self.backend == "numba":
-                raise ImportError("MinHasher(backend='numba') needs numba: pip install numba")
-        return self._kernel
+        return None if self.backend == "numpy" else _load_kernel()
 
     def signatures_from_tokens(self, token_lists: Sequence[Sequence[str]]) -> tuple[np.ndarray, np.ndarray]:
         """(signatures, shingle counts) for documents given as ``tokenize`` output."""
@@ -503,10 +498,6 @@ class MinHasher:
         """(band keys (docs, bands), shingle counts). Rows of shingle-less docs are unusable."""
         sig, n_sh = self.signatures(texts)
         return band_keys(sig, self.config.bands, self.config.rows), n_sh
-
-    def __getstate__(self):
-        # Permutations are re-derived and the kernel re-imported on the worker.
-        return {"config": self.config, "backend": self.backend, "_perms": None, "_kernel": None}
 
 
 def estimated_jaccard(sig_a: np.ndarray, sig_b: np.ndarray) -> float:
