@@ -39,11 +39,16 @@ class _CheckDoFn(beam.DoFn):
 
     def setup(self):
         self._progress = Progress("decontaminate", "documents checked", 50_000)
+        self._stage: Optional[Decontaminator] = None
 
     def process(self, doc, index: EvalIndex):
         self._checked.inc()
         self._progress.add()
-        result, items = Decontaminator(index, self.action).check(doc)
+        # The index arrives as a side input, so the stage is made at the first element
+        # (and again only if the runner hands over another index object).
+        if self._stage is None or self._stage.index is not index:
+            self._stage = Decontaminator(index, self.action)
+        result, items = self._stage.check(doc)
         yield self.FLAGS, 1 if items else 0
         if items:
             self._contaminated.inc()

@@ -195,8 +195,6 @@ def main(argv: Optional[list[str]] = None) -> int:
     except (FileNotFoundError, ValueError) as e:
         parser.error(str(e))
     args.input_documents = count_input_documents(files)
-    # Stages may adapt to the runner (see MinhashDedup.from_args); read it from Beam's args.
-    args.runner = PipelineOptions(beam_args).get_all_options().get("runner") or ""
     stages = []
     for name in names:
         cls = load_stage(name)

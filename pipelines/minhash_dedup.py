@@ -26,6 +26,7 @@ from apache_beam.metrics import Metrics
 from pipelines.beam_stages import SplitByKind
 from pipelines.components import DEFAULT_MAX_ROUNDS, DistributedComponents, LocalComponents
 from pipelines.progress import Progress
+from pipelines.runner_options import BatchDocuments
 from pipelines.stages.base import Document
 from pipelines.stages.minhash import (
     DEFAULT_BANDS,
@@ -166,7 +167,7 @@ class MinhashDedup(beam.PTransform):
 
     def __init__(self, config: MinHashConfig = MinHashConfig(), keep: str = "smallest_id",
                  components: str = "distributed", max_rounds: int = DEFAULT_MAX_ROUNDS,
-                 batch_size: int = 256, batch_across_elements: bool = True):
+                 batch_size: int = 256):
         super().__init__()
         if keep not in KEEP_RULES:
             raise ValueError(f"--keep must be one of {', '.join(KEEP_RULES)}, got {keep!r}")
@@ -177,7 +178,6 @@ class MinhashDedup(beam.PTransform):
         self.components = components
         self.max_rounds = max_rounds
         self.batch_size = batch_size
-        self.batch_across_elements = batch_across_elements
 
     # ------------------------------------------------------------------ command line
     @staticmethod
@@ -215,28 +215,19 @@ class MinhashDedup(beam.PTransform):
                                    bands=args.bands if args.bands is not None else DEFAULT_BANDS,
                                    rows=args.rows if args.rows is not None else DEFAULT_ROWS,
                                    ngram=args.ngram, seed=args.minhash_seed)
-        runner = str(getattr(args, "runner", "") or "")
         mode = args.components
         if mode == "auto":
             # dedup.py counts the input rows from Parquet footers (cheap) before building the graph.
             n = getattr(args, "input_documents", None)
             mode = "local" if n is not None and n <= args.local_components_max_docs else "distributed"
-        # The Dask runner (Beam 2.77, dask/transform_evaluator.apply_dofn_to_bundle) drops
-        # what a DoFn emits in finish_bundle, which is where BatchElements emits its last
-        # batch: documents would silently miss their signatures. There we hash one
-        # document per call instead (same results, less vectorization).
-        return cls(config=config, keep=args.keep, components=mode, max_rounds=args.max_rounds,
-                   batch_across_elements="DaskRunner" not in runner)
+        return cls(config=config, keep=args.keep, components=mode, max_rounds=args.max_rounds)
 
     # ---------------------------------------------------------------------- pipeline
     def expand(self, docs):
         config, keep = self.config, self.keep
-        if self.batch_across_elements:
-            batches = docs | "Batch" >> beam.BatchElements(min_batch_size=16, max_batch_size=self.batch_size)
-        else:
-            batches = docs | "OneDocBatches" >> beam.Map(lambda d: [d])
         bands = (
-            batches
+            docs
+            | "Batch" >> BatchDocuments(min_batch_size=16, max_batch_size=self.batch_size)
             | "BandKeys" >> beam.ParDo(ComputeBandKeys(config))
             | "BandKeysOut" >> SplitByKind([MAIN, METRIC])
         )

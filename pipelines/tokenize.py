@@ -41,7 +41,7 @@ from pipelines.io.shards import (
     tokens_to_table, write_shard_bytes,
 )
 from pipelines.progress import Progress
-from pipelines.runner_options import add_runner_defaults
+from pipelines.runner_options import BatchDocuments, JoinSinks, add_runner_defaults
 from pipelines.stats import KEPT, WriteStats, count_metric, dropped, error
 
 log = logging.getLogger("pipelines.tokenize")
@@ -211,14 +211,14 @@ def build_pipeline(p: beam.Pipeline, sources: dict[str, tuple[str, float]], enco
         encoded = (
             p
             | f"Read[{name}]" >> ReadDocuments(files)
-            | f"Batch[{name}]" >> beam.BatchElements(min_batch_size=8, max_batch_size=encode_batch_size)
+            | f"Batch[{name}]" >> BatchDocuments(min_batch_size=8, max_batch_size=encode_batch_size)
             | f"Encode[{name}]" >> beam.ParDo(EncodeBatch(encoder, name, seed, validation_fraction))
         )
         outcomes.append(encoded | f"Outcome[{name}]" >> beam.Map(_count))
         records.append(encoded | f"Kept[{name}]" >> beam.FlatMap(lambda o: [o[1]] if o[0] == KEPT else []))
     all_records = records | "AllSources" >> beam.Flatten()
-    (outcomes | "AllOutcomes" >> beam.Flatten()
-     | "Stats" >> WriteStats(FileSystems.join(output, "stats.json")))
+    stats_written = (outcomes | "AllOutcomes" >> beam.Flatten()
+                     | "Stats" >> WriteStats(FileSystems.join(output, "stats.json")))
 
     # Shard count per (source, split) from the total token bytes: a bounded global sum.
     totals = (all_records
@@ -247,9 +247,10 @@ def build_pipeline(p: beam.Pipeline, sources: dict[str, tuple[str, float]], enco
         return manifest["totals"]
 
     # One small dict per shard (not per document): collecting them is bounded.
-    (shard_meta
-     | "ShardList" >> beam.combiners.ToList()
-     | "WriteManifest" >> beam.Map(write_manifest))
+    manifest_written = (shard_meta
+                        | "ShardList" >> beam.combiners.ToList()
+                        | "WriteManifest" >> beam.Map(write_manifest))
+    (stats_written, manifest_written) | "JoinSinks" >> JoinSinks("tokenize")
 
 
 def build_arg_parser() -> argparse.ArgumentParser:

@@ -155,3 +155,28 @@ def test_fixture_shards_are_readable(shared_data):
     assert reader.tokenizer_sha256 == S.file_sha256(str(pathlib.Path(shards_dir).parent / "tokenizer" / "tokenizer.model"))
     val = S.TokenWindowReader(str(shards_dir), split="validation", seq_len=64, batch_size=2)
     assert sum(1 for _ in val.iter_epoch_batches()) == val.epoch_batches_count() > 0
+
+
+def test_dask_cluster_writes_every_document_once_and_both_sinks(inputs, web_run):
+    """A real local Dask cluster: the last encode batch of each worker is not lost (Dask
+    drops what BatchElements emits in finish_bundle) and both sinks, stats.json and
+    manifest.json, are written (Dask runs only what the last transform depends on).
+
+    The shard *count* may differ from the DirectRunner's: Beam 2.77's Dask runner
+    recomputes side inputs and over-counts the token totals the count is derived from
+    (seen: 37 train shards instead of 8), so only the content is compared here."""
+    from dask_cluster import local_dask_cluster
+
+    out, manifest = web_run
+    on_dask = inputs["root"] / "out_dask"
+    with local_dask_cluster(2) as address:
+        dask_manifest = _run(inputs, on_dask, "--input", str(inputs["web"]),
+                             "--runner=apache_beam.runners.dask.dask_runner.DaskRunner",
+                             f"--dask_client_address={address}")
+    assert (on_dask / "stats.json").read_bytes() == (out / "stats.json").read_bytes()
+    assert dask_manifest["totals"] == manifest["totals"]
+    for split in ("train", "validation"):
+        docs = [sorted(tuple(d.tolist()) for shard in m["shards"] if shard["split"] == split
+                       for d in S.iter_shard_documents(str(folder / shard["path"])))
+                for folder, m in ((out, manifest), (on_dask, dask_manifest))]
+        assert docs[0] == docs[1] and docs[0]
