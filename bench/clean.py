@@ -96,8 +96,8 @@ def measure(label: str, n_docs: int, work: Callable[[], object]):
             "docs_per_core_s": n_docs / m.cpu if m.cpu else float("inf")}, result
 
 
-def peak_rss_mb(who=resource.RUSAGE_SELF) -> float:
-    return resource.getrusage(who).ru_maxrss / 1024  # Linux reports KiB
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
 
 
 # ----------------------------------------------------------------------- ours
@@ -137,7 +137,7 @@ def isolation_overhead(isolated: Extract, docs) -> tuple[float, float, int, int]
     for i, doc in enumerate(docs):
         texts = {}
         for mode in (("in", "iso") if i % 2 == 0 else ("iso", "in")):
-            copy = doc.replace(signals={})
+            copy = doc.copy()
             if mode == "in":
                 t0 = time.process_time()
                 result = in_process.process(copy)

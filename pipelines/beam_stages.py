@@ -9,7 +9,7 @@ It has ONE output of ``(kind, payload)`` pairs, split afterwards by :class:`Spli
   kept      kept documents
   outcome   one outcome string per record (kept / dropped:... / error:...)
   funnel    (stage name, bytes) each time a document leaves a stage alive
-  removed   (stage name, document, "<stage>.<reason>") when ``keep_removed``
+  removed   (stage name, (document, "<stage>.<reason>")) when ``keep_removed``
   summary   (section, key, n) for kept documents: ("languages", "de", 1), ("pii", "email", 3)
 Why not tagged outputs (``with_outputs``)? Beam's Dask runner (2.77) mixes up the
 outputs of multi-output ParDos (and so beam.Partition); plain Filters work everywhere
@@ -88,7 +88,7 @@ class ApplyStages(beam.DoFn):
                 key = f"{stage.name}.{result.reason}"
                 if self.keep_removed:
                     removed = (result.document or doc).replace(payload=b"")
-                    yield REMOVED, (stage.name, removed, key)
+                    yield REMOVED, (stage.name, (removed, key))
                 yield self._emit(stats.dropped(key))
                 return
             doc = result

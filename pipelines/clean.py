@@ -150,14 +150,11 @@ def build_pipeline(p: beam.Pipeline, files: list[str], stages: list, args) -> No
     written.append(results[OUTCOME] | "Stats" >> WriteStats(FileSystems.join(out, "stats.json"), extras=summaries))
 
     if args.keep_removed:
+        # REMOVED items are (stage name, (document, reason key)): split by stage name.
+        by_stage = results[REMOVED] | "RemovedByStage" >> SplitByKind([s.name for s in stages])
         for stage in stages:
-            name = stage.name
-            written.append(
-                results[REMOVED]
-                | f"Removed_{name}" >> beam.Filter(lambda item, name=name: item[0] == name)
-                | f"RemovedDoc_{name}" >> beam.Map(lambda item: (item[1], item[2]))
-                | f"WriteRemoved_{name}" >> WriteDocuments(FileSystems.join(out, "removed", name), 1)
-            )
+            written.append(by_stage[stage.name]
+                           | f"WriteRemoved_{stage.name}" >> WriteDocuments(FileSystems.join(out, "removed", stage.name), 1))
     tuple(written) | "JoinSinks" >> JoinSinks("clean")
 
 

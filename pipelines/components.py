@@ -32,6 +32,8 @@ from typing import Iterable, Iterator
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
+from pipelines.beam_stages import SplitByKind
+
 DEFAULT_MAX_ROUNDS = 12
 
 
@@ -140,10 +142,10 @@ class _LargeStar(_StarStep):
         changed = has_larger and m < u
         for v in neighbours:
             if v > u:
-                yield (v, m)
+                yield EDGE, (v, m)
         if changed:
             self.changes.inc()
-            yield CHANGE
+            yield CHANGED, 1
 
 
 class _SmallStar(_StarStep):
@@ -162,27 +164,18 @@ class _SmallStar(_StarStep):
                 m = v
         if m is None:
             return
-        yield (u, m)
+        yield EDGE, (u, m)
         for v in smaller:
             if v != m:
-                yield (v, m)
+                yield EDGE, (v, m)
         if distinct:
             self.changes.inc()
-            yield CHANGE
+            yield CHANGED, 1
 
 
-# Marker element for "this node changed something". We mix it into the edge stream and
-# split with two fused Filters instead of using ParDo.with_outputs: the Dask runner mixed
-# the tagged outputs of these chained multi-output DoFns into the main output.
-CHANGE = ("", "")
-
-
-def _is_change(e) -> bool:
-    return e == CHANGE
-
-
-def _is_edge(e) -> bool:
-    return e != CHANGE
+# The star steps emit (kind, value) pairs split by SplitByKind, not tagged outputs: the
+# Dask runner mixed the tagged outputs of these chained multi-output DoFns into the main one.
+EDGE, CHANGED = "edge", "changed"
 
 
 def _both_directions(edge):
@@ -221,18 +214,18 @@ class DistributedComponents(beam.PTransform):
                 | f"R{r}Both" >> beam.FlatMap(_both_directions)
                 | f"R{r}GroupLarge" >> beam.GroupByKey()
                 | f"R{r}LargeStar" >> beam.ParDo(_LargeStar(r))
+                | f"R{r}LargeOut" >> SplitByKind([EDGE, CHANGED])
             )
             small = (
-                large
-                | f"R{r}LargeEdges" >> beam.Filter(_is_edge)
+                large[EDGE]
                 | f"R{r}OrderSmall" >> beam.Map(lambda e: _ordered(*e))
                 | f"R{r}GroupSmall" >> beam.GroupByKey()
                 | f"R{r}SmallStar" >> beam.ParDo(_SmallStar(r))
+                | f"R{r}SmallOut" >> SplitByKind([EDGE, CHANGED])
             )
-            current = small | f"R{r}SmallEdges" >> beam.Filter(_is_edge)
+            current = small[EDGE]
             change_counts.append(
-                (large | f"R{r}LargeChanges" >> beam.Filter(_is_change),
-                 small | f"R{r}SmallChanges" >> beam.Filter(_is_change))
+                (large[CHANGED], small[CHANGED])
                 | f"R{r}Changes" >> beam.Flatten()
                 | f"R{r}Tag" >> beam.Map(lambda _, r=r: (r, 1))
             )

@@ -78,7 +78,7 @@ class _ApplyRemovalDoFn(beam.DoFn):
     def process(self, element):
         _, grouped = element
         spans = list(grouped["spans"])
-        byte_spans = sub.merge_intervals(np.concatenate(spans)) if spans else None
+        byte_spans = np.concatenate(spans) if spans else None  # removal_plan merges them
         for doc in grouped["doc"]:  # one per id; several if ids collide (kept as-is)
             new_text, char_spans, removed = sub.removal_plan(doc.text or "", byte_spans, self.snap_words)
             if not char_spans:

@@ -199,18 +199,18 @@ def tokenizer_paths(model_path: str) -> dict:
     return paths
 
 
-def build_pipeline(p: beam.Pipeline, sources: dict[str, tuple[str, float]], encoder: SentencePieceEncoder,
-                   output: str, *, seed: int, validation_fraction: float, shard_size_mb: float,
-                   encode_batch_size: int = 256, manifest_extra: Optional[dict] = None) -> None:
+def build_pipeline(p: beam.Pipeline, sources: dict[str, tuple[str, float]], files: dict[str, list[str]],
+                   encoder: SentencePieceEncoder, output: str, *, seed: int, validation_fraction: float,
+                   shard_size_mb: float, encode_batch_size: int = 256, manifest_extra: Optional[dict] = None) -> None:
+    """``sources``: name -> (path as given, weight); ``files``: name -> its Parquet files."""
     schema = encoder.schema()
     itemsize = np.dtype(schema.metadata[b"dtype"].decode()).itemsize
     shard_bytes = int(shard_size_mb * 1024 * 1024)
     outcomes, records = [], []
     for name in sorted(sources):
-        files = expand_document_inputs([sources[name][0]])
         encoded = (
             p
-            | f"Read[{name}]" >> ReadDocuments(files)
+            | f"Read[{name}]" >> ReadDocuments(files[name])
             | f"Batch[{name}]" >> BatchDocuments(min_batch_size=8, max_batch_size=encode_batch_size)
             | f"Encode[{name}]" >> beam.ParDo(EncodeBatch(encoder, name, seed, validation_fraction))
         )
@@ -276,8 +276,8 @@ def run(argv: Optional[list[str]] = None) -> int:
     args, beam_args = build_arg_parser().parse_known_args(argv)
     try:
         sources = parse_sources(args.input, args.source)
-        for name, (path, _) in sources.items():
-            expand_document_inputs([path])  # fail early with the helpful message
+        # Listed (and footers checked) once, before the pipeline: bad paths fail here.
+        files = {name: expand_document_inputs([path]) for name, (path, _) in sources.items()}
         if not FileSystems.exists(args.tokenizer):
             raise FileNotFoundError(f"no tokenizer at {args.tokenizer!r}: train one with "
                                     "python -m tokenizer_training.train --input DOCS --output DIR")
@@ -296,7 +296,7 @@ def run(argv: Optional[list[str]] = None) -> int:
     log.info("tokenizing %s -> %s (seed %d, validation %.3f)", sorted(sources), args.output, args.seed,
              args.validation_fraction)
     with beam.Pipeline(options=PipelineOptions(add_runner_defaults(beam_args))) as p:
-        build_pipeline(p, sources, encoder, args.output, seed=args.seed,
+        build_pipeline(p, sources, files, encoder, args.output, seed=args.seed,
                        validation_fraction=args.validation_fraction, shard_size_mb=args.shard_size_mb,
                        encode_batch_size=args.encode_batch_size,
                        manifest_extra=tokenizer_paths(args.tokenizer))

@@ -31,6 +31,14 @@ def wait_for_workers(address: str, n: int, timeout: float = 60.0) -> None:
         client.wait_for_workers(n, timeout=timeout)
 
 
+def scheduler_task_prefixes(address: str) -> int:
+    """How many kinds of task the scheduler has seen (its task_prefixes are never cleared)."""
+    from distributed import Client
+
+    with Client(address, timeout=60) as client:
+        return client.run_on_scheduler(lambda dask_scheduler: len(dask_scheduler.task_prefixes))
+
+
 @contextlib.contextmanager
 def local_dask_cluster(n_workers: int = 2):
     dask_bin = pathlib.Path(sys.executable).with_name("dask")
@@ -55,6 +63,9 @@ def local_dask_cluster(n_workers: int = 2):
             ))
         wait_for_workers(address, n_workers)
         yield address
+        # A job that silently ran on the DirectRunner (runner flags lost on the way) would
+        # write the same bytes: make sure the cluster really ran tasks.
+        assert scheduler_task_prefixes(address) > 0, "the job did not run on the Dask cluster"
     finally:
         for p in reversed(procs):
             p.terminate()

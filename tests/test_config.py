@@ -147,6 +147,7 @@ def test_pii_section_passes_placeholders_and_phone_regions(tmp_path):
     pii = [s for s in build_filter_stages(load_config(str(path))) if s.name == "pii"][0]
     out = pii.process(Document(id="x", text="Mail an max.mustermann@example.de bitte.", language="de"))
     assert "[EMAIL]" in out.text and "example.de" not in out.text
+    assert pii.phone_regions == ("DE",)  # not the defaults (which also contain DE)
     path.write_text("pii: {phone_regions: DE}\n")
     with pytest.raises(ConfigError, match="pii.phone_regions"):
         load_config(str(path))

@@ -153,7 +153,9 @@ def test_bad_inputs_are_counted_drops(in_process):
 
 
 def test_timeout_abandons_the_work_and_the_worker_recovers():
-    stage = Extract(timeout_s=0.5, wall_timeout_s=2.0, extractor=slow_extractor)
+    # The wall-clock backstop is set far beyond the spin first, so only the CPU-time limit
+    # can end it; it is lowered later for the child that blocks without using CPU.
+    stage = Extract(timeout_s=0.5, wall_timeout_s=10 * SLOW_SECONDS, extractor=slow_extractor)
     stage.setup()
     try:
         slow = f"<html><body><p>{SPIN_MARKER}</p></body></html>".encode()
@@ -177,9 +179,11 @@ def test_timeout_abandons_the_work_and_the_worker_recovers():
         assert not isinstance(ok, Drop) and ok.text.startswith("fast text from")
 
         # A child that blocks without using CPU is caught by the wall-clock backstop.
+        stage.wall_timeout_s = 2.0
         started = time.monotonic()
         hung = run(stage, "http://hang.example/", f"<p>{HANG_MARKER}</p>".encode())
-        assert hung.reason == "timeout" and time.monotonic() - started < SLOW_SECONDS
+        hang_elapsed = time.monotonic() - started
+        assert hung.reason == "timeout" and 2.0 <= hang_elapsed < SLOW_SECONDS
         assert stage.restarts == 2
 
         crash = run(stage, "http://crash.example/", b"<html><body>PLEASE-CRASH-HERE</body></html>")

@@ -391,6 +391,6 @@ def test_odd_input_gives_a_verdict_not_a_crash(text):
     for stage in filter_stages():
         result = stage.process(doc(text, language=""))
         assert isinstance(result, (Document, Drop))
+        # Every stage sees every input (each gets a fresh document): no early exit.
         if isinstance(result, Drop):
             assert result.reason in type(stage).REASONS
-            break

@@ -31,6 +31,7 @@ import threading
 import time
 from typing import Iterable, Optional
 
+from apache_beam.io.filesystems import FileSystems
 import sentencepiece as spm
 from tqdm import tqdm
 
@@ -173,21 +174,15 @@ def write_json(path: str, obj: dict) -> None:
         f.write(json.dumps(obj, indent=2, ensure_ascii=False) + "\n")
 
 
-def copy_folder(local_dir: str, remote_dir: str) -> list[str]:
+def copy_folder(local_dir: str, remote_dir: str) -> None:
     """Copy the files of ``local_dir`` into ``remote_dir`` (any Beam filesystem)."""
     import shutil
 
-    from apache_beam.io.filesystems import FileSystems
-
-    written = []
     for name in sorted(os.listdir(local_dir)):
         source = os.path.join(local_dir, name)
         if os.path.isfile(source):
-            target = FileSystems.join(remote_dir, name)
-            with open(source, "rb") as src, FileSystems.create(target) as dst:
+            with open(source, "rb") as src, FileSystems.create(FileSystems.join(remote_dir, name)) as dst:
                 shutil.copyfileobj(src, dst)
-            written.append(target)
-    return written
 
 
 def train_tokenizer(
@@ -213,18 +208,29 @@ def train_tokenizer(
     SentencePiece writes local files, so a remote output is trained in a temporary folder
     that is then copied over.
     """
-    if "://" in output:
-        import tempfile
+    import shutil
+    import tempfile
 
-        with tempfile.TemporaryDirectory(prefix="tokenizer-") as local:
-            summary = train_tokenizer(
-                inputs, local, vocab_size, sample_mb=sample_mb, seed=seed, alpha=alpha,
-                holdout_fraction=holdout_fraction, character_coverage=character_coverage,
-                user_defined_symbols=user_defined_symbols, num_threads=num_threads, evaluate=evaluate,
-                baseline=baseline, progress=progress, sample=sample)
-            copy_folder(local, output)
-        summary["model"] = output.rstrip("/") + "/" + os.path.basename(summary["model"])
+    remote = "://" in output
+    work = tempfile.mkdtemp(prefix="tokenizer-") if remote else output
+    try:
+        summary = _train_into(work, inputs, vocab_size, sample_mb=sample_mb, seed=seed, alpha=alpha,
+                              holdout_fraction=holdout_fraction, character_coverage=character_coverage,
+                              user_defined_symbols=user_defined_symbols, num_threads=num_threads,
+                              evaluate=evaluate, baseline=baseline, progress=progress, sample=sample)
+        if remote:
+            copy_folder(work, output)
+            summary["model"] = FileSystems.join(output, os.path.basename(summary["model"]))
         return summary
+    finally:
+        if remote:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def _train_into(output: str, inputs: list[str], vocab_size: int, *, sample_mb, seed, alpha, holdout_fraction,
+                character_coverage, user_defined_symbols, num_threads, evaluate, baseline, progress,
+                sample) -> dict:
+    """train_tokenizer's work, into a local folder."""
     os.makedirs(output, exist_ok=True)
     if sample is None:
         sample = sample_documents(inputs, max_bytes=int(sample_mb * 1024 * 1024), seed=seed, alpha=alpha,

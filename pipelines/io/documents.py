@@ -112,12 +112,13 @@ def write_parquet_file(path: str, rows: list[dict]) -> str:
     return path
 
 
-def clear_shards(directory: str) -> None:
-    """Remove stale shards so a rerun with another shard count leaves no leftovers."""
-    pattern = FileSystems.join(directory, "part-*.parquet")
-    matches = FileSystems.match([pattern])[0].metadata_list
-    if matches:
-        FileSystems.delete([m.path for m in matches])
+def clear_shards(directory: str, patterns: tuple[str, ...] = ("part-*.parquet",)) -> None:
+    """Remove stale shards (files matching ``patterns`` in ``directory``, on any Beam
+    filesystem) so a rerun with another shard count leaves no leftovers."""
+    results = FileSystems.match([FileSystems.join(directory, p) for p in patterns])
+    stale = [m.path for r in results for m in r.metadata_list]
+    if stale:
+        FileSystems.delete(stale)
 
 
 class WriteDocuments(beam.PTransform):
@@ -191,7 +192,7 @@ def check_document_file(path: str) -> None:
         )
 
 
-def expand_document_inputs(inputs: Iterable[str], check: bool = True) -> list[str]:
+def expand_document_inputs(inputs: Iterable[str]) -> list[str]:
     """Resolve folders and globs to a sorted list of Parquet files (footers checked)."""
     files: list[str] = []
     for spec in inputs:
@@ -211,9 +212,8 @@ def expand_document_inputs(inputs: Iterable[str], check: bool = True) -> list[st
             )
         files.extend(found)
     files = sorted(set(files))
-    if check:
-        for path in files:
-            check_document_file(path)
+    for path in files:
+        check_document_file(path)
     return files
 
 

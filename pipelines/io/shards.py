@@ -483,12 +483,9 @@ def remove_stale_shards(shards_dir: str) -> None:
     """Delete the shards and manifest of an earlier run in ``shards_dir`` (local or any
     Beam filesystem): a rerun with another shard count must leave no leftover shard."""
     # Imported here: the trainer reads shards without loading Beam.
-    from apache_beam.io.filesystems import FileSystems
+    from pipelines.io.documents import clear_shards
 
-    patterns = [FileSystems.join(shards_dir, "*.arrow"), FileSystems.join(shards_dir, MANIFEST_NAME)]
-    stale = [m.path for r in FileSystems.match(patterns) for m in r.metadata_list]
-    if stale:
-        FileSystems.delete(stale)
+    clear_shards(shards_dir, ("*.arrow", MANIFEST_NAME))
 
 
 def assign_shard(key: int, num_shards: int) -> int:

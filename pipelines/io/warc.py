@@ -60,6 +60,7 @@ from warcio.recordloader import ArcWarcRecordLoader
 from warcio.statusandheaders import StatusAndHeadersParser, StatusAndHeadersParserException
 
 from pipelines import stats
+from pipelines.progress import Progress
 from pipelines.stages.base import Document, stable_id
 
 log = logging.getLogger(__name__)
@@ -488,14 +489,12 @@ def iter_warc_outcomes(path: str, max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_B
     becomes an ``error:warc.*`` outcome (and a log line saying what happened).
     """
     crawl = crawl or infer_crawl(path)
-    started, counts, n_read = time.monotonic(), {}, 0
+    started, counts = time.monotonic(), {}
+    progress = Progress(path, "records read", 10_000)
 
     def emit(outcome, doc=None):
-        nonlocal n_read
         counts[outcome] = counts.get(outcome, 0) + 1
-        n_read += 1
-        if n_read % 10000 == 0:
-            log.info("%s: %d records read", path, n_read)
+        progress.add()
         return outcome, doc
 
     try:

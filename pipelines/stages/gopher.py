@@ -19,7 +19,7 @@ import numpy as np
 
 from pipelines.stages.base import Document, StageResult
 from pipelines.stages.language_table import LanguageAwareStage
-from pipelines.stages.segmentation import word_tokens
+from pipelines.stages.segmentation import is_symbol_token, word_tokens
 
 _PARAGRAPH_SPLIT = re.compile(r"\n{2,}")
 _LINE_SPLIT = re.compile(r"\n+")
@@ -52,8 +52,7 @@ class GopherQuality(LanguageAwareStage):
         # (hashes, alphabetic words) count over all tokens, as in datatrove, on which
         # FineWeb's thresholds were tuned; lengths and counts use the non-symbol tokens.
         tokens = word_tokens(text, profile.segmentation, profile.join_hyphens)
-        # Symbol tokens are single marks or "..."; every word token starts with a \w char.
-        words = [t for t in tokens if t[0].isalnum() or t[0] == "_"]
+        words = [t for t in tokens if not is_symbol_token(t)]
         n_words = len(words)
         n_tokens = len(tokens)
         lines = text.splitlines() or [""]

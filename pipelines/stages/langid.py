@@ -69,6 +69,12 @@ class LanguageId(Stage):
         self.min_score = float(min_score)
         if not 0.0 <= self.min_score <= 1.0:
             raise ValueError(f"min_score must be within [0, 1], got {min_score}")
+        # How many labels can reach min_score: probabilities sum to 1, so at most
+        # floor(1 / min_score); with min_score >= 0.5 (or no wanted languages) only the top.
+        if self.languages is None or self.min_score >= 0.5:
+            self._labels_needed = 1
+        else:
+            self._labels_needed = -1 if self.min_score == 0.0 else int(1.0 / self.min_score)
         self._model = None
 
     def __getstate__(self):
@@ -101,17 +107,10 @@ class LanguageId(Stage):
         labels, scores = self._model.predict(text.replace("\n", " ").replace("\r", " "), k=k)
         return [(label[len(_LABEL_PREFIX):], float(score)) for label, score in zip(labels, scores)]
 
-    def _labels_to_consider(self) -> int:
-        """How many labels can reach ``min_score``: probabilities sum to 1, so at most
-        floor(1 / min_score). With min_score >= 0.5 only the top one can."""
-        if self.languages is None or self.min_score >= 0.5:
-            return 1
-        return -1 if self.min_score == 0.0 else int(1.0 / self.min_score)
-
     def process(self, doc: Document) -> StageResult:
         if not doc.text.strip():
             return self.drop(doc, "no_text")
-        ranked = self.ranked(doc.text, self._labels_to_consider())
+        ranked = self.ranked(doc.text, self._labels_needed)
         doc.language, doc.language_score = ranked[0]
         if self.languages is not None:
             # datatrove's rule: keep when any wanted language reaches min_score; the

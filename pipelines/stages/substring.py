@@ -62,11 +62,11 @@ def merge_intervals(spans: np.ndarray) -> np.ndarray:
     spans = spans[spans[:, 1] > spans[:, 0]]
     if len(spans) == 0:
         return _EMPTY_SPANS.copy()
-    return _covered_intervals(spans[:, 0], spans[:, 1] - spans[:, 0], 0)
+    return _covered_intervals(spans[:, 0], spans[:, 1] - spans[:, 0])
 
 
-def _covered_intervals(starts: np.ndarray, lengths: np.ndarray, n: int) -> np.ndarray:
-    """Union of [starts[i], starts[i] + lengths[i]) over a buffer of n bytes."""
+def _covered_intervals(starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Union of [starts[i], starts[i] + lengths[i])."""
     if len(starts) == 0:
         return _EMPTY_SPANS.copy()
     if len(starts) > 1 and not (starts[1:] >= starts[:-1]).all():
@@ -116,7 +116,6 @@ def repeated_byte_spans(segments: Sequence[bytes], min_span: int = DEFAULT_MIN_S
     if not segments or max((len(s) for s in segments), default=0) < min_span:
         return out
     buf, starts = concat_segments(segments)
-    n = len(buf)
     lengths = np.fromiter((len(s) for s in segments), dtype=np.int64, count=len(segments))
     sa = pydivsufsort.divsufsort(buf)
     # Only positions whose raw match reaches min_span are looked at again, so beyond
@@ -128,7 +127,7 @@ def repeated_byte_spans(segments: Sequence[bytes], min_span: int = DEFAULT_MIN_S
         match = np.minimum(lpf[hit], _bytes_left(hit, starts, lengths).astype(lpf.dtype))
         del lpf
         ok = match >= min_span
-        covered = _covered_intervals(hit[ok], match[ok], n)
+        covered = _covered_intervals(hit[ok], match[ok])
     else:
         lcp = pydivsufsort.kasai(buf, sa)  # lcp[i] = lcp(sa[i], sa[i+1])
         pairs = np.flatnonzero(lcp[:-1] >= min_span)
@@ -138,7 +137,7 @@ def repeated_byte_spans(segments: Sequence[bytes], min_span: int = DEFAULT_MIN_S
         del lcp
         ok = match >= min_span
         hit = np.concatenate([left_pos[ok], right_pos[ok]])
-        covered = _covered_intervals(hit, np.concatenate([match[ok], match[ok]]), n)
+        covered = _covered_intervals(hit, np.concatenate([match[ok], match[ok]]))
     del sa
     if len(covered) == 0:
         return out
