@@ -30,7 +30,7 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from pipelines.components import union_find_components  # noqa: E402
+from pipelines.dedup.components import union_find_components  # noqa: E402
 from pipelines.stages.base import Document, stable_id  # noqa: E402
 from pipelines.stages.minhash import MinHashConfig, MinHasher, band_keys  # noqa: E402
 
@@ -204,7 +204,7 @@ SETTINGS = {
 
 def run_beam_job(docs: list[Document], workdir: pathlib.Path) -> dict[str, str]:
     """Run ``python -m pipelines.dedup`` in-process on the corpus; doc id -> cluster id."""
-    from pipelines import dedup
+    from pipelines.dedup import job as dedup
     from pipelines.io.documents import document_to_row, iter_parquet_documents, write_parquet_file
 
     src = workdir / "in"

@@ -223,7 +223,7 @@ def phase_beam(docs, args):
     import apache_beam as beam
 
     from pipelines.stages.base import Document
-    from pipelines.substring_dedup import SubstringDedup
+    from pipelines.dedup.substring import SubstringDedup
 
     docs = docs[: max(1, int(len(docs) * args.beam_mb * 1e6 / sum(len(d) for _, d in docs)))]
     total = sum(len(d) for _, d in docs)

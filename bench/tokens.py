@@ -69,7 +69,7 @@ def write_synthetic_shards(out: pathlib.Path, n_tokens: int) -> pathlib.Path:
 
 
 def time_reader(shards: str, label: str, seconds: float) -> None:
-    from pipelines.io.shards import TokenWindowReader
+    from model.data import TokenWindowReader
 
     for seq_len, batch in ((2048, 16), (256, 8)):
         try:

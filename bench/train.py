@@ -41,7 +41,7 @@ from model.transformer import count_parameters  # noqa: E402
 
 def batches(args, vocab_size: int, n: int) -> list[torch.Tensor]:
     if args.data:
-        from pipelines.io.shards import TokenWindowReader
+        from model.data import TokenWindowReader
 
         reader = TokenWindowReader(args.data, seq_len=args.seq_len, batch_size=args.batch_size, seed=0)
         return [torch.from_numpy(reader.next_batch()) for _ in range(n)]

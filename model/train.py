@@ -90,7 +90,7 @@ def make_optimizer(model: torch.nn.Module, args: argparse.Namespace) -> torch.op
 
 
 def _readers(args: argparse.Namespace, dist_info: DistInfo):
-    from pipelines.io.shards import TokenWindowReader
+    from model.data import TokenWindowReader
 
     if args.batch_size % dist_info.world_size:
         raise SystemExit(f"--batch_size {args.batch_size} is the global batch; it must be divisible by the "

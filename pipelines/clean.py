@@ -19,13 +19,13 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines.beam_stages import (
-    FUNNEL, HTML_RESPONSES, KEPT, OUTCOME, RECORDS, REMOVED, SUMMARY, ApplyStages, SplitByKind,
-    SummarizeFunnel, SummarizeKept,
-)
-from pipelines.io.documents import WriteDocuments, clear_shards
-from pipelines.runner_options import JoinSinks, add_runner_defaults
 from pipelines import stats
+from pipelines.beam.apply_stages import (
+    FUNNEL, HTML_RESPONSES, KEPT, OUTCOME, RECORDS, REMOVED, SUMMARY, ApplyStages, SummarizeFunnel, SummarizeKept,
+)
+from pipelines.beam.runner import add_runner_defaults
+from pipelines.beam.transforms import JoinSinks, SplitByKind
+from pipelines.io.documents import WriteDocuments, clear_shards
 from pipelines.stats import WriteStats
 
 log = logging.getLogger("pipelines.clean")
@@ -98,7 +98,7 @@ def _first_copy(keyed):
     """Keep one copy of a record read from several files (deterministically)."""
     _, docs = keyed
     docs = sorted(docs, key=lambda d: (d.source_file, d.warc_date, d.url))
-    yield "ok", docs[0]
+    yield stats.READ_OK, docs[0]
     for _ in docs[1:]:
         yield stats.dropped("warc.duplicate_record"), None
 
@@ -110,9 +110,9 @@ class DropRepeatedRecords(beam.PTransform):
     responses; it also spreads the work over all workers. Memory: one id's copies."""
 
     def expand(self, records):
-        # Filters rather than beam.Partition: the Dask runner mis-routes Partition outputs.
-        ok = records | "HtmlResponses" >> beam.Filter(lambda r: r[0] == "ok")
-        other = records | "OtherOutcomes" >> beam.Filter(lambda r: r[0] != "ok")
+        # Filters rather than beam.Partition (Dask limit 1 in pipelines.beam.runner).
+        ok = records | "HtmlResponses" >> beam.Filter(lambda r: r[0] == stats.READ_OK)
+        other = records | "OtherOutcomes" >> beam.Filter(lambda r: r[0] != stats.READ_OK)
         unique = (
             ok
             | "KeyById" >> beam.Map(lambda r: (r[1].id, r[1]))
@@ -200,11 +200,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def write_report_if_available(output: str) -> None:
-    try:
-        from pipelines.report import write_report
-    except ImportError:
-        log.warning("pipelines.report not available; skipping report.html")
-        return
+    from pipelines.report.clean_page import write_report
+
     try:
         path = write_report(output)
         log.info("clean: report in %s", path)

@@ -1,5 +1,7 @@
-"""Per-record outcome accounting, computed inside the pipeline.
+"""Per-record outcome accounting, computed inside the pipeline: the one home of every
+outcome string and of the shape of ``stats.json``.
 
+A reader hands each record on as ``(READ_OK, document)`` or with its final outcome.
 Every record produces exactly one outcome string:
   ``kept``                      the document survived every stage
   ``dropped:<stage>.<reason>``  a stage dropped it (non-HTML, revisit, blocklist, ...)
@@ -19,9 +21,13 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
+from pipelines.beam.transforms import MergeNamedNumbers
+
+READ_OK = "ok"  # a record the reader hands on to the stages (not yet an outcome)
 KEPT = "kept"
 DROPPED = "dropped:"
 ERROR = "error:"
+DOCUMENTS_IN = "documents_in"  # counted once per input document by jobs that read documents
 
 
 def dropped(key: str) -> str:
@@ -42,38 +48,35 @@ def count_metric(outcome: str) -> None:
     Metrics.counter(f"{kind}.{stage}" if reason else kind, reason or key).inc()
 
 
-def outcome_counts_to_stats(counts: dict[str, int]) -> dict:
-    """Shape counts like ``{"records_read", "documents_kept", "dropped", "errors"}``."""
+def _split_counts(counts: dict[str, int]) -> tuple[int, dict, dict]:
     kept = counts.get(KEPT, 0)
     drops = {k[len(DROPPED):]: v for k, v in counts.items() if k.startswith(DROPPED)}
     errors = {k[len(ERROR):]: v for k, v in counts.items() if k.startswith(ERROR)}
-    total = kept + sum(drops.values()) + sum(errors.values())
+    return kept, dict(sorted(drops.items())), dict(sorted(errors.items()))
+
+
+def outcome_counts_to_stats(counts: dict[str, int]) -> dict:
+    """Shape counts like ``{"records_read", "documents_kept", "dropped", "errors"}``
+    (the clean job's accounting: every record read is counted once)."""
+    kept, drops, errors = _split_counts(counts)
     return {
-        "records_read": total,
+        "records_read": kept + sum(drops.values()) + sum(errors.values()),
         "documents_kept": kept,
-        "dropped": dict(sorted(drops.items())),
-        "errors": dict(sorted(errors.items())),
+        "dropped": drops,
+        "errors": errors,
     }
 
 
-class _MergeCounts(beam.CombineFn):
-    def create_accumulator(self):
-        return {}
-
-    def add_input(self, acc, element):
-        key, n = element
-        acc[key] = acc.get(key, 0) + n
-        return acc
-
-    def merge_accumulators(self, accs):
-        out: dict = {}
-        for a in accs:
-            for k, v in a.items():
-                out[k] = out.get(k, 0) + v
-        return out
-
-    def extract_output(self, acc):
-        return dict(sorted(acc.items()))
+def document_counts_to_stats(counts: dict[str, int], stages: list[str]) -> dict:
+    """Shape counts like ``{"documents_in", "documents_kept", "dropped", "stages"}``
+    (the dedup job's accounting: documents_in == documents_kept + sum(dropped))."""
+    kept, drops, _ = _split_counts(counts)
+    return {
+        "documents_in": counts.get(DOCUMENTS_IN, 0),
+        "documents_kept": kept,
+        "dropped": drops,
+        "stages": stages,
+    }
 
 
 def write_json(path: str, obj: dict) -> str:
@@ -91,8 +94,8 @@ class WriteStats(beam.PTransform):
 
     ``shape`` turns the counts dict into the final JSON object; ``extras`` is an
     optional PCollection of (key, value) pairs merged in as top-level keys (e.g.
-    histograms). Extras are merged with a Flatten + combine rather than a side input:
-    the Dask runner evaluates a side input by recomputing everything upstream of it.
+    histograms). Extras are merged with a Flatten + combine rather than a side input
+    (Dask limit 3 in :mod:`pipelines.beam.runner`).
     """
 
     def __init__(self, path: str, shape: Callable[[dict], dict] = outcome_counts_to_stats,
@@ -106,7 +109,7 @@ class WriteStats(beam.PTransform):
         counts = (
             outcomes
             | "CountOutcomes" >> beam.combiners.Count.PerElement()
-            | "MergeCounts" >> beam.CombineGlobally(_MergeCounts())
+            | "MergeCounts" >> beam.CombineGlobally(MergeNamedNumbers())
             | "KeyCounts" >> beam.Map(lambda c: (_COUNTS_KEY, c))
         )
         parts = counts if self.extras is None else (counts, self.extras) | "WithExtras" >> beam.Flatten()

@@ -41,7 +41,8 @@ from pipelines.io.shards import (
     tokens_to_table, write_shard_bytes,
 )
 from pipelines.progress import Progress
-from pipelines.runner_options import BatchDocuments, JoinSinks, add_runner_defaults
+from pipelines.beam.runner import add_runner_defaults
+from pipelines.beam.transforms import BatchDocuments, JoinSinks
 from pipelines.stats import KEPT, WriteStats, count_metric, dropped, error
 
 log = logging.getLogger("pipelines.tokenize")

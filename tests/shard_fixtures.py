@@ -15,7 +15,14 @@ from __future__ import annotations
 import glob
 import os
 import pathlib
-from typing import Optional
+from typing import Iterable, Optional
+
+import numpy as np
+
+from pipelines.io.shards import (
+    TRAIN, VALIDATION, assign_shard, build_manifest, is_validation, num_shards_for, remove_stale_shards,
+    shard_file_name, shard_schema, shuffle_key, write_manifest, write_shard,
+)
 
 REAL_PAGES = "warc/real-pages-00000.warc.gz"
 CC_EXCERPT = "warc/cc-main-2020-34-excerpt.warc.gz"
@@ -101,7 +108,6 @@ def build_test_shards(documents_dir, out_dir, vocab_size: int = 1000, *, seed: i
     Returns the shards folder (holds manifest.json), ``<out_dir>/shards``.
     """
     from pipelines.io.documents import expand_document_inputs, iter_parquet_documents
-    from pipelines.io.shards import pack_shards_in_memory
     from pipelines.tokenize import SentencePieceEncoder, tokenizer_paths
 
     out_dir = pathlib.Path(out_dir)
@@ -158,3 +164,46 @@ def cached_test_shards(shared_data: pathlib.Path, vocab_size: int = 1000, max_pa
         docs = cached_test_documents(shared_data, max_pages)
         _CACHE[key] = build_test_shards(docs, _cache_dir(f"tok-{vocab_size}-{max_pages}"), vocab_size)
     return _CACHE[key]
+
+
+def pack_shards_in_memory(
+    docs: Iterable[tuple[str, str, list[int]]],
+    out_dir: str,
+    *,
+    seed: int,
+    validation_fraction: float,
+    shard_size_bytes: int,
+    manifest_fields: dict,
+    mixture: dict[str, float],
+    extra: Optional[dict] = None,
+) -> dict:
+    """Reference, single-process packer with the same layout as the Beam job (tests only).
+
+    ``docs`` yields (source, doc_id, token_ids_with_eos); ``manifest_fields`` (tokenizer
+    sha256, vocab size, special ids) also gives the shard schema. Used by tests/fixtures
+    and small runs; the Beam job computes the same thing distributed.
+    """
+    schema = shard_schema(**manifest_fields)
+    itemsize = np.dtype(schema.metadata[b"dtype"].decode()).itemsize
+    groups: dict[tuple[str, str], list[tuple[int, list[int]]]] = {}
+    for source, doc_id, tokens in docs:
+        split = VALIDATION if is_validation(doc_id, validation_fraction) else TRAIN
+        groups.setdefault((source, split), []).append(((shuffle_key(seed, source, doc_id), doc_id), tokens))
+    os.makedirs(out_dir, exist_ok=True)
+    remove_stale_shards(out_dir)
+    shards = []
+    for (source, split), items in sorted(groups.items()):
+        total_bytes = sum(len(t) for _, t in items) * itemsize
+        n = num_shards_for(total_bytes, shard_size_bytes)
+        buckets: dict[int, list] = {}
+        for key, tokens in items:
+            buckets.setdefault(assign_shard(key[0], n), []).append((key, tokens))
+        for index in sorted(buckets):
+            rows = [t for _, t in sorted(buckets[index], key=lambda kt: kt[0])]
+            name = shard_file_name(source, split, index, n)
+            counts = write_shard(os.path.join(out_dir, name), rows, schema)
+            shards.append({"path": name, "split": split, "source": source, **counts})
+    manifest = build_manifest(shards, seed=seed, validation_fraction=validation_fraction, mixture=mixture,
+                              extra=extra, **manifest_fields)
+    write_manifest(out_dir, manifest)
+    return manifest

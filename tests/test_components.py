@@ -9,7 +9,7 @@ import apache_beam as beam
 import pytest
 
 from dedup_helpers import load_minhash_eval
-from pipelines.components import DistributedComponents, LocalComponents, union_find_components
+from pipelines.dedup.components import DistributedComponents, LocalComponents, union_find_components
 
 
 def run_beam(edges, transform, workdir: pathlib.Path):

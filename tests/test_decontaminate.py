@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from dedup_helpers import extracted_pages, run_dedup_stage
-from pipelines.decontaminate import Decontaminate
+from pipelines.dedup.decontaminate import Decontaminate
 from pipelines.stages.base import Document, Drop
 from pipelines.stages.decontaminate import Decontaminator, EvalIndex, EvalItem, ngram_keys
 from pipelines.stages.minhash import tokenize_reference as normalized_words

@@ -9,9 +9,9 @@ import pytest
 
 from conftest import tree_digest
 from dedup_helpers import load_minhash_eval
-from pipelines import dedup
+from pipelines.dedup import job as dedup
 from pipelines.io.documents import document_to_row, iter_parquet_documents, write_parquet_file
-from pipelines.minhash_dedup import MinhashDedup, keep_key
+from pipelines.dedup.minhash import MinhashDedup, keep_key
 from pipelines.stages.base import Document
 from pipelines.stages.minhash import MinHashConfig
 
@@ -162,7 +162,7 @@ def test_report_shows_cluster_sizes_and_true_duplicate_pairs(corpus, distributed
     puts a removed document beside a kept document of the same labelled cluster."""
     import re
 
-    from pipelines import report
+    from pipelines.report import cli as report
 
     _, docs, truth, _ = corpus
     out, (stats, _, removed) = distributed_run
@@ -187,7 +187,7 @@ def test_report_shows_cluster_sizes_and_true_duplicate_pairs(corpus, distributed
 def test_report_notes_an_unreadable_file_instead_of_failing(distributed_run, tmp_path):
     import shutil
 
-    from pipelines.dedup_report import write_dedup_report
+    from pipelines.report.dedup_page import write_dedup_report
 
     out = tmp_path / "copy"
     shutil.copytree(distributed_run[0], out)

@@ -12,8 +12,8 @@ from html.parser import HTMLParser
 import pytest
 
 from pipelines.io.documents import document_to_row, write_parquet_file
-from pipelines.report import main as report_main
-from pipelines.report import write_report
+from pipelines.report.cli import main as report_main
+from pipelines.report.clean_page import write_report
 from pipelines.stages.base import Document
 
 CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome")

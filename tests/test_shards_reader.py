@@ -13,7 +13,9 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from model.data import TokenWindowReader
 from pipelines.io import shards as S
+from tests.shard_fixtures import pack_shards_in_memory
 
 VOCAB = 1 << 20
 EOS = 3
@@ -38,7 +40,7 @@ def _write(out_dir, sources: dict[str, tuple[int, float]], validation_fraction=0
         for item in _synthetic_docs(name, n, start, rng):
             docs.append(item)
         start = docs[-1][2][-1] + 1
-    return S.pack_shards_in_memory(
+    return pack_shards_in_memory(
         docs, str(out_dir), seed=seed, validation_fraction=validation_fraction,
         shard_size_bytes=shard_bytes,
         manifest_fields=dict(tokenizer_sha256="f" * 64, vocab_size=VOCAB, bos_id=2, eos_id=EOS, pad_id=0),
@@ -121,7 +123,7 @@ def test_documents_are_shuffled_and_split_by_hash(one_source):
 def test_two_ranks_disjoint_and_cover_every_window_once_per_epoch(one_source):
     out, manifest = one_source
     seq_len, batch = 16, 3
-    readers = [S.TokenWindowReader(str(out), seq_len=seq_len, batch_size=batch, rank=r, world_size=2, seed=1) for r in range(2)]
+    readers = [TokenWindowReader(str(out), seq_len=seq_len, batch_size=batch, rank=r, world_size=2, seed=1) for r in range(2)]
     per_epoch = readers[0].windows_per_epoch
     steps = per_epoch // (2 * batch)
     seen = [np.concatenate([rd.next_batch() for _ in range(steps)]) for rd in readers]
@@ -134,7 +136,7 @@ def test_two_ranks_disjoint_and_cover_every_window_once_per_epoch(one_source):
     # ... and, finishing the epoch, cover every train token once except the per-source
     # remainder shorter than one window.
     leftover = per_epoch - steps * 2 * batch
-    tail = S.TokenWindowReader(str(out), seq_len=seq_len, batch_size=1, seed=1)
+    tail = TokenWindowReader(str(out), seq_len=seq_len, batch_size=1, seed=1)
     tail.position = steps * 2 * batch
     rest = [tail.next_batch() for _ in range(leftover)]
     covered = np.concatenate([flat] + [r.ravel() for r in rest])
@@ -152,8 +154,8 @@ def test_two_ranks_disjoint_and_cover_every_window_once_per_epoch(one_source):
 
 def test_epochs_reshuffle_and_union_of_ranks_equals_single_process(one_source):
     out, _ = one_source
-    single = S.TokenWindowReader(str(out), seq_len=8, batch_size=4, seed=3)
-    ranks = [S.TokenWindowReader(str(out), seq_len=8, batch_size=2, rank=r, world_size=2, seed=3) for r in range(2)]
+    single = TokenWindowReader(str(out), seq_len=8, batch_size=4, seed=3)
+    ranks = [TokenWindowReader(str(out), seq_len=8, batch_size=2, rank=r, world_size=2, seed=3) for r in range(2)]
     per_epoch = single.windows_per_epoch
     for _ in range(per_epoch // 4 + 3):  # run into the second epoch
         full = single.next_batch()
@@ -166,7 +168,7 @@ def test_epochs_reshuffle_and_union_of_ranks_equals_single_process(one_source):
 def test_resume_exact_same_world_size_and_from_two_ranks_to_one(one_source):
     out, _ = one_source
     kw = dict(seq_len=12, seed=5)
-    ranks = [S.TokenWindowReader(str(out), batch_size=2, rank=r, world_size=2, **kw) for r in range(2)]
+    ranks = [TokenWindowReader(str(out), batch_size=2, rank=r, world_size=2, **kw) for r in range(2)]
     for _ in range(7):  # an arbitrary step
         for r in ranks:
             r.next_batch()
@@ -174,29 +176,29 @@ def test_resume_exact_same_world_size_and_from_two_ranks_to_one(one_source):
     assert state == ranks[1].state_dict()
     # Same world size: each rank continues identically.
     for rank, live in enumerate(ranks):
-        resumed = S.TokenWindowReader(str(out), batch_size=2, rank=rank, world_size=2, **kw)
+        resumed = TokenWindowReader(str(out), batch_size=2, rank=rank, world_size=2, **kw)
         resumed.load_state_dict(state)
         for _ in range(40):  # crosses the epoch boundary
             assert np.array_equal(resumed.next_batch(), live.next_batch())
     # 2 ranks -> 1 rank with the same global batch: the same global batches follow.
-    ranks = [S.TokenWindowReader(str(out), batch_size=2, rank=r, world_size=2, **kw) for r in range(2)]
+    ranks = [TokenWindowReader(str(out), batch_size=2, rank=r, world_size=2, **kw) for r in range(2)]
     for _ in range(7):
         for r in ranks:
             r.next_batch()
-    one = S.TokenWindowReader(str(out), batch_size=4, **kw)
+    one = TokenWindowReader(str(out), batch_size=4, **kw)
     one.load_state_dict(ranks[0].state_dict())
     for _ in range(10):
         assert np.array_equal(one.next_batch(), np.concatenate([r.next_batch() for r in ranks]))
     with pytest.raises(ValueError, match="seq_len"):
-        S.TokenWindowReader(str(out), batch_size=4, seq_len=13, seed=5).load_state_dict(state)
+        TokenWindowReader(str(out), batch_size=4, seq_len=13, seed=5).load_state_dict(state)
 
 
 def test_validation_pass_is_deterministic_and_rank_balanced(one_source):
     out, manifest = one_source
-    a = [S.TokenWindowReader(str(out), split="validation", seq_len=4, batch_size=2, rank=r, world_size=2) for r in range(2)]
+    a = [TokenWindowReader(str(out), split="validation", seq_len=4, batch_size=2, rank=r, world_size=2) for r in range(2)]
     batches = [list(r.iter_epoch_batches()) for r in a]
     assert len(batches[0]) == len(batches[1]) == a[0].epoch_batches_count() > 0
-    again = list(S.TokenWindowReader(str(out), split="validation", seq_len=4, batch_size=2, rank=0, world_size=2).iter_epoch_batches())
+    again = list(TokenWindowReader(str(out), split="validation", seq_len=4, batch_size=2, rank=0, world_size=2).iter_epoch_batches())
     assert all(np.array_equal(x, y) for x, y in zip(batches[0], again))
     seen = np.concatenate([np.concatenate(b) for b in batches]).ravel()
     val = _split_tokens(out, manifest, "validation")
@@ -206,7 +208,7 @@ def test_validation_pass_is_deterministic_and_rank_balanced(one_source):
 
 def test_mixture_proportions_are_exact(tmp_path):
     manifest = _write(tmp_path, {"web": (300, 1.5), "books": (100, 2.0)}, validation_fraction=0.0)
-    reader = S.TokenWindowReader(str(tmp_path), seq_len=8, batch_size=5, seed=11)
+    reader = TokenWindowReader(str(tmp_path), seq_len=8, batch_size=5, seed=11)
     info = reader.describe()
     assert info["books"]["windows_per_epoch"] == 2 * info["books"]["windows"]
     assert abs(info["web"]["windows_per_epoch"] - 1.5 * info["web"]["windows"]) <= 0.5
@@ -236,13 +238,13 @@ def test_mixture_proportions_are_exact(tmp_path):
 
 def test_bad_path_and_bad_arguments_say_what_to_do(tmp_path):
     with pytest.raises(FileNotFoundError, match="pipelines.tokenize"):
-        S.TokenWindowReader(str(tmp_path))
+        TokenWindowReader(str(tmp_path))
     manifest = _write(tmp_path / "s", {"web": (20, 1.0)}, validation_fraction=0.0)
     assert manifest["totals"]["documents"] == 20
     with pytest.raises(ValueError, match="rank"):
-        S.TokenWindowReader(str(tmp_path / "s"), rank=2, world_size=2)
+        TokenWindowReader(str(tmp_path / "s"), rank=2, world_size=2)
     with pytest.raises(ValueError, match="seq_len"):
-        S.TokenWindowReader(str(tmp_path / "s"), seq_len=100000)
+        TokenWindowReader(str(tmp_path / "s"), seq_len=100000)
 
 
 def test_rerun_with_fewer_shards_leaves_no_stale_shard(tmp_path):

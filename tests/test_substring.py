@@ -11,7 +11,7 @@ import pytest
 from dedup_helpers import extracted_pages, run_dedup_stage
 from pipelines.stages import substring as sub
 from pipelines.stages.base import Document, stable_id
-from pipelines.substring_dedup import TOO_SHORT, SubstringDedup
+from pipelines.dedup.substring import TOO_SHORT, SubstringDedup
 
 
 # ----------------------------------------------------------------------------- references
@@ -244,17 +244,16 @@ def test_flags_parse_and_bad_values_explain_themselves():
 
 
 def test_dedup_job_runs_substring_then_decontaminate(real_docs, tmp_path, monkeypatch):
-    """The stages plug into `python -m pipelines.dedup` through its registry, and a real
+    """The stages plug into `python -m pipelines.dedup` through its STAGES table, and a real
     local Dask cluster gives the same output as the DirectRunner (both stages split their
     outputs without tagged outputs, which that runner mis-routes)."""
     import hashlib
     import json
 
     from dask_cluster import local_dask_cluster
-    from pipelines import dedup
+    from pipelines.dedup import job as dedup
     from pipelines.io.documents import document_to_row, write_parquet_file
 
-    monkeypatch.setitem(dedup.STAGES, "decontaminate", "pipelines.decontaminate:Decontaminate")
     docs = real_docs[:40]
     write_parquet_file(str(tmp_path / "in" / "part-0.parquet"), [document_to_row(d) for d in docs])
     quoted = " ".join(docs[-1].text.split()[:40])

@@ -11,7 +11,9 @@ import pytest
 import sentencepiece as spm
 
 from pipelines import tokenize as job
+from model.data import TokenWindowReader
 from pipelines.io import shards as S
+from tests.shard_fixtures import pack_shards_in_memory
 from pipelines.io.documents import document_to_row, expand_document_inputs, iter_parquet_documents, write_parquet_file
 from pipelines.stages.base import Document
 from tests.shard_fixtures import cached_test_documents, cached_test_shards
@@ -93,7 +95,7 @@ def test_rerun_is_byte_identical_and_equals_single_process_reference(inputs, web
     encoder = job.SentencePieceEncoder(inputs["model"])
     docs = [(i, t) for i, t in sorted(_texts(inputs["web"]).items()) if t.strip()]
     reference = inputs["root"] / "reference"
-    S.pack_shards_in_memory(
+    pack_shards_in_memory(
         (("web", i, tok) for (i, _), tok in zip(docs, encoder.encode([t for _, t in docs]))), str(reference),
         seed=0, validation_fraction=0.15, shard_size_bytes=int(0.02 * 1024 * 1024),
         manifest_fields=encoder.manifest_fields(), mixture={"web": 1.0})
@@ -122,7 +124,7 @@ def test_mixture_sources_bos_and_reader_proportions(inputs):
     sp = spm.SentencePieceProcessor(model_file=inputs["model"])
     first = next(S.iter_shard_documents(str(out / manifest["shards"][0]["path"])))
     assert first[0] == sp.bos_id() and first[-1] == sp.eos_id()
-    reader = S.TokenWindowReader(str(out), seq_len=32, batch_size=4, seed=3)
+    reader = TokenWindowReader(str(out), seq_len=32, batch_size=4, seed=3)
     info = reader.describe()
     assert info["books"]["windows_per_epoch"] == 2 * info["books"]["windows"] > 0
     assert abs(info["web"]["windows_per_epoch"] - 1.5 * info["web"]["windows"]) <= 0.5
@@ -150,10 +152,10 @@ def test_bad_flags_and_paths_are_error_messages(inputs, tmp_path, capsys):
 
 def test_fixture_shards_are_readable(shared_data):
     shards_dir = cached_test_shards(shared_data)
-    reader = S.TokenWindowReader(str(shards_dir), seq_len=64, batch_size=2)
+    reader = TokenWindowReader(str(shards_dir), seq_len=64, batch_size=2)
     assert reader.next_batch().shape == (2, 65)
     assert reader.tokenizer_sha256 == S.file_sha256(str(pathlib.Path(shards_dir).parent / "tokenizer" / "tokenizer.model"))
-    val = S.TokenWindowReader(str(shards_dir), split="validation", seq_len=64, batch_size=2)
+    val = TokenWindowReader(str(shards_dir), split="validation", seq_len=64, batch_size=2)
     assert sum(1 for _ in val.iter_epoch_batches()) == val.epoch_batches_count() > 0
 
 

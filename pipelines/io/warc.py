@@ -68,7 +68,7 @@ log = logging.getLogger(__name__)
 DEFAULT_MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
 HTTP_TIMEOUT_S = 60
 
-OK = "ok"
+OK = stats.READ_OK
 STAGE = "warc"
 DROP_REASONS = (
     "warcinfo", "request", "metadata", "revisit", "resource", "conversion",

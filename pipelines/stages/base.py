@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from typing import Any, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 
 @dataclasses.dataclass
@@ -90,18 +90,36 @@ class Stage:
         return Drop(reason=reason, document=doc)
 
 
-def run_stages(stages: list[Stage], doc: Document) -> tuple[Optional[Document], Optional[str], Optional[Document]]:
-    """Apply stages in order. Returns (kept_doc, drop_key, dropped_doc).
+class StageFailed(Exception):
+    """A stage raised; ``stage`` names it (the original exception is the ``__cause__``)."""
 
-    ``drop_key`` is ``"<stage>.<reason>"``. Exceptions propagate: the caller decides
-    whether an exception is an error to count (the Beam wrapper does).
+    def __init__(self, stage: str):
+        super().__init__(f"stage {stage} failed")
+        self.stage = stage
+
+
+def run_stages(stages: list[Stage], doc: Document,
+               after_stage: Optional[Callable[[str, Document], None]] = None,
+               ) -> tuple[Optional[Document], Optional[str], Optional[Document]]:
+    """Apply stages in order to a private copy of ``doc``: the one loop every runner uses.
+
+    Returns (kept_doc, drop_key, dropped_doc); ``drop_key`` is ``"<stage>.<reason>"``.
+    ``after_stage(name, doc)`` is called each time the document leaves a stage alive (the
+    Beam wrapper sizes it for the funnel). An exception inside a stage is raised as
+    :class:`StageFailed` naming the stage: the caller decides whether it is an error to
+    count (the Beam wrapper does).
     """
     doc = doc.copy()
     for stage in stages:
-        result = stage.process(doc)
+        try:
+            result = stage.process(doc)
+        except Exception as e:
+            raise StageFailed(stage.name) from e
         if isinstance(result, Drop):
             return None, f"{stage.name}.{result.reason}", result.document or doc
         doc = result
+        if after_stage is not None:
+            after_stage(stage.name, doc)
     return doc, None, None
 
 

@@ -1,6 +1,6 @@
 """Beam stage of the dedup job: decontamination against evaluation sets.
 
-Registry line for pipelines/dedup.py: ``"decontaminate": "pipelines.decontaminate:Decontaminate"``.
+Listed in ``pipelines.dedup.job.STAGES`` as ``decontaminate``.
 
 The evaluation n-gram index is built once, on a worker, from the (small) eval files
 and broadcast to every worker as a side input (memory bound in
@@ -17,7 +17,7 @@ from typing import Any, Optional
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from pipelines.beam_stages import SplitByKind
+from pipelines.beam.transforms import SplitByKind, SumTuples
 from pipelines.progress import Progress
 from pipelines.stages.base import Drop
 from pipelines.stages.decontaminate import ACTIONS, DEFAULT_NGRAM, Decontaminator, EvalIndex
@@ -28,8 +28,8 @@ MAX_ITEMS_IN_STATS = 50
 
 
 class _CheckDoFn(beam.DoFn):
-    # One output of (kind, value) pairs, split by SplitByKind: the Dask runner (Beam 2.77)
-    # mis-routes the tagged outputs of multi-output ParDos (see beam_stages).
+    # One output of (kind, value) pairs, split by SplitByKind (Dask limit 1 in
+    # pipelines.beam.runner).
     KEPT, REMOVED, ITEMS, FLAGS = "kept", "removed", "items", "flags"
 
     def __init__(self, action: str):
@@ -137,7 +137,8 @@ class Decontaminate(beam.PTransform):
         )
         doc_counts = (
             checked[_CheckDoFn.FLAGS]
-            | "CountDocs" >> beam.CombineGlobally(_CheckedAndContaminated())
+            | "OneDocument" >> beam.Map(lambda flag: (1, flag))
+            | "CountDocs" >> beam.CombineGlobally(SumTuples(2))  # (documents checked, contaminated)
         )
         action, report_path = self.action, self.report_path
 
@@ -154,20 +155,3 @@ class Decontaminate(beam.PTransform):
         stats = item_counts | "Summarize" >> beam.Map(
             build, counts=beam.pvalue.AsSingleton(doc_counts), idx=index)
         return {"kept": checked[_CheckDoFn.KEPT], "removed": checked[_CheckDoFn.REMOVED], "stats": stats}
-
-
-class _CheckedAndContaminated(beam.CombineFn):
-    """(documents checked, documents contaminated) from one 0/1 flag per document."""
-
-    def create_accumulator(self):
-        return 0, 0
-
-    def add_input(self, acc, flag):
-        return acc[0] + 1, acc[1] + flag
-
-    def merge_accumulators(self, accs):
-        accs = list(accs)
-        return sum(a[0] for a in accs), sum(a[1] for a in accs)
-
-    def extract_output(self, acc):
-        return acc

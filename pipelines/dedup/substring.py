@@ -24,7 +24,7 @@ import apache_beam as beam
 import numpy as np
 from apache_beam.metrics import Metrics
 
-from pipelines.beam_stages import SplitByKind
+from pipelines.beam.transforms import SplitByKind, SumTuples
 from pipelines.progress import Progress
 from pipelines.stages.base import Document
 from pipelines.stages import substring as sub
@@ -63,8 +63,8 @@ class _BucketSpansDoFn(beam.DoFn):
 class _ApplyRemovalDoFn(beam.DoFn):
     """Cut the spans found for a document; route drops and per-document stats."""
 
-    # One output of (kind, value) pairs, split by SplitByKind: the Dask runner (Beam 2.77)
-    # mis-routes the tagged outputs of multi-output ParDos (see beam_stages).
+    # One output of (kind, value) pairs, split by SplitByKind (Dask limit 1 in
+    # pipelines.beam.runner).
     KEPT = "kept"
     REMOVED = "removed"
     STATS = "stats"
@@ -72,7 +72,6 @@ class _ApplyRemovalDoFn(beam.DoFn):
     def __init__(self, min_doc_chars_after: int, snap_words: bool):
         self.min_doc_chars_after, self.snap_words = min_doc_chars_after, snap_words
         self._changed = Metrics.counter(STAGE, "documents_changed")
-        self._dropped = Metrics.counter(STAGE, TOO_SHORT)
         self._bytes = Metrics.counter(STAGE, "bytes_removed")
 
     def process(self, element):
@@ -90,7 +89,6 @@ class _ApplyRemovalDoFn(beam.DoFn):
             changed = doc.replace(text=new_text, removed_spans=list(doc.removed_spans) + char_spans)
             changed.signals = dict(doc.signals, substring_removed_fraction=removed / max(1, len(sub.encode(doc.text))))
             if len(new_text.strip()) < self.min_doc_chars_after:
-                self._dropped.inc()
                 yield self.STATS, (len(char_spans), removed, 1, 1)
                 yield self.REMOVED, (changed, TOO_SHORT)
                 continue
@@ -98,23 +96,7 @@ class _ApplyRemovalDoFn(beam.DoFn):
             yield self.KEPT, changed
 
 
-class _SumStats(beam.CombineFn):
-    FIELDS = ("spans", "bytes_removed", "documents_dropped", "documents_changed")
-
-    def create_accumulator(self):
-        return (0, 0, 0, 0)
-
-    def add_input(self, acc, x):
-        return tuple(a + b for a, b in zip(acc, x))
-
-    def merge_accumulators(self, accs):
-        out = (0, 0, 0, 0)
-        for a in accs:
-            out = self.add_input(out, a)
-        return out
-
-    def extract_output(self, acc):
-        return dict(zip(self.FIELDS, acc))
+STATS_FIELDS = ("spans", "bytes_removed", "documents_dropped", "documents_changed")
 
 
 class SubstringDedup(beam.PTransform):
@@ -180,7 +162,7 @@ class SubstringDedup(beam.PTransform):
         )
         stats = (
             results[_ApplyRemovalDoFn.STATS]
-            | "SumStats" >> beam.CombineGlobally(_SumStats())
-            | "StatsPair" >> beam.Map(lambda s: (STAGE, s))
+            | "SumStats" >> beam.CombineGlobally(SumTuples(len(STATS_FIELDS)))
+            | "StatsPair" >> beam.Map(lambda sums: (STAGE, dict(zip(STATS_FIELDS, sums))))
         )
         return {"kept": results[_ApplyRemovalDoFn.KEPT], "removed": results[_ApplyRemovalDoFn.REMOVED], "stats": stats}

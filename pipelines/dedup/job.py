@@ -12,9 +12,8 @@ byte-identical), OUT/removed/<stage>/ with --keep_removed, and OUT/stats.json::
 
 with documents_in == documents_kept + sum(dropped) (documents_in is counted separately).
 
-STAGE INTERFACE. A dedup stage is a ``beam.PTransform`` registered in ``STAGES`` below as
-``name -> "module:Class"`` (imported lazily, so a stage's dependencies load only when it
-runs). The class provides:
+STAGE INTERFACE. A dedup stage is a ``beam.PTransform`` class listed in ``STAGES`` below
+(``register_stage`` adds one from outside the package). The class provides:
 
 * ``@staticmethod add_arguments(parser)``: its own flags (every registered stage's flags
   are always accepted, so ``--help`` lists them all);
@@ -32,7 +31,7 @@ Every input document must come out exactly once, either kept or removed.
 from __future__ import annotations
 
 import argparse
-import importlib
+import functools
 import logging
 import sys
 from typing import Optional
@@ -40,55 +39,32 @@ from typing import Optional
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from pipelines import stats
+from pipelines.beam.runner import add_runner_defaults
+from pipelines.beam.transforms import JoinSinks
+from pipelines.dedup.decontaminate import Decontaminate
+from pipelines.dedup.minhash import MinhashDedup
+from pipelines.dedup.substring import SubstringDedup
 from pipelines.io.documents import (
     ReadDocuments,
     WriteDocuments,
     clear_shards,
     expand_document_inputs,
 )
-from pipelines.runner_options import JoinSinks, add_runner_defaults
 from pipelines.stats import KEPT, WriteStats, count_metric, dropped
 
 log = logging.getLogger("pipelines.dedup")
 
-STAGES: dict[str, str] = {
-    "minhash": "pipelines.minhash_dedup:MinhashDedup",
-    "substring": "pipelines.substring_dedup:SubstringDedup",
-    "decontaminate": "pipelines.decontaminate:Decontaminate",
+STAGES: dict[str, type] = {
+    "minhash": MinhashDedup,
+    "substring": SubstringDedup,
+    "decontaminate": Decontaminate,
 }
-DOCUMENTS_IN = "documents_in"
 
 
-def register_stage(name: str, target: str) -> None:
-    """Add a stage ``name`` implemented by ``"package.module:Class"``."""
-    STAGES[name] = target
-
-
-def load_stage(name: str):
-    if name not in STAGES:
-        raise SystemExit(f"unknown dedup stage {name!r}: choose from {', '.join(STAGES)}")
-    module_name, _, class_name = STAGES[name].partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError as e:
-        if e.name and module_name.startswith(e.name):
-            raise SystemExit(
-                f"dedup stage {name!r} is registered as {STAGES[name]} but module {module_name} "
-                f"is not installed/available in this checkout; run without it (--stages) "
-                f"or add the module") from e
-        raise
-    return getattr(module, class_name)
-
-
-def _loadable_stage_classes() -> dict:
-    """Stage classes whose module is present (their flags are offered by the parser)."""
-    classes = {}
-    for name in STAGES:
-        try:
-            classes[name] = load_stage(name)
-        except SystemExit:
-            continue
-    return classes
+def register_stage(name: str, stage_class: type) -> None:
+    """Add a dedup stage ``name`` implemented by ``stage_class`` (see STAGE INTERFACE)."""
+    STAGES[name] = stage_class
 
 
 def build_parser(stage_classes: dict) -> argparse.ArgumentParser:
@@ -126,18 +102,6 @@ def count_input_documents(files: list[str]) -> Optional[int]:
     return total
 
 
-def _shape_stats(stage_names: list[str]):
-    def shape(counts: dict) -> dict:
-        drops = {k.removeprefix("dropped:"): v for k, v in counts.items() if k.startswith("dropped:")}
-        return {
-            "documents_in": counts.get(DOCUMENTS_IN, 0),
-            "documents_kept": counts.get(KEPT, 0),
-            "dropped": dict(sorted(drops.items())),
-            "stages": stage_names,
-        }
-    return shape
-
-
 def _outcome(key: str) -> str:
     count_metric(key)
     return key
@@ -148,7 +112,7 @@ def build_pipeline(pipeline: beam.Pipeline, files: list[str], output: str, stage
     from apache_beam.io.filesystems import FileSystems
 
     docs = pipeline | "Read" >> ReadDocuments(files)
-    outcomes = [docs | "CountIn" >> beam.Map(lambda _: DOCUMENTS_IN)]
+    outcomes = [docs | "CountIn" >> beam.Map(lambda _: stats.DOCUMENTS_IN)]
     stats_parts, written = [], []
     for name, stage in stages:
         result = docs | f"Stage_{name}" >> stage
@@ -173,9 +137,10 @@ def build_pipeline(pipeline: beam.Pipeline, files: list[str], output: str, stage
         outcomes
         | "AllOutcomes" >> beam.Flatten()
         | "WriteStats" >> WriteStats(FileSystems.join(output, "stats.json"),
-                                     shape=_shape_stats([n for n, _ in stages]), extras=extras)
+                                     shape=functools.partial(stats.document_counts_to_stats,
+                                                             stages=[n for n, _ in stages]),
+                                     extras=extras)
     )
-    # The Dask runner only runs what the last transform depends on: join every sink.
     tuple(written) | "JoinSinks" >> JoinSinks("dedup")
 
 
@@ -183,7 +148,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
     logging.getLogger("apache_beam").setLevel(logging.WARNING)  # keep our progress lines readable
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser(_loadable_stage_classes())
+    parser = build_parser(STAGES)
     args, beam_args = parser.parse_known_args(argv)
     names = [s.strip() for s in args.stages.split(",") if s.strip()]
     if not names:
@@ -197,7 +162,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     args.input_documents = count_input_documents(files)
     stages = []
     for name in names:
-        cls = load_stage(name)
+        if name not in STAGES:
+            parser.error(f"unknown dedup stage {name!r}: choose from {', '.join(STAGES)}")
+        cls = STAGES[name]
         try:
             stages.append((name, cls.from_args(args)))
         except ValueError as e:
@@ -209,7 +176,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         build_pipeline(pipeline, files, args.output, stages, args.num_shards, args.keep_removed)
     log.info("dedup: wrote %s/documents and %s/stats.json", args.output, args.output)
     if not args.no_report:
-        from pipelines.dedup_report import write_dedup_report
+        from pipelines.report.dedup_page import write_dedup_report
 
         try:
             log.info("dedup: report in %s", write_dedup_report(args.output, input_files=files))

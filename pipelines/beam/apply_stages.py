@@ -5,15 +5,13 @@ document and emits, for every input record, exactly one outcome string (see
 :mod:`pipelines.stats`). It never lets one bad document fail the job: an exception
 inside a stage becomes the counted error ``<stage>.exception``.
 
-It has ONE output of ``(kind, payload)`` pairs, split afterwards by :class:`SplitByKind`:
+It has ONE output of ``(kind, payload)`` pairs, split afterwards by ``SplitByKind``
+(Dask limit 1 in :mod:`pipelines.beam.runner`):
   kept      kept documents
   outcome   one outcome string per record (kept / dropped:... / error:...)
   funnel    (stage name, bytes) each time a document leaves a stage alive
   removed   (stage name, (document, "<stage>.<reason>")) when ``keep_removed``
   summary   (section, key, n) for kept documents: ("languages", "de", 1), ("pii", "email", 3)
-Why not tagged outputs (``with_outputs``)? Beam's Dask runner (2.77) mixes up the
-outputs of multi-output ParDos (and so beam.Partition); plain Filters work everywhere
-and fuse into the same stage on every runner.
 """
 from __future__ import annotations
 
@@ -24,7 +22,8 @@ import apache_beam as beam
 
 from pipelines import stats
 from pipelines.progress import Progress
-from pipelines.stages.base import Document, Drop, Stage
+from pipelines.beam.transforms import SumTuples
+from pipelines.stages.base import Document, Stage, StageFailed, run_stages
 
 log = logging.getLogger(__name__)
 
@@ -72,65 +71,30 @@ class ApplyStages(beam.DoFn):
         outcome, doc = element
         self._progress.add()
         yield (FUNNEL, (RECORDS, 0))
-        if outcome != "ok":
+        if outcome != stats.READ_OK:
             yield self._emit(outcome)
             return
         yield (FUNNEL, (HTML_RESPONSES, document_bytes(doc)))
-        doc = doc.copy()  # stages may change it in place; the input element must stay intact
-        for stage in self.stages:
-            try:
-                result = stage.process(doc)
-            except Exception:  # one broken document must not fail the job
-                log.exception("stage %s failed on %s (%s)", stage.name, doc.id, doc.url)
-                yield self._emit(stats.error(f"{stage.name}.exception"))
-                return
-            if isinstance(result, Drop):
-                key = f"{stage.name}.{result.reason}"
-                if self.keep_removed:
-                    removed = (result.document or doc).replace(payload=b"")
-                    yield REMOVED, (stage.name, (removed, key))
-                yield self._emit(stats.dropped(key))
-                return
-            doc = result
-            yield (FUNNEL, (stage.name, document_bytes(doc)))
+        passed: list = []  # funnel entries, emitted as the document leaves each stage alive
+        try:
+            kept, drop_key, dropped = run_stages(
+                self.stages, doc, after_stage=lambda name, d: passed.append((FUNNEL, (name, document_bytes(d)))))
+        except StageFailed as failure:  # one broken document must not fail the job
+            log.exception("stage %s failed on %s (%s)", failure.stage, doc.id, doc.url)
+            yield from passed
+            yield self._emit(stats.error(f"{failure.stage}.exception"))
+            return
+        yield from passed
+        if drop_key is not None:
+            if self.keep_removed:
+                yield REMOVED, (drop_key.partition(".")[0], (dropped.replace(payload=b""), drop_key))
+            yield self._emit(stats.dropped(drop_key))
+            return
         yield self._emit(stats.KEPT)
-        yield SUMMARY, ("languages", doc.language or "unknown", 1)
-        for kind, n in sorted(doc.pii.items()):
+        yield SUMMARY, ("languages", kept.language or "unknown", 1)
+        for kind, n in sorted(kept.pii.items()):
             yield SUMMARY, ("pii", kind, n)
-        yield KEPT, doc.replace(payload=b"")
-
-
-class SplitByKind(beam.PTransform):
-    """(kind, payload) pairs -> {kind: PCollection of payloads} for the given kinds."""
-
-    def __init__(self, kinds: list[str]):
-        super().__init__()
-        self.kinds = kinds
-
-    def expand(self, pairs):
-        return {
-            kind: pairs
-            | f"Only_{kind}" >> beam.Filter(lambda kv, kind=kind: kv[0] == kind)
-            | f"Payload_{kind}" >> beam.Map(lambda kv: kv[1])
-            for kind in self.kinds
-        }
-
-
-class _CountAndSum(beam.CombineFn):
-    """Per funnel stage: (documents, bytes)."""
-
-    def create_accumulator(self):
-        return (0, 0)
-
-    def add_input(self, acc, n_bytes):
-        return acc[0] + 1, acc[1] + n_bytes
-
-    def merge_accumulators(self, accs):
-        docs = sum(a[0] for a in accs)
-        return docs, sum(a[1] for a in accs)
-
-    def extract_output(self, acc):
-        return acc
+        yield KEPT, kept.replace(payload=b"")
 
 
 def funnel_rows(per_stage: dict, stage_order: list[str]) -> list[dict]:
@@ -154,7 +118,8 @@ class SummarizeFunnel(beam.PTransform):
         order = self.stage_order
         return (
             pairs
-            | "CountAndSum" >> beam.CombinePerKey(_CountAndSum())
+            | "OneDocument" >> beam.MapTuple(lambda stage, n_bytes: (stage, (1, n_bytes)))
+            | "CountAndSum" >> beam.CombinePerKey(SumTuples(2))
             | "ToDict" >> beam.combiners.ToDict()  # one entry per stage: bounded
             | "Rows" >> beam.Map(lambda d: ("funnel", funnel_rows(d, order)))
         )

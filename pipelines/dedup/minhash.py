@@ -7,7 +7,7 @@ Steps (every one keyed and bounded; no step collects the corpus):
    edges to its smallest id. That is O(n) edges for an n-member bucket (not n^2 pairs)
    and keeps exactly the connectivity of the bucket. The bucket iterable is streamed twice
    (min, then emit): a huge bucket (boilerplate pages) costs time, not memory.
-3. Connected components (``pipelines.components``): distributed large-star/small-star,
+3. Connected components (``pipelines.dedup.components``): distributed large-star/small-star,
    or union-find on one worker for small inputs.
 4. Keep rule: one document per cluster, chosen by (--keep) smallest_id, longest_text or
    earliest_date, ties broken by id; the cluster id is the smallest member id.
@@ -23,10 +23,9 @@ from typing import Iterator, Optional
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from pipelines.beam_stages import SplitByKind
-from pipelines.components import DEFAULT_MAX_ROUNDS, DistributedComponents, LocalComponents
+from pipelines.beam.transforms import BatchDocuments, MergeNamedNumbers, SplitByKind
+from pipelines.dedup.components import DEFAULT_MAX_ROUNDS, DistributedComponents, LocalComponents
 from pipelines.progress import Progress
-from pipelines.runner_options import BatchDocuments
 from pipelines.stages.base import Document
 from pipelines.stages.minhash import (
     DEFAULT_BANDS,
@@ -56,9 +55,8 @@ def keep_key(doc: Document, rule: str) -> tuple:
     return (doc.id,)
 
 
-# Multi-output steps yield (tag, value) and are split with fused Filter+Map pairs
-# (``SplitByKind``) rather than ParDo.with_outputs: on the Dask runner (Beam 2.77) tagged
-# outputs of these DoFns leaked into the main output.
+# Multi-output steps yield (tag, value) and are split with SplitByKind (Dask limit 1 in
+# pipelines.beam.runner).
 MAIN, METRIC, REMOVED = "main", "metric", "removed"
 
 
@@ -105,31 +103,6 @@ class BucketsToEdges(beam.DoFn):
         for m in members:
             if m != smallest:
                 yield MAIN, (m, smallest)
-
-
-class _MergeMetrics(beam.CombineFn):
-    """Small dict of named numbers: summed, or maxed when the name starts with ``max:``."""
-
-    def create_accumulator(self):
-        return {}
-
-    def add_input(self, acc, element):
-        name, value = element
-        if name.startswith("max:"):
-            acc[name] = max(acc.get(name, value), value)
-        else:
-            acc[name] = acc.get(name, 0) + value
-        return acc
-
-    def merge_accumulators(self, accs):
-        out: dict = {}
-        for acc in accs:
-            for item in acc.items():
-                self.add_input(out, item)
-        return out
-
-    def extract_output(self, acc):
-        return {k.removeprefix("max:"): v for k, v in sorted(acc.items())}
 
 
 def _annotate(element) -> list:
@@ -290,7 +263,7 @@ class MinhashDedup(beam.PTransform):
         minhash_stats = (
             metric_pcolls
             | "AllMetrics" >> beam.Flatten()
-            | "MergeMetrics" >> beam.CombineGlobally(_MergeMetrics())
+            | "MergeMetrics" >> beam.CombineGlobally(MergeNamedNumbers())
             | "MinhashStats" >> beam.Map(
                 lambda m, comp: ("minhash", {**params, **m, "components": comp}),
                 comp=beam.pvalue.AsSingleton(comp_stats))

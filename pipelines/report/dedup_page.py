@@ -24,7 +24,7 @@ from typing import Optional
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.report import (
+from pipelines.report.clean_page import (
     _CSS, EXCERPT_CHARS, REPORT_NAME, BottomK, _bar_table, _card, _fmt_bytes, _fmt_int, _iter_batches, _match,
     _read_text, _sample_key,
 )

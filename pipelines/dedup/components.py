@@ -32,7 +32,7 @@ from typing import Iterable, Iterator
 import apache_beam as beam
 from apache_beam.metrics import Metrics
 
-from pipelines.beam_stages import SplitByKind
+from pipelines.beam.transforms import SplitByKind
 
 DEFAULT_MAX_ROUNDS = 12
 
@@ -173,8 +173,8 @@ class _SmallStar(_StarStep):
             yield CHANGED, 1
 
 
-# The star steps emit (kind, value) pairs split by SplitByKind, not tagged outputs: the
-# Dask runner mixed the tagged outputs of these chained multi-output DoFns into the main one.
+# The star steps emit (kind, value) pairs split by SplitByKind, not tagged outputs (Dask
+# limit 1 in pipelines.beam.runner).
 EDGE, CHANGED = "edge", "changed"
 
 

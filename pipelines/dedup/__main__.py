@@ -1,0 +1,5 @@
+import sys
+
+from pipelines.dedup.job import main
+
+sys.exit(main())

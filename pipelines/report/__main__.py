@@ -1,0 +1,5 @@
+import sys
+
+from pipelines.report.cli import main
+
+sys.exit(main())
