@@ -40,7 +40,8 @@ sys.path.insert(0, str(REPO))
 
 from pipelines.io.warc import iter_warc_outcomes  # noqa: E402
 from pipelines.stages.base import Drop, run_stages  # noqa: E402
-from pipelines.stages.extract import Extract, process_cpu_seconds  # noqa: E402
+from pipelines.stages.child_process import process_cpu_seconds  # noqa: E402
+from pipelines.stages.extract import Extract  # noqa: E402
 from pipelines.stages.langid import LanguageId, default_model_path  # noqa: E402
 from pipelines.stages.url_filter import UrlFilter  # noqa: E402
 

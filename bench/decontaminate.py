@@ -32,7 +32,8 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from minhash import sentence_pool, synthetic_documents  # noqa: E402
 from pipelines.stages.base import Document  # noqa: E402
-from pipelines.stages.decontaminate import Decontaminator, EvalIndex  # noqa: E402
+from pipelines.io.eval_sets import build_eval_index  # noqa: E402
+from pipelines.stages.decontaminate import Decontaminator  # noqa: E402
 
 
 def corpus(n_docs: int, n_items: int, contaminated: float, seed: int = 0):
@@ -64,8 +65,8 @@ def best_of(repeats: int, fn):
 
 
 def bench_ours(docs: list[Document], items_file: str, ngram: int, repeats: int):
-    EvalIndex.from_paths([items_file], ngram)  # warm-up: kernel load, code-point table
-    t_index, index = best_of(repeats, lambda: EvalIndex.from_paths([items_file], ngram))
+    build_eval_index([items_file], ngram)  # warm-up: kernel load, code-point table
+    t_index, index = best_of(repeats, lambda: build_eval_index([items_file], ngram))
     stage = Decontaminator(index, "flag")
     t_check, found = best_of(repeats, lambda: {d.id for d in docs if stage.check(d)[1]})
     return t_index, t_check, found, index.summary()["eval_ngrams"]

@@ -21,7 +21,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines import stats
 from pipelines.beam.apply_stages import (
-    FUNNEL, HTML_RESPONSES, KEPT, OUTCOME, RECORDS, REMOVED, SUMMARY, ApplyStages, SummarizeFunnel, SummarizeKept,
+    DOCUMENT, FUNNEL, HTML_RESPONSES, OUTCOME, RECORDS, REMOVED, SUMMARY, ApplyStages, SummarizeFunnel, SummarizeKept,
 )
 from pipelines.beam.runner import add_runner_defaults
 from pipelines.beam.transforms import JoinSinks, SplitByKind
@@ -136,9 +136,9 @@ def build_pipeline(p: beam.Pipeline, files: list[str], stages: list, args) -> No
     results = (
         records
         | "ApplyStages" >> beam.ParDo(ApplyStages(stages, keep_removed=args.keep_removed))
-        | "SplitByKind" >> SplitByKind([KEPT, OUTCOME, FUNNEL, REMOVED, SUMMARY])
+        | "SplitByKind" >> SplitByKind([DOCUMENT, OUTCOME, FUNNEL, REMOVED, SUMMARY])
     )
-    kept = results[KEPT]
+    kept = results[DOCUMENT]
 
     written = [kept | "WriteDocuments" >> WriteDocuments(FileSystems.join(out, "documents"), args.num_shards)]
 

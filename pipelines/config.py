@@ -9,9 +9,7 @@ the clean job runs them after language id.
 from __future__ import annotations
 
 import copy
-import logging
 import pathlib
-import warnings
 from typing import Any, Optional
 
 import yaml
@@ -21,8 +19,8 @@ from pipelines.stages.c4 import C4Quality
 from pipelines.stages.fineweb import FineWebQuality
 from pipelines.stages.gopher import GopherQuality, GopherRepetition
 from pipelines.stages.lines import LineCleanup
+from pipelines.stages.pii import PiiScrubber
 
-log = logging.getLogger(__name__)
 
 DEFAULT_CONFIG_PATH = pathlib.Path(__file__).parent / "resources" / "default_config.yaml"
 
@@ -173,13 +171,6 @@ def build_filter_stages(config: dict[str, Any]) -> list[Stage]:
         if not section.pop("enabled", True):
             continue
         if name == "pii":
-            try:
-                from pipelines.stages.pii import PiiScrubber
-            except ImportError as e:
-                msg = f"pii stage skipped: pipelines.stages.pii is not importable ({e})"
-                warnings.warn(msg, RuntimeWarning, stacklevel=2)
-                log.warning(msg)
-                continue
             stages.append(PiiScrubber(**section))
             continue
         per_language = {lang: dict(stages_cfg[name]) for lang, stages_cfg in languages.items() if name in stages_cfg}

@@ -14,6 +14,7 @@ import pytest
 from dedup_helpers import extracted_pages, run_dedup_stage
 from pipelines.dedup.decontaminate import Decontaminate
 from pipelines.stages.base import Document, Drop
+from pipelines.io.eval_sets import build_eval_index
 from pipelines.stages.decontaminate import Decontaminator, EvalIndex, EvalItem, ngram_keys
 from pipelines.stages.minhash import tokenize_reference as normalized_words
 
@@ -97,7 +98,7 @@ def test_flag_keeps_documents_with_signals(pages, tmp_path):
 def test_chinese_ngrams_are_characters(tmp_path):
     item = "中华人民共和国是一个位于东亚的国家首都是北京"
     (tmp_path / "zh.txt").write_text(item + "\n", encoding="utf-8")
-    index = EvalIndex.from_paths([str(tmp_path / "zh.txt")], 13)
+    index = build_eval_index([str(tmp_path / "zh.txt")], 13)
     hits, items = index.matches("新闻：" + item[3:17] + "。其他内容")  # 14 shared characters
     assert hits == 2 and items == {0}
     assert index.matches("新闻：" + item[3:14] + "。")[0] == 0  # 11 characters: too few
@@ -105,7 +106,7 @@ def test_chinese_ngrams_are_characters(tmp_path):
 
 def test_bad_inputs_say_what_to_do(tmp_path):
     with pytest.raises(FileNotFoundError, match="--decontaminate"):
-        EvalIndex.from_paths([str(tmp_path / "missing.jsonl")])
+        build_eval_index([str(tmp_path / "missing.jsonl")])
     with pytest.raises(ValueError, match="--decontam_action"):
         Decontaminate([str(tmp_path / "x.txt")], action="delete")
     parser = argparse.ArgumentParser()
@@ -156,11 +157,11 @@ def test_several_fields_make_one_item_so_boundary_ngrams_count(tmp_path):
     spanning = "blog post: landing on the moon take place according to the records it happened in the summer"
     for name in ("qa.jsonl", "qa.parquet"):
         path = str(tmp_path / name)
-        assert EvalIndex.from_paths([path], 13, text_field="question").matches(spanning)[0] == 0
-        assert EvalIndex.from_paths([path], 13, text_field="answer").matches(spanning)[0] == 0
-        joined = EvalIndex.from_paths([path], 13, text_field="question, answer")
+        assert build_eval_index([path], 13, text_field="question").matches(spanning)[0] == 0
+        assert build_eval_index([path], 13, text_field="answer").matches(spanning)[0] == 0
+        joined = build_eval_index([path], 13, text_field="question, answer")
         hits, items = joined.matches(spanning)
         assert hits > 0 and items == {0}
         assert joined.items == [(name, "q1")]  # the row with no text in its fields is skipped
     with pytest.raises(ValueError, match="'missing'"):
-        EvalIndex.from_paths([str(tmp_path / "qa.parquet")], 13, text_field="question,missing")
+        build_eval_index([str(tmp_path / "qa.parquet")], 13, text_field="question,missing")

@@ -121,14 +121,11 @@ def test_bad_arguments_explain_what_to_do(tmp_path, capsys):
     with pytest.raises(SystemExit):
         dedup.main(["--input", str(tmp_path / "missing"), "--output", str(tmp_path / "o")])
     assert "no Parquet document files" in capsys.readouterr().err
-    with pytest.raises(SystemExit, match="unknown dedup stage"):
-        dedup.load_stage("nosuch")
-    dedup.register_stage("broken", "pipelines.no_such_module:Stage")
-    try:
-        with pytest.raises(SystemExit, match="no_such_module"):
-            dedup.load_stage("broken")
-    finally:
-        dedup.STAGES.pop("broken")
+    # An unknown stage is named before any input is looked at.
+    with pytest.raises(SystemExit):
+        dedup.main(["--input", str(tmp_path / "missing"), "--output", str(tmp_path / "o"), "--stages", "minhash,nosuch"])
+    err = capsys.readouterr().err
+    assert "unknown dedup stage 'nosuch'" in err and "minhash, substring, decontaminate" in err
 
 
 def test_threshold_flag_derives_bands_and_rows():

@@ -13,7 +13,8 @@ import pytest
 from warcio.archiveiterator import ArchiveIterator
 
 from pipelines.stages.base import Document, Drop
-from pipelines.stages.extract import Extract, decode_html
+from pipelines.stages.charset import decode_html
+from pipelines.stages.extract import Extract
 
 SPIN_MARKER = "PLEASE-SPIN-HERE"
 HANG_MARKER = "PLEASE-HANG-HERE"

@@ -11,7 +11,8 @@ import sentencepiece as spm
 from tests.shard_fixtures import cached_test_documents
 from tokenizer_training import sample as S
 from tokenizer_training.evaluate import evaluate_model, format_table, main as evaluate_main
-from tokenizer_training.train import BOS_ID, EOS_ID, PAD_ID, UNK_ID, main as train_main
+from tokenizer_training.sentencepiece_trainer import BOS_ID, EOS_ID, PAD_ID, UNK_ID
+from tokenizer_training.train import main as train_main
 
 SYMBOLS = ["<|im_start|>", "<|im_end|>"]
 

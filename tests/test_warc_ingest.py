@@ -16,15 +16,8 @@ from warcio.archiveiterator import ArchiveIterator
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from pipelines.io.warc import (
-    OK,
-    ReadWarcOutcomes,
-    domain_of,
-    infer_crawl,
-    is_html,
-    iter_warc_outcomes,
-    parse_content_type,
-)
+from pipelines.io.warc import ReadWarcOutcomes, iter_warc_outcomes
+from pipelines.io.warc_records import OK, domain_of, infer_crawl, is_html, parse_content_type
 
 DROP_KINDS = {"warcinfo", "request", "metadata", "revisit", "resource", "conversion", "non_html",
               "empty_payload", "oversized", "http_status", "unknown_record_type"}

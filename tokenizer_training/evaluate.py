@@ -24,6 +24,7 @@ import sentencepiece as spm
 
 from pipelines.stages.segmentation import words
 from tokenizer_training.sample import SampledDocument, sample_documents
+from tokenizer_training.sentencepiece_trainer import train_sentencepiece, write_json
 
 BASELINES = {
     # Same sample, same vocabulary size, one setting changed: shows what our choice buys.
@@ -79,8 +80,6 @@ def evaluate_against_baseline(model_path: str, lines: list[str], heldout: list[S
                               options: dict, *, baseline: str = "unigram", out_dir: str,
                               evaluated_on: str = "heldout") -> dict:
     """Train the baseline on the same lines, evaluate both, write evaluation.json."""
-    from tokenizer_training.train import train_sentencepiece, write_json
-
     base_options = copy.deepcopy(options)
     base_options.update(BASELINES[baseline])
     base_dir = os.path.join(out_dir, "baseline")
@@ -148,8 +147,6 @@ def main(argv: Optional[list[str]] = None) -> int:
         result["baseline_setting"] = {os.path.basename(args.baseline): {}}
     print(format_table(result))
     if args.output:
-        from tokenizer_training.train import write_json
-
         write_json(args.output, result)
     return 0
 

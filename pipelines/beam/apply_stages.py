@@ -7,7 +7,7 @@ inside a stage becomes the counted error ``<stage>.exception``.
 
 It has ONE output of ``(kind, payload)`` pairs, split afterwards by ``SplitByKind``
 (Dask limit 1 in :mod:`pipelines.beam.runner`):
-  kept      kept documents
+  document  kept documents
   outcome   one outcome string per record (kept / dropped:... / error:...)
   funnel    (stage name, bytes) each time a document leaves a stage alive
   removed   (stage name, (document, "<stage>.<reason>")) when ``keep_removed``
@@ -27,7 +27,7 @@ from pipelines.stages.base import Document, Stage, StageFailed, run_stages
 
 log = logging.getLogger(__name__)
 
-KEPT = "kept"
+DOCUMENT = "document"  # a kept document (its outcome string is stats.KEPT)
 OUTCOME = "outcome"
 FUNNEL = "funnel"
 REMOVED = "removed"
@@ -94,7 +94,7 @@ class ApplyStages(beam.DoFn):
         yield SUMMARY, ("languages", kept.language or "unknown", 1)
         for kind, n in sorted(kept.pii.items()):
             yield SUMMARY, ("pii", kind, n)
-        yield KEPT, kept.replace(payload=b"")
+        yield DOCUMENT, kept.replace(payload=b"")
 
 
 def funnel_rows(per_stage: dict, stage_order: list[str]) -> list[dict]:

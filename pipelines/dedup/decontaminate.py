@@ -20,6 +20,7 @@ from apache_beam.metrics import Metrics
 from pipelines.beam.transforms import SplitByKind, SumTuples
 from pipelines.progress import Progress
 from pipelines.stages.base import Drop
+from pipelines.io.eval_sets import build_eval_index
 from pipelines.stages.decontaminate import ACTIONS, DEFAULT_NGRAM, Decontaminator, EvalIndex
 from pipelines.stats import write_json
 
@@ -123,7 +124,7 @@ class Decontaminate(beam.PTransform):
         index = beam.pvalue.AsSingleton(
             docs.pipeline
             | "EvalPaths" >> beam.Create([tuple(paths)])
-            | "BuildEvalIndex" >> beam.Map(lambda ps: EvalIndex.from_paths(ps, n, tf, idf))
+            | "BuildEvalIndex" >> beam.Map(lambda ps: build_eval_index(ps, n, tf, idf))
         )
         checked = (
             docs

@@ -153,6 +153,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     names = [s.strip() for s in args.stages.split(",") if s.strip()]
     if not names:
         parser.error("--stages is empty: name at least one of " + ", ".join(STAGES))
+    for name in names:
+        if name not in STAGES:
+            parser.error(f"unknown dedup stage {name!r}: choose from {', '.join(STAGES)}")
     if args.num_shards < 1:
         parser.error("--num_shards must be >= 1")
     try:
@@ -162,8 +165,6 @@ def main(argv: Optional[list[str]] = None) -> int:
     args.input_documents = count_input_documents(files)
     stages = []
     for name in names:
-        if name not in STAGES:
-            parser.error(f"unknown dedup stage {name!r}: choose from {', '.join(STAGES)}")
         cls = STAGES[name]
         try:
             stages.append((name, cls.from_args(args)))

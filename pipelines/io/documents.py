@@ -11,6 +11,7 @@ must fit in a worker's memory. Choose ``num_shards`` ~ corpus bytes / 256 MB.
 """
 from __future__ import annotations
 
+import dataclasses
 import io
 import zlib
 from typing import Iterable, Iterator
@@ -22,70 +23,40 @@ from apache_beam.io.filesystems import FileSystems
 
 from pipelines.stages.base import Document
 
+# Column kind (declared on the Document fields in pipelines/stages/base.py) ->
+# (Arrow type, value -> Parquet cell, row -> value). One table, so the schema, the writer
+# and the reader cannot drift apart.
+_SPAN = pa.struct([("start", pa.int64()), ("end", pa.int64())])
+_CODECS = {
+    "string": (pa.string(), lambda v: v, lambda row, k: row.get(k) or ""),
+    "large_string": (pa.large_string(), lambda v: v, lambda row, k: row.get(k) or ""),
+    "float": (pa.float64(), float, lambda row, k: float(row.get(k) or 0.0)),
+    "optional_string": (pa.string(), lambda v: v, lambda row, k: row.get(k)),
+    "optional_int": (pa.int64(), lambda v: v, lambda row, k: row.get(k)),
+    "float_map": (pa.map_(pa.string(), pa.float64()),
+                  lambda v: sorted((k, float(x)) for k, x in v.items()), lambda row, k: dict(row.get(k) or [])),
+    "int_map": (pa.map_(pa.string(), pa.int64()),
+                lambda v: sorted((k, int(x)) for k, x in v.items()), lambda row, k: dict(row.get(k) or [])),
+    "spans": (pa.list_(_SPAN), lambda v: [{"start": int(s), "end": int(e)} for s, e in v],
+              lambda row, k: [(s["start"], s["end"]) for s in (row.get(k) or [])]),
+}
+_COLUMNS = [(f.name, f.metadata["column"]) for f in dataclasses.fields(Document) if "column" in f.metadata]
+
 DOCUMENT_SCHEMA = pa.schema(
-    [
-        ("id", pa.string()),
-        ("url", pa.string()),
-        ("domain", pa.string()),
-        ("crawl", pa.string()),
-        ("warc_date", pa.string()),
-        ("source_file", pa.string()),
-        ("text", pa.large_string()),
-        ("language", pa.string()),
-        ("language_score", pa.float64()),
-        # Signals differ per stage configuration; a map keeps the schema stable while
-        # staying readable by pandas, DuckDB, Spark and HF datasets.
-        ("signals", pa.map_(pa.string(), pa.float64())),
-        ("pii", pa.map_(pa.string(), pa.int64())),
-        ("minhash_cluster", pa.string()),
-        ("minhash_cluster_size", pa.int64()),
-        ("duplicate_of", pa.string()),
-        ("removed_spans", pa.list_(pa.struct([("start", pa.int64()), ("end", pa.int64())]))),
-        # Why a document was removed; empty for kept documents.
-        ("drop_reason", pa.string()),
-    ]
+    [(name, _CODECS[kind][0]) for name, kind in _COLUMNS]
+    # Why a document was removed; empty for kept documents.
+    + [("drop_reason", pa.string())]
 )
 
 
 def document_to_row(doc: Document, drop_reason: str = "") -> dict:
-    return {
-        "id": doc.id,
-        "url": doc.url,
-        "domain": doc.domain,
-        "crawl": doc.crawl,
-        "warc_date": doc.warc_date,
-        "source_file": doc.source_file,
-        "text": doc.text,
-        "language": doc.language,
-        "language_score": float(doc.language_score),
-        "signals": sorted((k, float(v)) for k, v in doc.signals.items()),
-        "pii": sorted((k, int(v)) for k, v in doc.pii.items()),
-        "minhash_cluster": doc.minhash_cluster,
-        "minhash_cluster_size": doc.minhash_cluster_size,
-        "duplicate_of": doc.duplicate_of,
-        "removed_spans": [{"start": int(s), "end": int(e)} for s, e in doc.removed_spans],
-        "drop_reason": drop_reason,
-    }
+    row = {name: _CODECS[kind][1](getattr(doc, name)) for name, kind in _COLUMNS}
+    row["drop_reason"] = drop_reason
+    return row
 
 
 def row_to_document(row: dict) -> Document:
-    return Document(
-        id=row["id"],
-        url=row.get("url") or "",
-        domain=row.get("domain") or "",
-        crawl=row.get("crawl") or "",
-        warc_date=row.get("warc_date") or "",
-        source_file=row.get("source_file") or "",
-        text=row.get("text") or "",
-        language=row.get("language") or "",
-        language_score=float(row.get("language_score") or 0.0),
-        signals=dict(row.get("signals") or []),
-        pii=dict(row.get("pii") or []),
-        minhash_cluster=row.get("minhash_cluster"),
-        minhash_cluster_size=row.get("minhash_cluster_size"),
-        duplicate_of=row.get("duplicate_of"),
-        removed_spans=[(s["start"], s["end"]) for s in (row.get("removed_spans") or [])],
-    )
+    return Document(**{name: _CODECS[kind][2](row, name) for name, kind in _COLUMNS})
 
 
 def shard_of(doc_id: str, num_shards: int) -> int:

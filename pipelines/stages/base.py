@@ -19,29 +19,40 @@ import hashlib
 from typing import Any, Callable, Optional, Union
 
 
+def _column(kind: str, default: Any = dataclasses.MISSING, factory: Any = dataclasses.MISSING) -> Any:
+    """A persisted field: ``kind`` names its Parquet column type and conversion (the
+    codecs live in :mod:`pipelines.io.documents`, which derives the schema from here)."""
+    return dataclasses.field(default=default, default_factory=factory, metadata={"column": kind})
+
+
 @dataclasses.dataclass
 class Document:
     """One web document on its way through the pipeline.
 
-    ``payload``/``content_type``/``http_charset`` hold the raw HTTP body until the
-    extraction stage turns it into ``text``; they are never written to Parquet.
+    THE document schema: every field made with ``_column`` is a Parquet column, in this
+    order (``pipelines.io.documents.DOCUMENT_SCHEMA`` is derived from it, plus
+    ``drop_reason`` for removed documents). ``payload``/``content_type``/``http_charset``
+    hold the raw HTTP body until the extraction stage turns it into ``text``; they are
+    never written to Parquet.
     """
 
-    id: str
-    url: str = ""
-    domain: str = ""
-    crawl: str = ""
-    warc_date: str = ""
-    source_file: str = ""
-    text: str = ""
-    language: str = ""
-    language_score: float = 0.0
-    signals: dict[str, float] = dataclasses.field(default_factory=dict)
-    pii: dict[str, int] = dataclasses.field(default_factory=dict)
-    minhash_cluster: Optional[str] = None
-    minhash_cluster_size: Optional[int] = None
-    duplicate_of: Optional[str] = None
-    removed_spans: list[tuple[int, int]] = dataclasses.field(default_factory=list)
+    id: str = _column("string")  # required
+    url: str = _column("string", "")
+    domain: str = _column("string", "")
+    crawl: str = _column("string", "")
+    warc_date: str = _column("string", "")
+    source_file: str = _column("string", "")
+    text: str = _column("large_string", "")
+    language: str = _column("string", "")
+    language_score: float = _column("float", 0.0)
+    # Signals differ per stage configuration; a map keeps the schema stable while
+    # staying readable by pandas, DuckDB, Spark and HF datasets.
+    signals: dict[str, float] = _column("float_map", factory=dict)
+    pii: dict[str, int] = _column("int_map", factory=dict)
+    minhash_cluster: Optional[str] = _column("optional_string", None)
+    minhash_cluster_size: Optional[int] = _column("optional_int", None)
+    duplicate_of: Optional[str] = _column("optional_string", None)
+    removed_spans: list[tuple[int, int]] = _column("spans", factory=list)
     # Transient fields (not persisted).
     payload: bytes = b""
     content_type: str = ""

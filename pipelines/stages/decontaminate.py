@@ -16,9 +16,7 @@ where such items are skipped by the n-gram filter.
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
-from typing import Iterable, Iterator, Optional, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -34,90 +32,6 @@ class EvalItem:
     file: str
     item_id: str
     text: str
-
-
-def _format_of(path: str) -> str:
-    name = path.lower()
-    if name.endswith(".parquet"):
-        return "parquet"
-    if name.endswith((".jsonl", ".json", ".ndjson")):
-        return "jsonl"
-    return "text"
-
-
-def _item_text(record: dict, fields: list[str]) -> Optional[str]:
-    """The item's text: its fields' values joined by a space, in the order given.
-
-    Several fields (``question,answer``) make one text, so an n-gram that runs from the end
-    of the question into the answer is found too (datatrove's "overlap" n-grams). A list
-    value (e.g. multiple-choice options) contributes each string in it. None when no field
-    has text.
-    """
-    parts = []
-    for field in fields:
-        value = record.get(field)
-        values = value if isinstance(value, (list, tuple)) else [value]
-        parts += [v for v in values if isinstance(v, str) and v.strip()]
-    return " ".join(parts) if parts else None
-
-
-def read_eval_items(path: str, text_field: str = "text", id_field: str = "id",
-                    skipped: Optional[dict] = None) -> Iterator[EvalItem]:
-    """Items of one evaluation file: plain text (one item per line), JSONL or Parquet.
-
-    ``text_field`` may name several comma-separated fields (``question,answer``), whose
-    texts are joined into one item. Unreadable lines (bad JSON, no text in the fields) are
-    counted in ``skipped`` under a reason, never fatal. A missing file is an error that
-    says what to pass.
-    """
-    fields = [f.strip() for f in text_field.split(",") if f.strip()]
-    from apache_beam.io.filesystems import FileSystems  # filesystem layer only (gs://, s3://)
-
-    skipped = skipped if skipped is not None else {}
-    if not FileSystems.exists(path):
-        raise FileNotFoundError(
-            f"evaluation set {path!r} not found: pass --decontaminate with comma-separated "
-            ".txt (one item per line), .jsonl (with a text field, see --decontam_text_field) "
-            "or .parquet files"
-        )
-    kind = _format_of(path)
-    base = os.path.basename(path)
-    if kind == "parquet":
-        import pyarrow.parquet as pq
-
-        with FileSystems.open(path) as f:
-            table = pq.read_table(f)
-        missing = [f for f in fields if f not in table.column_names]
-        if missing or not fields:
-            raise ValueError(f"{path}: no column {', '.join(map(repr, missing)) or repr(text_field)} "
-                             f"(columns: {table.column_names}); set --decontam_text_field")
-        ids = table.column(id_field).to_pylist() if id_field in table.column_names else None
-        for row, record in enumerate(table.select(fields).to_pylist()):
-            text = _item_text(record, fields)
-            if text is None:
-                skipped["empty_item"] = skipped.get("empty_item", 0) + 1
-                continue
-            yield EvalItem(base, str(ids[row]) if ids else str(row), text)
-        return
-    with FileSystems.open(path) as f:
-        raw = f.read().decode("utf-8", "replace")
-    for line_no, line in enumerate(raw.splitlines(), start=1):
-        if not line.strip():
-            continue
-        if kind == "text":
-            yield EvalItem(base, str(line_no), line)
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError:
-            skipped["bad_json_line"] = skipped.get("bad_json_line", 0) + 1
-            continue
-        text = _item_text(record, fields) if isinstance(record, dict) else None
-        if text is None:
-            skipped["missing_text_field"] = skipped.get("missing_text_field", 0) + 1
-            continue
-        item_id = record.get(id_field, line_no)
-        yield EvalItem(base, str(item_id), text)
 
 
 def ngram_keys(texts: Sequence[str], n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -180,25 +94,13 @@ class EvalIndex:
             self._pending = []
         return self._keys, self._key_items
 
+    def finish(self) -> None:
+        """Merge what ``add`` queued (lookups do it too; call it to pay the cost up front)."""
+        self._lookup_arrays()
+
     def __getstate__(self):
         self._lookup_arrays()  # ship the merged arrays, nothing pending
         return dict(self.__dict__)
-
-    @classmethod
-    def from_paths(cls, paths: Iterable[str], n: int = DEFAULT_NGRAM, text_field: str = "text",
-                   id_field: str = "id") -> "EvalIndex":
-        index = cls(n)
-        for path in paths:
-            index.files.append(path)
-            batch: list[EvalItem] = []
-            for item in read_eval_items(path, text_field, id_field, index.skipped):
-                batch.append(item)
-                if len(batch) == 1024:
-                    index.add_many(batch)
-                    batch = []
-            index.add_many(batch)
-        index._lookup_arrays()
-        return index
 
     def matches(self, text: str) -> tuple[int, set[int]]:
         """(number of the document's n-grams found in eval sets, item numbers hit)."""

@@ -416,9 +416,11 @@ class MinHashConfig:
 def _load_kernel():
     """The compiled kernel module, or None where Numba is not installed (NumPy path)."""
     try:
-        from pipelines.stages import minhash_kernel
-    except ImportError:  # numba is a declared dependency; this only guards odd platforms
+        import numba  # noqa: F401  (a declared dependency; missing only on odd platforms)
+    except ImportError:
         return None
+    from pipelines.stages import minhash_kernel
+
     return minhash_kernel
 
 
