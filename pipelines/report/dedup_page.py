@@ -1,6 +1,6 @@
-"""A self-contained HTML report of a dedup run, for a person to judge what was removed.
-
-    python -m pipelines.report DEDUP_OUTPUT   (picks this report when stats.json lists dedup stages)
+"""The dedup page: a self-contained HTML report of a dedup run, for a person to judge what
+was removed. Written by ``python -m pipelines.dedup`` at its end and by
+``python -m pipelines.report DEDUP_OUTPUT`` (picked when stats.json lists dedup stages).
 
 Reads what ``python -m pipelines.dedup`` wrote into the output folder:
   stats.json                    counts, the cluster-size histogram, per-stage figures
@@ -18,19 +18,19 @@ from __future__ import annotations
 
 import dataclasses
 import html
-import json
-from typing import Optional
+from typing import Any, Iterator, Optional
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pipelines.report.clean_page import (
-    _CSS, EXCERPT_CHARS, REPORT_NAME, BottomK, _bar_table, _card, _fmt_bytes, _fmt_int, _iter_batches, _match,
-    _read_text, _sample_key,
+from pipelines.report.kit import (
+    bar_table, by_count, cards, excerpt, fmt_bytes, fmt_int, notes_html, page, section, write_page,
 )
+from pipelines.report.reading import BottomK, StatsFile, iter_batches, match, read_stats, sample_key
 
 # Cluster sizes grouped into ranges: a corpus has thousands of distinct sizes.
 SIZE_RANGES = ((1, 1), (2, 2), (3, 3), (4, 5), (6, 10), (11, 20), (21, 50), (51, 100), (101, 1000), (1001, None))
+TOP_EVAL_ITEMS = 20
 
 
 def is_dedup_stats(stats: Optional[dict]) -> bool:
@@ -51,6 +51,7 @@ def size_range_rows(histogram: dict) -> list[dict]:
     return rows
 
 
+# --------------------------------------------------------------------------- sampled pairs
 @dataclasses.dataclass
 class DuplicatePair:
     removed_id: str
@@ -62,10 +63,10 @@ class DuplicatePair:
     jaccard: Optional[float] = None
 
 
-def _batches(path: str, columns: list[str], unreadable: list[str]):
+def _batches(path: str, columns: list[str], unreadable: list[str]) -> Iterator[Any]:
     """Record batches of one Parquet file; an unreadable file is noted, not fatal."""
     try:
-        yield from _iter_batches(path, columns)
+        yield from iter_batches(path, columns)
     except Exception as e:  # a broken file must not lose the whole report
         unreadable.append(f"{path}: {e}")
 
@@ -80,26 +81,30 @@ def sample_pairs(output_dir: str, pairs: int, seed: int, input_files: Optional[l
     """
     unreadable = unreadable if unreadable is not None else []
     sample, seen = BottomK(pairs), 0
-    for path in _match(f"{output_dir}/removed/minhash/*.parquet"):
+    for path in match(f"{output_dir}/removed/minhash/*.parquet"):
         for batch in _batches(path, ["id", "url", "text", "duplicate_of"], unreadable):
             for row in batch.to_pylist():
                 seen += 1
-                sample.offer(_sample_key(seed, row["id"]), row["id"], lambda r=row: DuplicatePair(
+                sample.offer(sample_key(seed, row["id"]), row["id"], lambda r=row: DuplicatePair(
                     r["id"], r.get("duplicate_of") or "", r.get("url") or "", r.get("text") or ""))
     found = sample.items()
-    wanted = pa.array(sorted({p.kept_id for p in found if p.kept_id}), type=pa.string())
+    if any(p.kept_id for p in found):
+        _attach_kept_copies(found, input_files or match(f"{output_dir}/documents/*.parquet"), unreadable)
+    _estimate_jaccard(found)
+    return found, seen
+
+
+def _attach_kept_copies(pairs: list[DuplicatePair], files: list[str], unreadable: list[str]) -> None:
+    wanted = pa.array(sorted({p.kept_id for p in pairs if p.kept_id}), type=pa.string())
     kept = {}
-    if len(wanted):
-        for path in input_files or _match(f"{output_dir}/documents/*.parquet"):
-            for batch in _batches(path, ["id", "url", "text"], unreadable):
-                hit = batch.filter(pc.is_in(batch.column("id"), value_set=wanted))
-                kept.update((r["id"], r) for r in hit.to_pylist())
-    for pair in found:
+    for path in files:
+        for batch in _batches(path, ["id", "url", "text"], unreadable):
+            hit = batch.filter(pc.is_in(batch.column("id"), value_set=wanted))
+            kept.update((r["id"], r) for r in hit.to_pylist())
+    for pair in pairs:
         if pair.kept_id in kept:
             pair.kept_url = kept[pair.kept_id].get("url") or ""
             pair.kept_text = kept[pair.kept_id].get("text") or ""
-    _estimate_jaccard(found)
-    return found, seen
 
 
 def _estimate_jaccard(pairs: list[DuplicatePair]) -> None:
@@ -113,125 +118,139 @@ def _estimate_jaccard(pairs: list[DuplicatePair]) -> None:
         pair.jaccard = estimated_jaccard(sig[2 * i], sig[2 * i + 1])
 
 
-def _excerpt(text: str) -> str:
-    return html.escape(text[:EXCERPT_CHARS] + ("…" if len(text) > EXCERPT_CHARS else ""))
+# --------------------------------------------------------------------------- page sections
+def summary_cards(stats: dict) -> str:
+    docs_in, kept = stats.get("documents_in"), stats.get("documents_kept")
+    clusters, substring = stats.get("clusters") or {}, stats.get("substring") or {}
+    kept_share = f" ({100.0 * kept / docs_in:.1f}%)" if docs_in and kept is not None else ""
+    return cards([("documents in", fmt_int(docs_in)), ("documents kept", fmt_int(kept) + kept_share),
+                  ("removed", fmt_int(sum((stats.get("dropped") or {}).values()))),
+                  ("duplicate clusters", fmt_int(clusters.get("duplicate_clusters"))),
+                  ("substring bytes cut", fmt_bytes(substring.get("bytes_removed")))])
 
 
+def removed_section(stats: dict) -> str:
+    return section("drop-reasons", "Documents removed", '<p class="muted">share = of documents in</p>'
+                   + bar_table(by_count(stats.get("dropped") or {}), stats.get("documents_in") or 0,
+                               ("stage.reason", "documents"), "bar-drop"))
+
+
+def clusters_section(stats: dict) -> str:
+    clusters = stats.get("clusters") or {}
+    rows = size_range_rows(clusters.get("size_histogram") or {})
+    if not rows:
+        return section("clusters", "Cluster sizes",
+                       '<p class="note">No MinHash clusters in stats.json (the minhash stage did not run).</p>')
+    body = ('<p class="muted">Near-duplicate clusters found by MinHash-LSH (size 1 = a document with no '
+            'near-duplicate); one document per cluster is kept. Share = of all clusters.</p>'
+            + bar_table([(f"size {r['range']}", r["clusters"]) for r in rows], clusters.get("count") or 0,
+                        ("cluster size", "clusters"))
+            + _cluster_table(rows) + _minhash_line(stats.get("minhash") or {}))
+    return section("clusters", "Cluster sizes", body)
+
+
+def _cluster_table(rows: list[dict]) -> str:
+    return ('<table id="cluster-data"><thead><tr><th>size</th><th class="num">clusters</th>'
+            '<th class="num">documents</th></tr></thead><tbody>'
+            + "".join(f'<tr data-range="{r["range"]}" data-clusters="{r["clusters"]}" '
+                      f'data-documents="{r["documents"]}"><td>{r["range"]}</td>'
+                      f'<td class="num">{fmt_int(r["clusters"])}</td>'
+                      f'<td class="num">{fmt_int(r["documents"])}</td></tr>' for r in rows)
+            + "</tbody></table>")
+
+
+def _minhash_line(minhash: dict) -> str:
+    if not minhash:
+        return ""
+    return (f'<p class="muted">{minhash.get("bands")} bands x {minhash.get("rows")} rows '
+            f'(S-curve midpoint Jaccard {minhash.get("threshold")}), {minhash.get("ngram")}-word shingles, '
+            f'keep rule {html.escape(str(minhash.get("keep")))}, largest LSH bucket '
+            f'{fmt_int(minhash.get("largest_bucket"))}.</p>')
+
+
+def substring_section(substring: dict) -> str:
+    if not substring:
+        return ""
+    return section("substring", "Exact repeated substrings", "<table><tbody>"
+                   + "".join(f'<tr><td class="name">{html.escape(k.replace("_", " "))}</td>'
+                             f'<td class="num">{fmt_int(v) if isinstance(v, int) else html.escape(str(v))}</td></tr>'
+                             for k, v in substring.items() if not isinstance(v, (dict, list)))
+                   + "</tbody></table>")
+
+
+def decontamination_section(decontam: dict) -> str:
+    if not decontam:
+        return ""
+    items = decontam.get("matched_items") or []
+    return section("decontamination", "Decontamination",
+                   f'<p>{fmt_int(decontam.get("documents_contaminated"))} documents share an n-gram with '
+                   f'{fmt_int(decontam.get("eval_items_matched"))} evaluation items (full list in '
+                   'decontamination.json).</p>'
+                   + bar_table([(f"{i.get('file')} #{i.get('item')}", i.get("documents", 0))
+                                for i in items[:TOP_EVAL_ITEMS]],
+                               decontam.get("documents_contaminated") or 0, ("evaluation item", "documents")))
+
+
+def pairs_section(pairs: list[DuplicatePair], removed_seen: int) -> str:
+    if not pairs:
+        intro = ('<p class="note">No removed near-duplicates to show: run the dedup job with --keep_removed '
+                 '(and the minhash stage) to see what was matched.</p>')
+    else:
+        intro = (f'<p class="muted">{len(pairs)} of {fmt_int(removed_seen)} removed documents (seeded sample), '
+                 'each beside the kept document it duplicates, with the Jaccard similarity of their shingles '
+                 'estimated from MinHash signatures.</p>')
+    return section("pairs", "Sampled near-duplicate pairs", intro + "".join(_pair_html(p) for p in pairs))
+
+
+def _pair_html(p: DuplicatePair) -> str:
+    jac = "" if p.jaccard is None else f"{p.jaccard:.2f}"
+    kept_block = (excerpt(p.kept_text) if p.kept_text is not None
+                  else "(kept copy not found in documents/: a later stage removed it)")
+    return (f'<div class="pair" data-removed="{html.escape(p.removed_id)}" data-kept="{html.escape(p.kept_id)}"'
+            f' data-jaccard="{jac}"><div class="meta">estimated Jaccard {jac or "–"}</div><div class="two">'
+            f'<div class="sample"><div class="meta">removed · {html.escape(p.removed_url)}<br>id '
+            f'{html.escape(p.removed_id)}</div><pre>{excerpt(p.removed_text)}</pre></div>'
+            f'<div class="sample"><div class="meta">kept · {html.escape(p.kept_url)}<br>id '
+            f'{html.escape(p.kept_id)}</div><pre>{kept_block}</pre></div></div></div>')
+
+
+# --------------------------------------------------------------------------- the page
 def render_dedup_report(output_dir: str, stats: dict, pairs: list[DuplicatePair], removed_seen: int,
                         notes: list[str]) -> str:
-    docs_in, kept = stats.get("documents_in"), stats.get("documents_kept")
-    dropped = stats.get("dropped") or {}
-    clusters = stats.get("clusters") or {}
-    substring = stats.get("substring") or {}
-    decontam = stats.get("decontamination") or {}
-    parts = [f"<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-             f"<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">"
-             f"<title>Dedup run report</title><style>{_CSS}</style></head><body>"
-             f"<header><h1>Dedup run report</h1><div class=\"sub\">{html.escape(output_dir)} · stages: "
-             f"{html.escape(', '.join(stats.get('stages') or []))}</div></header><main>"]
-    parts += [f'<div class="note">{html.escape(n)}</div>' for n in notes]
-    kept_share = f" ({100.0 * kept / docs_in:.1f}%)" if docs_in and kept is not None else ""
-    parts.append('<div class="cards">' + _card("documents in", _fmt_int(docs_in))
-                 + _card("documents kept", _fmt_int(kept) + kept_share)
-                 + _card("removed", _fmt_int(sum(dropped.values())))
-                 + _card("duplicate clusters", _fmt_int(clusters.get("duplicate_clusters")))
-                 + _card("substring bytes cut", _fmt_bytes(substring.get("bytes_removed"))) + "</div>")
-
-    reasons = sorted(dropped.items(), key=lambda kv: (-kv[1], kv[0]))
-    parts.append('<section id="drop-reasons"><h2>Documents removed</h2><p class="muted">share = of documents in</p>'
-                 + _bar_table(reasons, docs_in or 0, ("stage.reason", "documents"), "bar-drop") + "</section>")
-
-    rows = size_range_rows(clusters.get("size_histogram") or {})
-    parts.append('<section id="clusters"><h2>Cluster sizes</h2>')
-    if rows:
-        parts.append('<p class="muted">Near-duplicate clusters found by MinHash-LSH (size 1 = a document with no '
-                     'near-duplicate); one document per cluster is kept. Share = of all clusters.</p>')
-        parts.append(_bar_table([(f"size {r['range']}", r["clusters"]) for r in rows], clusters.get("count") or 0,
-                                ("cluster size", "clusters")))
-        parts.append('<table id="cluster-data"><thead><tr><th>size</th><th class="num">clusters</th>'
-                     '<th class="num">documents</th></tr></thead><tbody>'
-                     + "".join(f'<tr data-range="{r["range"]}" data-clusters="{r["clusters"]}" '
-                               f'data-documents="{r["documents"]}"><td>{r["range"]}</td>'
-                               f'<td class="num">{_fmt_int(r["clusters"])}</td>'
-                               f'<td class="num">{_fmt_int(r["documents"])}</td></tr>' for r in rows)
-                     + "</tbody></table>")
-        minhash = stats.get("minhash") or {}
-        if minhash:
-            parts.append(f'<p class="muted">{minhash.get("bands")} bands x {minhash.get("rows")} rows '
-                         f'(S-curve midpoint Jaccard {minhash.get("threshold")}), {minhash.get("ngram")}-word shingles, '
-                         f'keep rule {html.escape(str(minhash.get("keep")))}, largest LSH bucket '
-                         f'{_fmt_int(minhash.get("largest_bucket"))}.</p>')
-    else:
-        parts.append('<p class="note">No MinHash clusters in stats.json (the minhash stage did not run).</p>')
-    parts.append("</section>")
-
-    if substring:
-        parts.append('<section id="substring"><h2>Exact repeated substrings</h2><table><tbody>'
-                     + "".join(f'<tr><td class="name">{html.escape(k.replace("_", " "))}</td>'
-                               f'<td class="num">{_fmt_int(v) if isinstance(v, int) else html.escape(str(v))}</td></tr>'
-                               for k, v in substring.items() if not isinstance(v, (dict, list)))
-                     + "</tbody></table></section>")
-    if decontam:
-        items = decontam.get("matched_items") or []
-        parts.append('<section id="decontamination"><h2>Decontamination</h2>'
-                     f'<p>{_fmt_int(decontam.get("documents_contaminated"))} documents share an n-gram with '
-                     f'{_fmt_int(decontam.get("eval_items_matched"))} evaluation items (full list in decontamination.json).</p>'
-                     + _bar_table([(f"{i.get('file')} #{i.get('item')}", i.get("documents", 0)) for i in items[:20]],
-                                  decontam.get("documents_contaminated") or 0, ("evaluation item", "documents"))
-                     + "</section>")
-
-    parts.append('<section id="pairs"><h2>Sampled near-duplicate pairs</h2>')
-    if not pairs:
-        parts.append('<p class="note">No removed near-duplicates to show: run the dedup job with --keep_removed '
-                     '(and the minhash stage) to see what was matched.</p>')
-    else:
-        parts.append(f'<p class="muted">{len(pairs)} of {_fmt_int(removed_seen)} removed documents (seeded sample), '
-                     'each beside the kept document it duplicates, with the Jaccard similarity of their shingles '
-                     'estimated from MinHash signatures.</p>')
-    for p in pairs:
-        jac = "" if p.jaccard is None else f"{p.jaccard:.2f}"
-        kept_block = (_excerpt(p.kept_text) if p.kept_text is not None
-                      else "(kept copy not found in documents/: a later stage removed it)")
-        parts.append(f'<div class="pair" data-removed="{html.escape(p.removed_id)}" data-kept="{html.escape(p.kept_id)}"'
-                     f' data-jaccard="{jac}"><div class="meta">estimated Jaccard {jac or "–"}</div><div class="two">'
-                     f'<div class="sample"><div class="meta">removed · {html.escape(p.removed_url)}<br>id '
-                     f'{html.escape(p.removed_id)}</div><pre>{_excerpt(p.removed_text)}</pre></div>'
-                     f'<div class="sample"><div class="meta">kept · {html.escape(p.kept_url)}<br>id '
-                     f'{html.escape(p.kept_id)}</div><pre>{kept_block}</pre></div></div></div>')
-    parts.append("</section>")
-    parts.append('<p class="muted">Written by <code>python -m pipelines.dedup</code> / <code>python -m pipelines.report'
-                 '</code>; self-contained, no scripts, nothing fetched.</p></main></body></html>\n')
-    return "".join(parts)
+    body = [notes_html(notes), summary_cards(stats), removed_section(stats), clusters_section(stats),
+            substring_section(stats.get("substring") or {}), decontamination_section(stats.get("decontamination") or {}),
+            pairs_section(pairs, removed_seen)]
+    subtitle = f"{output_dir} · stages: {', '.join(stats.get('stages') or [])}"
+    return page("Dedup run report", subtitle, "".join(body),
+                written_by="<code>python -m pipelines.dedup</code> / <code>python -m pipelines.report</code>")
 
 
-def write_dedup_report(output_dir: str, pairs: int = 8, seed: int = 0,
-                       input_files: Optional[list[str]] = None) -> str:
-    """Write ``output_dir``/report.html for a dedup run and return its path.
-
-    ``input_files``: the job's input Parquet files, where the kept copies of sampled pairs
-    are found as MinHash saw them (the dedup job passes them).
-    """
-    from apache_beam.io.filesystems import FileSystems
-
-    output_dir = str(output_dir)
+def _notes(output_dir: str, stats: StatsFile, stages: list[str], input_files: Optional[list[str]]) -> list[str]:
     notes = []
-    try:
-        stats = json.loads(_read_text(FileSystems.join(output_dir, "stats.json")) or "{}")
-    except json.JSONDecodeError as e:
-        stats = {}
-        notes.append(f"stats.json is not valid JSON ({e}): counts are missing.")
-    if not _match(f"{output_dir}/removed/minhash/*.parquet"):
+    if stats.error is not None:
+        notes.append(f"stats.json is not valid JSON ({stats.error}): counts are missing.")
+    if not match(f"{output_dir}/removed/minhash/*.parquet"):
         notes.append("No removed/minhash/ folder: the run did not keep removed documents (use --keep_removed).")
-    stages = stats.get("stages") or []
     if not input_files and "minhash" in stages and stages[-1] != "minhash":
         later = ", ".join(stages[stages.index("minhash") + 1:])
         notes.append(f"Kept copies are shown as written, after the later stages ({later}) changed them; "
                      "the dedup job itself compares the texts MinHash saw.")
+    return notes
+
+
+def write_dedup_report(output_dir: str, pairs: int = 8, seed: int = 0, input_files: Optional[list[str]] = None,
+                       stats: Optional[StatsFile] = None) -> str:
+    """Write ``output_dir``/report.html for a dedup run and return its path.
+
+    ``input_files``: the job's input Parquet files, where the kept copies of sampled pairs
+    are found as MinHash saw them (the dedup job passes them). ``stats``: the folder's
+    stats.json when the caller has read it already.
+    """
+    output_dir = str(output_dir)
+    stats = stats if stats is not None else read_stats(output_dir)
+    data = stats.data or {}
+    notes = _notes(output_dir, stats, data.get("stages") or [], input_files)
     unreadable: list[str] = []
     sampled, seen = sample_pairs(output_dir, pairs, seed, input_files, unreadable)
     notes += [f"Unreadable file skipped: {u}" for u in unreadable]
-    page = render_dedup_report(output_dir, stats, sampled, seen, notes)
-    path = FileSystems.join(output_dir, REPORT_NAME)
-    with FileSystems.create(path) as f:
-        f.write(page.encode("utf-8"))
-    return path
+    return write_page(output_dir, render_dedup_report(output_dir, data, sampled, seen, notes))
