@@ -19,7 +19,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines import stats
+from pipelines import completion, joblog
 from pipelines.beam.apply_stages import (
     DOCUMENT, FUNNEL, HTML_RESPONSES, OUTCOME, RECORDS, REMOVED, SUMMARY, ApplyStages, SummarizeFunnel, SummarizeKept,
 )
@@ -94,36 +94,8 @@ def build_stages(args) -> list:
     return [s for s in stages if s.name not in skip]
 
 
-def _first_copy(keyed):
-    """Keep one copy of a record read from several files (deterministically)."""
-    _, docs = keyed
-    docs = sorted(docs, key=lambda d: (d.source_file, d.warc_date, d.url))
-    yield stats.READ_OK, docs[0]
-    for _ in docs[1:]:
-        yield stats.dropped("warc.duplicate_record"), None
-
-
-class DropRepeatedRecords(beam.PTransform):
-    """The same WARC record (same WARC-Record-ID, hence the same document id) can be
-    read from two input files, e.g. a file and a cut copy of it. Without this the
-    output would hold two rows with one id. Grouping by id is a shuffle of the HTML
-    responses; it also spreads the work over all workers. Memory: one id's copies."""
-
-    def expand(self, records):
-        # Filters rather than beam.Partition (Dask limit 1 in pipelines.beam.runner).
-        ok = records | "HtmlResponses" >> beam.Filter(lambda r: r[0] == stats.READ_OK)
-        other = records | "OtherOutcomes" >> beam.Filter(lambda r: r[0] != stats.READ_OK)
-        unique = (
-            ok
-            | "KeyById" >> beam.Map(lambda r: (r[1].id, r[1]))
-            | "GroupById" >> beam.GroupByKey()
-            | "FirstCopy" >> beam.FlatMap(_first_copy)
-        )
-        return (unique, other) | "Rejoin" >> beam.Flatten()
-
-
 def build_pipeline(p: beam.Pipeline, files: list[str], stages: list, args) -> None:
-    from pipelines.io.warc import ReadWarcOutcomes
+    from pipelines.io.warc import DropRepeatedRecords, ReadWarcOutcomes
 
     out = args.output
     records = (
@@ -166,9 +138,8 @@ def prepare_output(args, stages) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
-    for noisy in ("trafilatura", "htmldate", "courlan", "apache_beam"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    started = joblog.setup()
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_arg_parser()
     args, beam_args = parser.parse_known_args(argv)
 
@@ -183,19 +154,21 @@ def main(argv: list[str] | None = None) -> int:
     try:
         files = resolve_inputs(args.input, crawl=args.crawl, max_files=args.max_files, cc_base_url=args.cc_base_url)
         stages = build_stages(args)
+        completion.check_output(args.output)
     except (InputError, ValueError, FileNotFoundError) as e:
-        parser.error(str(e))
+        parser.exit(2, f"{parser.prog}: error: {e}\n")  # one line, no usage dump: the message says what to do
 
     log.info("clean: %d input file(s), stages: %s", len(files), ", ".join(s.name for s in stages))
+    completion.begin(args.output)
     prepare_output(args, stages)
     options = PipelineOptions(add_runner_defaults(beam_args))
     with beam.Pipeline(options=options) as p:
         build_pipeline(p, files, stages, args)
 
-    stats_path = FileSystems.join(args.output, "stats.json")
-    log.info("clean: done; stats in %s", stats_path)
     if not args.no_report:
         write_report_if_available(args.output)
+    completion.finish(args.output, "clean", dict(completion.jsonable_flags(args, beam_args), argv=argv),
+                      inputs=[], started=started)
     return 0
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import logging
 import os
 import re
@@ -43,6 +44,7 @@ from pipelines.io.shards import (
 from pipelines.progress import Progress
 from pipelines.beam.runner import add_runner_defaults
 from pipelines.beam.transforms import BatchDocuments, JoinSinks
+from pipelines import completion, joblog
 from pipelines.stats import KEPT, WriteStats, count_metric, dropped, error
 
 log = logging.getLogger("pipelines.tokenize")
@@ -197,6 +199,8 @@ def tokenizer_paths(model_path: str) -> dict:
     hf_json = FileSystems.join(os.path.dirname(model_path) or ".", "tokenizer.json")
     if FileSystems.exists(hf_json):
         paths["tokenizer_json"] = hf_json
+        with FileSystems.open(hf_json) as f:  # model.export_hf ships tokenizer.json only if it still matches
+            paths["tokenizer_json_sha256"] = hashlib.sha256(f.read()).hexdigest()
     return paths
 
 
@@ -270,15 +274,25 @@ def build_arg_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="shuffle seed (recorded in the manifest)")
     p.add_argument("--bos", action="store_true", help="prepend BOS to every document (EOS is always appended)")
     p.add_argument("--encode_batch_size", type=int, default=256, help="documents per SentencePiece call")
+    p.add_argument("--allow_incomplete_input", action="store_true",
+                   help="read an input folder whose job did not finish (no _SUCCESS); off by default")
     return p
 
 
 def run(argv: Optional[list[str]] = None) -> int:
+    started = joblog.setup()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args, beam_args = build_arg_parser().parse_known_args(argv)
     try:
         sources = parse_sources(args.input, args.source)
+        # An output root reads its documents/; an unfinished one is refused.
+        resolved = {name: completion.resolve_input(path, args.allow_incomplete_input) for name, (path, _) in sources.items()}
+        roots = sorted({root for _, root in resolved.values() if root})
+        # The tokenizer's folder is a job output too: an unfinished one is refused.
+        roots.append(completion.resolve_input(os.path.dirname(args.tokenizer) or ".", args.allow_incomplete_input,
+                                              main_output="")[0])
         # Listed (and footers checked) once, before the pipeline: bad paths fail here.
-        files = {name: expand_document_inputs([path]) for name, (path, _) in sources.items()}
+        files = {name: expand_document_inputs([read]) for name, (read, _) in resolved.items()}
         if not FileSystems.exists(args.tokenizer):
             raise FileNotFoundError(f"no tokenizer at {args.tokenizer!r}: train one with "
                                     "python -m tokenizer_training.train --input DOCS --output DIR")
@@ -286,6 +300,7 @@ def run(argv: Optional[list[str]] = None) -> int:
             raise ValueError("--validation_fraction must be in [0, 1)")
         if args.shard_size_mb <= 0:
             raise ValueError("--shard_size_mb must be > 0")
+        completion.check_output(args.output)
     except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -293,6 +308,7 @@ def run(argv: Optional[list[str]] = None) -> int:
     encoder.setup()
     if not FileSystems.exists(args.output):
         FileSystems.mkdirs(args.output)
+    completion.begin(args.output)
     remove_stale_shards(args.output)
     log.info("tokenizing %s -> %s (seed %d, validation %.3f)", sorted(sources), args.output, args.seed,
              args.validation_fraction)
@@ -301,13 +317,15 @@ def run(argv: Optional[list[str]] = None) -> int:
                        validation_fraction=args.validation_fraction, shard_size_mb=args.shard_size_mb,
                        encode_batch_size=args.encode_batch_size,
                        manifest_extra=tokenizer_paths(args.tokenizer))
-    log.info("wrote %s", FileSystems.join(args.output, MANIFEST_NAME))
+    with FileSystems.open(FileSystems.join(args.output, MANIFEST_NAME)) as f:
+        totals = json.loads(f.read().decode("utf-8"))["totals"]
+    stats = dict(completion.read_stats(args.output) or {}, tokens=totals["tokens"], documents=totals["documents"])
+    completion.finish(args.output, "tokenize", dict(completion.jsonable_flags(args, beam_args), argv=argv),
+                      inputs=roots, started=started, stats=stats)
     return 0
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", force=True)
-    logging.getLogger("apache_beam").setLevel(logging.WARNING)  # keep our progress lines readable
     sys.exit(run())
 
 

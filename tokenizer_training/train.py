@@ -31,6 +31,7 @@ from typing import Iterable, Optional
 from apache_beam.io.filesystems import FileSystems
 import sentencepiece as spm
 
+from pipelines import completion, joblog
 from tokenizer_training.evaluate import evaluate_against_baseline, format_table
 from tokenizer_training.sample import Sample, sample_documents, training_lines
 from tokenizer_training.sentencepiece_trainer import (
@@ -190,12 +191,14 @@ def build_arg_parser() -> argparse.ArgumentParser:
     p.add_argument("--baseline", choices=["unigram", "no_digit_split", "low_coverage"], default="unigram",
                    help="baseline tokenizer the evaluation compares against (same sample, same vocab size)")
     p.add_argument("--no_eval", action="store_true", help="skip the evaluation")
+    p.add_argument("--allow_incomplete_input", action="store_true",
+                   help="read an input folder whose job did not finish (no _SUCCESS); off by default")
     return p
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", force=True)
-    logging.getLogger("apache_beam").setLevel(logging.WARNING)  # keep our progress lines readable
+    started = joblog.setup()
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_arg_parser().parse_args(argv)
     if args.vocab_size < 300:
         print("error: --vocab_size must be >= 300 (4 specials + 256 byte pieces + merges)", file=sys.stderr)
@@ -204,8 +207,12 @@ def main(argv: Optional[list[str]] = None) -> int:
         print("error: --character_coverage must be in (0, 1]", file=sys.stderr)
         return 2
     try:
+        # An output root reads its documents/; an unfinished one is refused.
+        inputs, roots = completion.resolve_inputs(args.input, args.allow_incomplete_input)
+        completion.check_output(args.output)
+        completion.begin(args.output)
         summary = train_tokenizer(
-            args.input, args.output, args.vocab_size, sample_mb=args.sample_mb, seed=args.seed, alpha=args.alpha,
+            inputs, args.output, args.vocab_size, sample_mb=args.sample_mb, seed=args.seed, alpha=args.alpha,
             holdout_fraction=args.holdout_fraction, character_coverage=args.character_coverage,
             user_defined_symbols=args.user_defined_symbols.split(","), num_threads=args.num_threads,
             evaluate=not args.no_eval, baseline=args.baseline)
@@ -222,6 +229,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     if "evaluation" in summary:
         print(format_table(summary["evaluation"]))
     print(f"wrote {summary['model']} (+ .vocab, tokenizer.json) to {args.output}")
+    headline = {k: summary[k] for k in ("vocab_size", "training_documents", "training_lines")}
+    completion.finish(args.output, "tokenizer", dict(completion.jsonable_flags(args), argv=argv),
+                      inputs=roots, started=started, stats=headline)
     return 0
 
 

@@ -39,7 +39,7 @@ from typing import Optional
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
 
-from pipelines import stats
+from pipelines import completion, joblog, stats
 from pipelines.beam.runner import add_runner_defaults
 from pipelines.beam.transforms import JoinSinks
 from pipelines.dedup.decontaminate import Decontaminate
@@ -79,6 +79,8 @@ def build_parser(stage_classes: dict) -> argparse.ArgumentParser:
                    help=f"comma-separated stages to run in order (available: {', '.join(STAGES)})")
     p.add_argument("--num_shards", type=int, default=4, help="fixed number of output Parquet shards")
     p.add_argument("--no_report", action="store_true", help="skip writing OUTPUT/report.html")
+    p.add_argument("--allow_incomplete_input", action="store_true",
+                   help="read an input folder whose job did not finish (no _SUCCESS); off by default")
     p.add_argument("--keep_removed", action="store_true",
                    help="also write removed documents to OUTPUT/removed/<stage>/ with their reason")
     for cls in stage_classes.values():
@@ -145,8 +147,7 @@ def build_pipeline(pipeline: beam.Pipeline, files: list[str], output: str, stage
 
 
 def main(argv: Optional[list[str]] = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
-    logging.getLogger("apache_beam").setLevel(logging.WARNING)  # keep our progress lines readable
+    started = joblog.setup()
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser(STAGES)
     args, beam_args = parser.parse_known_args(argv)
@@ -159,9 +160,11 @@ def main(argv: Optional[list[str]] = None) -> int:
     if args.num_shards < 1:
         parser.error("--num_shards must be >= 1")
     try:
-        files = expand_document_inputs(args.input)
+        specs, roots = completion.resolve_inputs(args.input, args.allow_incomplete_input)
+        files = expand_document_inputs(specs)
+        completion.check_output(args.output)
     except (FileNotFoundError, ValueError) as e:
-        parser.error(str(e))
+        parser.exit(2, f"{parser.prog}: error: {e}\n")  # one line, no usage dump: the message says what to do
     args.input_documents = count_input_documents(files)
     stages = []
     for name in names:
@@ -172,10 +175,10 @@ def main(argv: Optional[list[str]] = None) -> int:
             parser.error(f"stage {name}: {e}")
     log.info("dedup: %d input files (%s documents), stages %s", len(files),
              args.input_documents if args.input_documents is not None else "?", names)
+    completion.begin(args.output)
     options = PipelineOptions(add_runner_defaults(beam_args))
     with beam.Pipeline(options=options) as pipeline:
         build_pipeline(pipeline, files, args.output, stages, args.num_shards, args.keep_removed)
-    log.info("dedup: wrote %s/documents and %s/stats.json", args.output, args.output)
     if not args.no_report:
         from pipelines.report.dedup_page import write_dedup_report
 
@@ -183,6 +186,8 @@ def main(argv: Optional[list[str]] = None) -> int:
             log.info("dedup: report in %s", write_dedup_report(args.output, input_files=files))
         except Exception:  # the data is written; a report failure must not fail the job
             log.exception("writing report.html failed")
+    completion.finish(args.output, "dedup", dict(completion.jsonable_flags(args, beam_args), argv=argv),
+                      inputs=roots, started=started)
     return 0
 
 
