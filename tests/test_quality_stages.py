@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import pathlib
-import warnings
 
 import pytest
 
@@ -15,6 +14,7 @@ from pipelines.stages.fineweb import FineWebQuality
 from pipelines.stages.gopher import GopherQuality, GopherRepetition
 from pipelines.stages.language_table import LANGUAGE_TABLE, profile_for
 from pipelines.stages.lines import LineCleanup, line_removal_reason
+from pipelines.stages.rules import MAX, MIN, Rule, first_failing_rule
 from pipelines.stages.segmentation import count_sentences, quality_words, words
 
 ALL_STAGES = (LineCleanup, GopherQuality, GopherRepetition, C4Quality, FineWebQuality)
@@ -44,6 +44,72 @@ def test_drop_reasons_are_unique_and_prefix_free():
     assert len(reasons) == len(set(reasons))
     for a, b in itertools.permutations(reasons, 2):
         assert not b.startswith(a), f"{a!r} is a prefix of {b!r}"
+
+
+# ------------------------------------------------------------------------ rule tables
+
+def test_first_failing_rule_bounds_order_null_and_exemptions():
+    rules = (Rule("lo", "a", "a_low", MIN), Rule("hi", "a", "a_high", MAX), Rule("hi", "b", "b_high", MAX))
+    params = {"lo": 1.0, "hi": 5.0}
+    assert first_failing_rule({"a": 3.0, "b": 3.0}, rules, params) is None
+    assert first_failing_rule({"a": 1.0, "b": 5.0}, rules, params) is None  # limits themselves pass
+    assert first_failing_rule({"a": 0.5, "b": 9.0}, rules, params) == "a_low"  # the first failure wins
+    assert first_failing_rule({"a": 3.0, "b": 9.0}, rules, params) == "b_high"
+    assert first_failing_rule({"a": 0.5, "b": 9.0}, rules, {"lo": None, "hi": 5.0}) == "b_high"  # null: off
+    # A limit inside a mapping parameter (n-gram tables); a missing n is no rule.
+    ngram = (Rule("grams", "g2", "top", MAX, key=2),)
+    assert first_failing_rule({"g2": 0.3}, ngram, {"grams": {2: 0.2}}) == "top"
+    assert first_failing_rule({"g2": 0.3}, ngram, {"grams": {3: 0.2}}) is None
+    assert first_failing_rule({"g2": 0.3}, ngram, {"grams": None}) is None
+    # Exempt values: always (-1 = not measured), or only when a switch says so.
+    stop = (Rule("min", "n", "few", MIN, exempt=-1.0),)
+    assert first_failing_rule({"n": -1.0}, stop, {"min": 2}) is None
+    assert first_failing_rule({"n": 0.0}, stop, {"min": 2}) == "few"
+    punct = (Rule("thr", "r", "punct", MIN, exempt=0.0, exempt_if="skip_zero"),)
+    assert first_failing_rule({"r": 0.0}, punct, {"thr": 0.1, "skip_zero": False}) == "punct"
+    assert first_failing_rule({"r": 0.0}, punct, {"thr": 0.1, "skip_zero": True}) is None
+    assert first_failing_rule({"r": 0.05}, punct, {"thr": 0.1, "skip_zero": True}) == "punct"
+    with pytest.raises(ValueError, match="bound"):
+        Rule("lo", "a", "a_low", "minimum")
+
+
+def rule_tables():
+    """(stage class, its rules with the default parameters) for every stage with a table."""
+    return [(GopherQuality, GopherQuality.RULES), (FineWebQuality, FineWebQuality.RULES),
+            (C4Quality, C4Quality.RULES), (LineCleanup, LineCleanup.RULES),
+            (GopherRepetition, GopherRepetition.RULES + GopherRepetition.ngram_rules(GopherRepetition.DEFAULTS))]
+
+
+@pytest.mark.parametrize("cls,rules", rule_tables(), ids=lambda v: getattr(v, "name", ""))
+def test_rule_tables_name_real_parameters_signals_and_reasons(test_data, cls, rules):
+    """Every row points at a parameter of the stage, a signal the stage stores and one of
+    its drop reasons; every threshold reason of the stage has a row."""
+    result = cls(max_removed_words_frac=None) if cls is LineCleanup else cls()
+    result = result.process(doc(fixture_text(test_data, "en_boilerplate")))
+    signals = (result.document if isinstance(result, Drop) else result).signals
+    for rule in rules:
+        assert rule.param in cls.DEFAULTS, rule
+        assert rule.signal in signals, rule
+        assert rule.reason in cls.REASONS, rule
+    # Reasons decided outside the table: empty pages, and C4's page-dropping line rules.
+    outside = {"gopher_empty", "fineweb_empty", "lines_empty_doc", "c4_lorem_ipsum", "c4_curly_bracket"}
+    assert set(cls.REASONS) - outside == {rule.reason for rule in rules}
+
+
+def test_gopher_repetition_ngram_rows_follow_the_language():
+    english = GopherRepetition.ngram_rules(GopherRepetition().settings(doc("x"))[1])
+    chinese = GopherRepetition.ngram_rules(GopherRepetition().settings(doc("x", "zh"))[1])
+    assert [r.key for r in english] == [2, 3, 4, 5, 6, 7, 8, 9, 10]
+    assert [r.key for r in chinese] == [4, 6, 8, 10, 12, 14, 16, 18, 20]
+    assert [r.reason for r in chinese] == ["gopher_top_ngram"] * 3 + ["gopher_dup_ngram"] * 6
+
+
+def test_fineweb_exclude_zero_spares_pages_without_any_punctuation():
+    no_punct = "\n".join(f"Headline number {i} about the news of the day without a stop" for i in range(10))
+    assert FineWebQuality().process(doc(no_punct)).reason == "fineweb_line_punct_ratio"
+    assert not isinstance(FineWebQuality(line_punct_exclude_zero=True).process(doc(no_punct)), Drop)
+    one_stop = no_punct + "\nThe last line ends a sentence, but 1 of 11 is below 12%."
+    assert FineWebQuality(line_punct_exclude_zero=True).process(doc(one_stop)).reason == "fineweb_line_punct_ratio"
 
 
 # ---------------------------------------------------------------------- line cleanup

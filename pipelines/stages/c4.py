@@ -14,10 +14,11 @@ For no-space scripts "words per line" counts characters and the long-word check 
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Optional
 
 from pipelines.stages.base import Document, StageResult
-from pipelines.stages.language_table import LanguageAwareStage
+from pipelines.stages.language_table import LanguageAwareStage, LanguageProfile
+from pipelines.stages.rules import MIN, Rule, first_failing_rule
 from pipelines.stages.segmentation import (
     count_sentences,
     ends_with_terminal_punctuation,
@@ -37,6 +38,37 @@ def has_terminal_punctuation(line: str) -> bool:
     return line.endswith(('"', "'")) or ends_with_terminal_punctuation(line)
 
 
+# Line rules that drop the whole page instead of the line (name -> drop reason).
+PAGE_LINE_RULES = {"lorem_ipsum": "c4_lorem_ipsum", "curly_bracket": "c4_curly_bracket"}
+
+
+def c4_line_rule(line: str, p: dict[str, Any], profile: LanguageProfile) -> tuple[Optional[str], str]:
+    """(name of the first C4 line rule the stripped, non-empty ``line`` fails, or None;
+    the line with citation marks removed). C4's order: the long-word check sees the line
+    before citations are stripped, the others after."""
+    if p["max_word_length"] is not None:
+        tokens = script_words(line) if profile.no_space_script else line.split()
+        if any(len(t) > p["max_word_length"] for t in tokens):
+            return "long_word", line
+    if p["remove_citations"]:
+        line = CITATION_RE.sub("", line)
+    if p["filter_no_terminal_punct"] and not has_terminal_punctuation(line):
+        return "no_terminal_punct", line
+    n_words = len(quality_words(line, profile.segmentation) if profile.no_space_script else line.split())
+    if p["min_words_per_line"] is not None and n_words < p["min_words_per_line"]:
+        return "few_words", line
+    lower = line.lower()
+    if p["filter_lorem_ipsum"] and "lorem ipsum" in lower:
+        return "lorem_ipsum", line
+    if p["filter_javascript"] and "javascript" in lower:
+        return "javascript", line
+    if p["filter_curly_bracket"] and "{" in line:
+        return "curly_bracket", line
+    if p["filter_policy"] and any(phrase in lower for phrase in POLICY_PHRASES):
+        return "policy", line
+    return None, line
+
+
 class C4Quality(LanguageAwareStage):
     name = "c4"
     DEFAULTS: dict[str, Any] = {
@@ -51,6 +83,9 @@ class C4Quality(LanguageAwareStage):
         "filter_policy": True,
     }
     REASONS = ("c4_lorem_ipsum", "c4_curly_bracket", "c4_too_few_sentences")
+    # Page rules on what the line rules left (lorem ipsum and "{" drop the page from
+    # inside the line scan: PAGE_LINE_RULES).
+    RULES = (Rule("min_num_sentences", "c4_sentences", "c4_too_few_sentences", MIN),)
 
     def process(self, doc: Document) -> StageResult:
         profile, p = self.settings(doc)
@@ -62,36 +97,19 @@ class C4Quality(LanguageAwareStage):
             if not line:
                 continue
             n_lines += 1
-            if p["max_word_length"] is not None:
-                tokens = script_words(line) if profile.no_space_script else line.split()
-                if any(len(t) > p["max_word_length"] for t in tokens):
-                    continue
-            if p["remove_citations"]:
-                line = CITATION_RE.sub("", line)
-            if p["filter_no_terminal_punct"] and not has_terminal_punctuation(line):
-                continue
-            n_words = len(quality_words(line, profile.segmentation) if profile.no_space_script else line.split())
-            if p["min_words_per_line"] is not None and n_words < p["min_words_per_line"]:
-                continue
-            lower = line.lower()
-            if p["filter_lorem_ipsum"] and "lorem ipsum" in lower:
-                verdict = "c4_lorem_ipsum"
-                break
-            if p["filter_javascript"] and "javascript" in lower:
-                continue
-            if p["filter_curly_bracket"] and "{" in line:
-                verdict = "c4_curly_bracket"
-                break
-            if p["filter_policy"] and any(phrase in lower for phrase in POLICY_PHRASES):
+            rule, line = c4_line_rule(line, p, profile)
+            if rule in PAGE_LINE_RULES:
+                verdict = PAGE_LINE_RULES[rule]
+                break  # the page goes: the remaining lines need no look
+            if rule is not None:
                 continue
             n_sentences += count_sentences(line)
             kept.append(line)
 
         doc.signals["c4_lines_removed_frac"] = (1 - len(kept) / n_lines) if n_lines and verdict is None else 0.0
         doc.signals["c4_sentences"] = float(n_sentences)
-        if verdict:
-            return self.drop(doc, verdict)
-        if p["min_num_sentences"] is not None and n_sentences < p["min_num_sentences"]:
-            return self.drop(doc, "c4_too_few_sentences")
+        reason = verdict or first_failing_rule(doc.signals, self.RULES, p)
+        if reason:
+            return self.drop(doc, reason)
         doc.text = "\n".join(kept).strip()
         return doc

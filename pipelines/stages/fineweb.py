@@ -11,6 +11,7 @@ from typing import Any
 from pipelines.stages.base import Document, StageResult
 from pipelines.stages.gopher import count_duplicates
 from pipelines.stages.language_table import LanguageAwareStage
+from pipelines.stages.rules import MAX, MIN, Rule, first_failing_rule
 from pipelines.stages.segmentation import ends_with_terminal_punctuation, word_tokens
 
 
@@ -26,9 +27,12 @@ class FineWebQuality(LanguageAwareStage):
     }
     REASONS = ("fineweb_empty", "fineweb_line_punct_ratio", "fineweb_short_line_ratio",
                "fineweb_char_dup_ratio", "fineweb_list_ratio")
-    LIMITS = (("short_line_thr", "fineweb_short_line_ratio", "fineweb_short_line_ratio"),  # (param, signal, reason)
-              ("char_duplicates_ratio", "fineweb_char_dup_ratio", "fineweb_char_dup_ratio"),
-              ("new_line_ratio", "fineweb_new_line_ratio", "fineweb_list_ratio"))
+    # Checked in this order (datatrove's), the first failure is the drop reason.
+    RULES = (Rule("line_punct_thr", "fineweb_line_punct_ratio", "fineweb_line_punct_ratio", MIN,
+                  exempt=0.0, exempt_if="line_punct_exclude_zero"),
+             Rule("short_line_thr", "fineweb_short_line_ratio", "fineweb_short_line_ratio", MAX),
+             Rule("char_duplicates_ratio", "fineweb_char_dup_ratio", "fineweb_char_dup_ratio", MAX),
+             Rule("new_line_ratio", "fineweb_new_line_ratio", "fineweb_list_ratio", MAX))
 
     def process(self, doc: Document) -> StageResult:
         profile, p = self.settings(doc)
@@ -48,9 +52,5 @@ class FineWebQuality(LanguageAwareStage):
         }
         doc.signals.update(s)
 
-        punct = s["fineweb_line_punct_ratio"]
-        if p["line_punct_thr"] is not None and punct < p["line_punct_thr"] and not (
-                punct == 0 and p["line_punct_exclude_zero"]):
-            return self.drop(doc, "fineweb_line_punct_ratio")
-        reason = self.first_over_limit(p, s, self.LIMITS)
+        reason = first_failing_rule(s, self.RULES, p)
         return self.drop(doc, reason) if reason else doc

@@ -19,6 +19,7 @@ import numpy as np
 
 from pipelines.stages.base import Document, StageResult
 from pipelines.stages.language_table import LanguageAwareStage
+from pipelines.stages.rules import MAX, MIN, Rule, first_failing_rule
 from pipelines.stages.segmentation import is_symbol_token, word_tokens
 
 _PARAGRAPH_SPLIT = re.compile(r"\n{2,}")
@@ -44,6 +45,19 @@ class GopherQuality(LanguageAwareStage):
     REASONS = ("gopher_short_doc", "gopher_long_doc", "gopher_word_length_low", "gopher_word_length_high",
                "gopher_hash_ratio", "gopher_ellipsis_ratio", "gopher_bullet_lines", "gopher_ellipsis_lines",
                "gopher_alpha_words", "gopher_stop_words")
+    # Checked in this order, the first failure is the drop reason (datatrove's order).
+    RULES = (Rule("min_doc_words", "gopher_words", "gopher_short_doc", MIN),
+             Rule("max_doc_words", "gopher_words", "gopher_long_doc", MAX),
+             Rule("min_avg_word_length", "gopher_mean_word_length", "gopher_word_length_low", MIN),
+             Rule("max_avg_word_length", "gopher_mean_word_length", "gopher_word_length_high", MAX),
+             # One limit for both symbols, as in Gopher, but each its own reason.
+             Rule("max_symbol_word_ratio", "gopher_hash_ratio", "gopher_hash_ratio", MAX),
+             Rule("max_symbol_word_ratio", "gopher_ellipsis_ratio", "gopher_ellipsis_ratio", MAX),
+             Rule("max_bullet_lines_ratio", "gopher_bullet_lines_ratio", "gopher_bullet_lines", MAX),
+             Rule("max_ellipsis_lines_ratio", "gopher_ellipsis_lines_ratio", "gopher_ellipsis_lines", MAX),
+             Rule("min_alpha_words_ratio", "gopher_alpha_words_ratio", "gopher_alpha_words", MIN),
+             # -1: no stop-word list for the language, the rule is skipped.
+             Rule("min_stop_words", "gopher_stop_words", "gopher_stop_words", MIN, exempt=-1.0))
 
     def process(self, doc: Document) -> StageResult:
         profile, p = self.settings(doc)
@@ -77,28 +91,8 @@ class GopherQuality(LanguageAwareStage):
         }
         doc.signals.update(s)
 
-        if p["min_doc_words"] is not None and n_words < p["min_doc_words"]:
-            return self.drop(doc, "gopher_short_doc")
-        if p["max_doc_words"] is not None and n_words > p["max_doc_words"]:
-            return self.drop(doc, "gopher_long_doc")
-        if p["min_avg_word_length"] is not None and mean_len < p["min_avg_word_length"]:
-            return self.drop(doc, "gopher_word_length_low")
-        if p["max_avg_word_length"] is not None and mean_len > p["max_avg_word_length"]:
-            return self.drop(doc, "gopher_word_length_high")
-        if p["max_symbol_word_ratio"] is not None:
-            if s["gopher_hash_ratio"] > p["max_symbol_word_ratio"]:
-                return self.drop(doc, "gopher_hash_ratio")
-            if s["gopher_ellipsis_ratio"] > p["max_symbol_word_ratio"]:
-                return self.drop(doc, "gopher_ellipsis_ratio")
-        if p["max_bullet_lines_ratio"] is not None and s["gopher_bullet_lines_ratio"] > p["max_bullet_lines_ratio"]:
-            return self.drop(doc, "gopher_bullet_lines")
-        if p["max_ellipsis_lines_ratio"] is not None and s["gopher_ellipsis_lines_ratio"] > p["max_ellipsis_lines_ratio"]:
-            return self.drop(doc, "gopher_ellipsis_lines")
-        if p["min_alpha_words_ratio"] is not None and s["gopher_alpha_words_ratio"] < p["min_alpha_words_ratio"]:
-            return self.drop(doc, "gopher_alpha_words")
-        if p["min_stop_words"] is not None and n_stop >= 0 and n_stop < p["min_stop_words"]:
-            return self.drop(doc, "gopher_stop_words")
-        return doc
+        reason = first_failing_rule(s, self.RULES, p)
+        return self.drop(doc, reason) if reason else doc
 
 
 def count_duplicates(items: list[str]) -> tuple[int, int]:
@@ -179,10 +173,20 @@ class GopherRepetition(LanguageAwareStage):
     }
     REASONS = ("gopher_empty", "gopher_dup_para_frac", "gopher_dup_para_chars", "gopher_dup_line_frac",
                "gopher_dup_line_chars", "gopher_top_ngram", "gopher_dup_ngram")
-    LIMITS = (("dup_para_frac", "gopher_dup_para_frac", "gopher_dup_para_frac"),  # (param, signal, reason)
-              ("dup_para_char_frac", "gopher_dup_para_char_frac", "gopher_dup_para_chars"),
-              ("dup_line_frac", "gopher_dup_line_frac", "gopher_dup_line_frac"),
-              ("dup_line_char_frac", "gopher_dup_line_char_frac", "gopher_dup_line_chars"))
+    # Paragraphs before lines, then n-grams (ngram_rules), as datatrove checks them.
+    RULES = (Rule("dup_para_frac", "gopher_dup_para_frac", "gopher_dup_para_frac", MAX),
+             Rule("dup_para_char_frac", "gopher_dup_para_char_frac", "gopher_dup_para_chars", MAX),
+             Rule("dup_line_frac", "gopher_dup_line_frac", "gopher_dup_line_frac", MAX),
+             Rule("dup_line_char_frac", "gopher_dup_line_char_frac", "gopher_dup_line_chars", MAX))
+
+    @staticmethod
+    def ngram_rules(params: dict[str, Any]) -> tuple[Rule, ...]:
+        """One row per configured n, smallest n first: which n exist depends on the
+        document's language (character scripts double them), so the rows follow params."""
+        return (*(Rule("top_n_grams", f"gopher_top_{n}_gram_char_frac", "gopher_top_ngram", MAX, key=n)
+                  for n in sorted(params["top_n_grams"] or {})),
+                *(Rule("dup_n_grams", f"gopher_dup_{n}_gram_char_frac", "gopher_dup_ngram", MAX, key=n)
+                  for n in sorted(params["dup_n_grams"] or {})))
 
     def process(self, doc: Document) -> StageResult:
         profile, p = self.settings(doc)
@@ -214,13 +218,5 @@ class GopherRepetition(LanguageAwareStage):
             s[f"gopher_dup_{n}_gram_char_frac"] = _duplicated_ngram_chars(hashes[n], word_chars, n) / n_chars
         doc.signals.update(s)
 
-        reason = self.first_over_limit(p, s, self.LIMITS)
-        if reason:
-            return self.drop(doc, reason)
-        for n, limit in sorted((p["top_n_grams"] or {}).items()):
-            if s[f"gopher_top_{n}_gram_char_frac"] > limit:
-                return self.drop(doc, "gopher_top_ngram")
-        for n, limit in sorted((p["dup_n_grams"] or {}).items()):
-            if s[f"gopher_dup_{n}_gram_char_frac"] > limit:
-                return self.drop(doc, "gopher_dup_ngram")
-        return doc
+        reason = first_failing_rule(s, (*self.RULES, *self.ngram_rules(p)), p)
+        return self.drop(doc, reason) if reason else doc

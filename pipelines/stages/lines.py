@@ -18,6 +18,7 @@ from typing import Any
 
 from pipelines.stages.base import Document, StageResult
 from pipelines.stages.language_table import LanguageAwareStage
+from pipelines.stages.rules import MAX, Rule, first_failing_rule
 from pipelines.stages.segmentation import quality_words
 
 # Leading blanks go too, so "old town [citation needed]." becomes "old town."
@@ -95,6 +96,7 @@ class LineCleanup(LanguageAwareStage):
         "strip_citations": True,
     }
     REASONS = ("lines_empty_doc", "lines_removed_too_many")
+    RULES = (Rule("max_removed_words_frac", "words_removed_frac", "lines_removed_too_many", MAX),)
 
     def process(self, doc: Document) -> StageResult:
         profile, p = self.settings(doc)
@@ -121,7 +123,8 @@ class LineCleanup(LanguageAwareStage):
         words_frac = removed_words / total_words if total_words else 1.0
         doc.signals["lines_removed_frac"] = removed_lines / total_lines
         doc.signals["words_removed_frac"] = words_frac
-        if p["max_removed_words_frac"] is not None and words_frac > p["max_removed_words_frac"]:
-            return self.drop(doc, "lines_removed_too_many")
+        reason = first_failing_rule(doc.signals, self.RULES, p)
+        if reason:
+            return self.drop(doc, reason)
         doc.text = _BLANK_RUNS_RE.sub("\n\n", "\n".join(kept)).strip()
         return doc
