@@ -63,8 +63,15 @@ _STRING_LIST_KEYS = {
 }
 
 
+# Numbers that are settings of a rule, not thresholds: null cannot mean "rule off" there.
+_NOT_NULL_KEYS = {"nav_max_words", "min_uppercase_letters", "max_uppercase_frac", "short_line_length"}
+
+
 def _check_value(where: str, key: str, value: Any, default: Any) -> None:
     """The value must have the default's kind; a numeric threshold may be null (rule off)."""
+    if value is None and key in _NOT_NULL_KEYS:
+        raise ConfigError(f"{where}.{key}: expected a non-negative number (it sets how a rule measures; "
+                          "null cannot switch it off), got null")
     if key in _STRING_LIST_KEYS:
         ok = value is None or (isinstance(value, list) and all(isinstance(w, str) for w in value))
         expected = _STRING_LIST_KEYS[key]

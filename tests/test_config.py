@@ -1,9 +1,6 @@
 """The YAML filter config: defaults, merging a user file, validation messages, stage building."""
 from __future__ import annotations
 
-import importlib.util
-import warnings
-
 import pytest
 import yaml
 
@@ -19,9 +16,7 @@ def write(tmp_path, content: dict | str, name: str = "filters.yaml"):
 
 
 def build(config):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # pii may not be importable
-        return build_filter_stages(config)
+    return build_filter_stages(config)
 
 
 def test_default_config_is_the_fineweb_recipe():
@@ -75,6 +70,15 @@ def test_disabling_a_rule_with_null(tmp_path):
     assert not isinstance(stage.process(short), Drop)
 
 
+@pytest.mark.parametrize("stage,key", [("lines", "nav_max_words"), ("lines", "min_uppercase_letters"),
+                                       ("lines", "max_uppercase_frac"), ("fineweb", "short_line_length")])
+def test_null_is_refused_where_it_cannot_switch_a_rule_off(tmp_path, stage, key):
+    """These numbers say how a rule measures; a null used to pass the check and then crash
+    the stage on every document."""
+    with pytest.raises(ConfigError, match=rf"{stage}\.{key}: expected a non-negative number .* got null"):
+        load_config(write(tmp_path, {stage: {key: None}}))
+
+
 @pytest.mark.parametrize("content,expected", [
     ({"gopher_quality": {"min_doc_wrds": 3}}, r"gopher_quality\.min_doc_wrds: unknown parameter"),
     ({"gopher_qualty": {}}, r"unknown top-level key 'gopher_qualty'"),
@@ -104,15 +108,9 @@ def test_missing_or_broken_file_says_what_to_do(tmp_path):
     assert load_config(write(tmp_path, "")) == load_config(None)  # empty file: the defaults
 
 
-def test_pii_stage_is_built_when_available_or_skipped_with_a_warning():
+def test_pii_stage_is_last_and_can_be_switched_off():
     config = load_config(None)
-    if importlib.util.find_spec("pipelines.stages.pii") is not None:
-        stages = build_filter_stages(config)
-        assert stages[-1].name == "pii"
-    else:
-        with pytest.warns(RuntimeWarning, match="pii stage skipped"):
-            stages = build_filter_stages(config)
-        assert "pii" not in [s.name for s in stages]
+    assert build_filter_stages(config)[-1].name == "pii"
     config["pii"]["enabled"] = False
     assert "pii" not in [s.name for s in build(config)]
 

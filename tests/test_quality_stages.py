@@ -9,11 +9,11 @@ import pytest
 
 from pipelines.config import build_filter_stages, load_config
 from pipelines.stages.base import Document, Drop, run_stages
-from pipelines.stages.c4 import C4Quality
+from pipelines.stages.c4 import LINE_RULES, PAGE_LINE_RULES, C4Quality
 from pipelines.stages.fineweb import FineWebQuality
 from pipelines.stages.gopher import GopherQuality, GopherRepetition
 from pipelines.stages.language_table import LANGUAGE_TABLE, profile_for
-from pipelines.stages.lines import LineCleanup, line_removal_reason
+from pipelines.stages.lines import CITATION_RE, LINE_REMOVAL_REASONS, LineCleanup, line_removal_reason
 from pipelines.stages.rules import MAX, MIN, Rule, first_failing_rule
 from pipelines.stages.segmentation import count_sentences, quality_words, words
 
@@ -153,6 +153,20 @@ def test_line_cleanup_on_boilerplate_fixture(test_data):
     assert 0 < cleaned.signals["lines_removed_frac"] < 1
 
 
+def test_line_cleanup_counts_removed_lines_by_reason(test_data):
+    # 13 lines: Sign in, Read more, Home, "2 items in cart", Accept cookies (navigation);
+    # 3 likes, 12 comments, Share 5 (counter); the cookie and JavaScript notices (policy);
+    # SPECIAL OFFER... (uppercase); two real sentences kept.
+    result = LineCleanup().process(doc(fixture_text(test_data, "en_boilerplate")))
+    assert isinstance(result, Drop)  # the counts are there to explain this drop
+    removed = {k: v for k, v in result.document.signals.items() if k.startswith("lines_removed_")}
+    assert removed == {"lines_removed_frac": pytest.approx(11 / 13), "lines_removed_counter": 3.0,
+                       "lines_removed_navigation": 5.0, "lines_removed_policy": 2.0, "lines_removed_uppercase": 1.0}
+    # A kind that removed nothing has no key; a page without boilerplate has none at all.
+    kept = LineCleanup().process(doc(fixture_text(test_data, "en_article")))
+    assert not [k for k in kept.signals if k.startswith("lines_removed_") and k != "lines_removed_frac"]
+
+
 def test_line_cleanup_keeps_clean_article_unchanged(test_data):
     text = fixture_text(test_data, "en_article")
     result = LineCleanup().process(doc(text))
@@ -263,6 +277,28 @@ def test_c4_line_and_page_rules(test_data):
     result = stage.process(doc("One sentence here. Two sentences here.\nThree sentences now."))
     assert isinstance(result, Drop) and result.reason == "c4_too_few_sentences"
     assert result.document.signals["c4_sentences"] == 3
+
+
+def c4_counts(signals):
+    return {k: v for k, v in signals.items() if k.startswith("c4_lines_removed_") and k != "c4_lines_removed_frac"}
+
+
+def test_c4_counts_removed_lines_by_rule(test_data):
+    article = fixture_text(test_data, "en_article")
+    extra = "\nPlease enable JavaScript to continue.\nRead our privacy policy here.\nMenu\n" + "x" * 1001 + " long"
+    kept = C4Quality().process(doc(article + extra))
+    assert not isinstance(kept, Drop)
+    assert c4_counts(kept.signals) == {"c4_lines_removed_few_words": 1.0, "c4_lines_removed_javascript": 1.0,
+                                       "c4_lines_removed_long_word": 1.0, "c4_lines_removed_policy": 1.0}
+    n_lines = sum(1 for line in (article + extra).splitlines() if line.strip())
+    assert kept.signals["c4_lines_removed_frac"] == pytest.approx(4 / n_lines)
+    # With C4's own punctuation rule the article's headline goes too, counted under its name.
+    strict = C4Quality(filter_no_terminal_punct=True).process(doc(article))
+    assert c4_counts(strict.signals)["c4_lines_removed_no_terminal_punct"] >= 1
+    # A page the line scan drops ("{") has no counts, as its removed share is 0.
+    dropped = C4Quality().process(doc(article + extra + "\nfunction f() { return 1; } is code here"))
+    assert dropped.reason == "c4_curly_bracket"
+    assert c4_counts(dropped.document.signals) == {} and dropped.document.signals["c4_lines_removed_frac"] == 0
 
 
 def test_c4_does_not_treat_a_chinese_paragraph_as_one_long_word(test_data):
@@ -391,6 +427,31 @@ def test_verdicts_on_real_chinese_pages(cc_excerpt_docs):
     # A plain Dutch company page and a Russian one are real prose: kept.
     assert verdicts["http://0900-hovenier.nl/gelderland/oosterbeek/"][1] is None
     assert verdicts["http://01spb.ru/company/"][1] is None
+
+
+def test_line_counts_add_up_to_the_removed_share_on_real_pages(cc_excerpt_docs):
+    """On every real page: each removed line is counted under exactly one documented rule."""
+    c4_names = {f"c4_lines_removed_{r}" for r in LINE_RULES if r not in PAGE_LINE_RULES}
+    lines_names = {f"lines_removed_{r}" for r in LINE_REMOVAL_REASONS}
+    pages_with_counts = 0
+    for d, early_drop in cc_excerpt_docs.values():
+        if early_drop:
+            continue
+        c4 = C4Quality().process(d.replace(signals={}))
+        signals = c4.document.signals if isinstance(c4, Drop) else c4.signals
+        counts = c4_counts(signals)
+        assert set(counts) <= c4_names
+        if not isinstance(c4, Drop) or c4.reason not in PAGE_LINE_RULES.values():
+            n_lines = sum(1 for line in d.text.splitlines() if line.strip())
+            assert sum(counts.values()) == pytest.approx(signals["c4_lines_removed_frac"] * n_lines)
+        cleaned = LineCleanup(max_removed_words_frac=None).process(d.replace(signals={}))
+        counts = {k: v for k, v in cleaned.signals.items() if k in lines_names}
+        assert set(counts) | {"lines_removed_frac", "words_removed_frac"} >= {
+            k for k in cleaned.signals if k.startswith(("lines_removed_", "words_removed_"))}
+        n_lines = sum(1 for line in d.text.split("\n") if CITATION_RE.sub("", line.strip()).strip())
+        assert sum(counts.values()) == pytest.approx(cleaned.signals["lines_removed_frac"] * n_lines)
+        pages_with_counts += bool(counts)
+    assert pages_with_counts >= 5
 
 
 def test_pipeline_is_deterministic(cc_excerpt_docs):

@@ -38,7 +38,9 @@ def has_terminal_punctuation(line: str) -> bool:
     return line.endswith(('"', "'")) or ends_with_terminal_punctuation(line)
 
 
-# Line rules that drop the whole page instead of the line (name -> drop reason).
+# What c4_line_rule returns, in C4's order. Two drop the whole page instead of the line
+# (name -> drop reason); each of the others is also a signal ``c4_lines_removed_<name>``.
+LINE_RULES = ("long_word", "no_terminal_punct", "few_words", "lorem_ipsum", "javascript", "curly_bracket", "policy")
 PAGE_LINE_RULES = {"lorem_ipsum": "c4_lorem_ipsum", "curly_bracket": "c4_curly_bracket"}
 
 
@@ -92,6 +94,7 @@ class C4Quality(LanguageAwareStage):
         kept: list[str] = []
         n_lines = n_sentences = 0
         verdict = None
+        removed_by: dict[str, int] = {}  # line rule -> lines it removed
         for raw in doc.text.splitlines():
             line = raw.strip()
             if not line:
@@ -102,12 +105,18 @@ class C4Quality(LanguageAwareStage):
                 verdict = PAGE_LINE_RULES[rule]
                 break  # the page goes: the remaining lines need no look
             if rule is not None:
+                removed_by[rule] = removed_by.get(rule, 0) + 1
                 continue
             n_sentences += count_sentences(line)
             kept.append(line)
 
         doc.signals["c4_lines_removed_frac"] = (1 - len(kept) / n_lines) if n_lines and verdict is None else 0.0
         doc.signals["c4_sentences"] = float(n_sentences)
+        # Which rules removed the lines, only for rules that removed some (a page has few
+        # of the five); none on a page the line scan dropped, whose removed share is 0 too.
+        if verdict is None:
+            for rule, count in sorted(removed_by.items()):
+                doc.signals[f"c4_lines_removed_{rule}"] = float(count)
         reason = verdict or first_failing_rule(doc.signals, self.RULES, p)
         if reason:
             return self.drop(doc, reason)

@@ -146,16 +146,6 @@ class LanguageAwareStage(Stage):
                 f"{self.name}: unknown parameter(s) {unknown} in {where}; "
                 f"allowed: {sorted(self.DEFAULTS)}")
 
-    @staticmethod
-    def first_over_limit(params: Mapping[str, Any], signals: Mapping[str, float],
-                         limits: tuple[tuple[str, str, str], ...]) -> Optional[str]:
-        """Drop reason of the first ``(param, signal, reason)`` whose signal is above the
-        param's limit; a null limit turns that rule off. None when every rule passes."""
-        for param, signal, reason in limits:
-            if params[param] is not None and signals[signal] > params[param]:
-                return reason
-        return None
-
     def settings(self, doc: Document) -> tuple[LanguageProfile, dict[str, Any]]:
         profile = profile_for(doc.language, doc.text)
         lang = normalize_language(doc.language)

@@ -66,6 +66,10 @@ _PUNCT_RE = re.compile(r"[^\w\s']+", re.UNICODE)
 _BLANK_RUNS_RE = re.compile(r"\n{3,}")
 
 
+# What line_removal_reason returns; each is also a signal ``lines_removed_<reason>``.
+LINE_REMOVAL_REASONS = ("no_letters", "counter", "policy", "uppercase", "navigation")
+
+
 def line_removal_reason(line: str, words_in_line: int, nav_max_words: int, min_upper_letters: int,
                         max_upper_frac: float) -> str | None:
     """Why a (stripped, non-empty) line is boilerplate, or None to keep it."""
@@ -102,6 +106,7 @@ class LineCleanup(LanguageAwareStage):
         profile, p = self.settings(doc)
         kept: list[str] = []
         total_words = removed_words = total_lines = removed_lines = 0
+        removed_by: dict[str, int] = {}  # removal reason -> lines it removed
         for raw in doc.text.split("\n"):
             line = raw.strip()
             if p["strip_citations"]:
@@ -112,8 +117,10 @@ class LineCleanup(LanguageAwareStage):
             n_words = len(quality_words(line, profile.segmentation))
             total_words += n_words
             total_lines += 1
-            if line_removal_reason(line, n_words, p["nav_max_words"], p["min_uppercase_letters"],
-                                   p["max_uppercase_frac"]):
+            why = line_removal_reason(line, n_words, p["nav_max_words"], p["min_uppercase_letters"],
+                                      p["max_uppercase_frac"])
+            if why:
+                removed_by[why] = removed_by.get(why, 0) + 1
                 removed_words += n_words
                 removed_lines += 1
                 continue
@@ -123,6 +130,10 @@ class LineCleanup(LanguageAwareStage):
         words_frac = removed_words / total_words if total_words else 1.0
         doc.signals["lines_removed_frac"] = removed_lines / total_lines
         doc.signals["words_removed_frac"] = words_frac
+        # Which kinds of boilerplate went, only for kinds that were found, so a page
+        # dropped for too many removed words says what they were.
+        for why, count in sorted(removed_by.items()):
+            doc.signals[f"lines_removed_{why}"] = float(count)
         reason = first_failing_rule(doc.signals, self.RULES, p)
         if reason:
             return self.drop(doc, reason)

@@ -116,7 +116,7 @@ def _token_re(segmentation: str, join_hyphens: bool) -> re.Pattern:
     word_char = rf"[^\W{no_space}]" if no_space else r"\w"
     joiners = r"[.,:@&'’-]" if join_hyphens else r"[.,:@&'’]"
     parts = [
-        rf"\b\d{{1,2}}\.(?=\s+\w)",  # ordinal: "27. März"
+        r"\b\d{1,2}\.(?=\s+\w)",  # ordinal: "27. März"
         rf"\b[A-Za-zÀ-ÿА-яЁё]{{1,3}}\.(?=\s+{_LOWER_OR_DIGIT})",  # abbreviation: "bzw. die", "S. 14"
         r"\b(?:[^\W\d_]{1,3}\.){2,}",  # dotted abbreviation with its last period: "U.S.", "z.B.", "u.a."
     ]
