@@ -1,9 +1,15 @@
-"""Shared fixtures. Real third-party inputs live in ../shared/data (never copied here)."""
+"""Shared fixtures. Real third-party inputs live in ../shared/data (never copied here).
+
+Tests marked ``slow`` (pyproject.toml) run whole jobs end to end; ``pytest -m "not slow"``
+is the fast lane. Any test that uses ``clean_output`` or ``trainer_shards`` is slow: the
+first use runs the clean job over every shared WARC.
+"""
 from __future__ import annotations
 
 import hashlib
 import os
 import pathlib
+import subprocess
 import sys
 
 import pytest
@@ -14,6 +20,63 @@ TEST_DATA = REPO / "tests" / "data"
 
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
+
+
+def run_module(module: str, *args, timeout: float = 900, check: bool = True,
+               env: dict | None = None) -> subprocess.CompletedProcess:
+    """Run ``python -m <module> <args>`` in the repo root as a user would, output captured.
+
+    With ``check`` (the default) a non-zero exit raises AssertionError with the command and
+    the tail of its stdout and stderr; with ``check=False`` the caller asserts on
+    ``returncode``/``stderr`` itself. A timeout always raises AssertionError. ``env`` is the
+    whole environment (default: this process's).
+    """
+    cmd = [sys.executable, "-m", module, *(str(a) for a in args)]
+    shown = "python " + " ".join(cmd[1:])
+    try:
+        proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        out, err = (_text(s) for s in (exc.stdout, exc.stderr))
+        raise AssertionError(f"{shown} timed out after {timeout}s:\n{out[-4000:]}\n{err[-8000:]}") from None
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{shown} failed (rc={proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}")
+    return proc
+
+
+def _text(stream) -> str:
+    if stream is None:
+        return ""
+    return stream.decode("utf-8", "replace") if isinstance(stream, bytes) else stream
+
+
+def run_clean_job(args: list[str], timeout: float = 900) -> subprocess.CompletedProcess:
+    """Run `python -m pipelines.clean` as a user would; raise with its output on failure."""
+    return run_module("pipelines.clean", *args, timeout=timeout)
+
+
+def read_documents(directory: pathlib.Path) -> list[dict]:
+    """Every row of a job's documents folder (part-*.parquet, in file order) as dicts."""
+    import pyarrow.parquet as pq
+
+    rows = []
+    for f in sorted(directory.glob("part-*.parquet")):
+        rows.extend(pq.read_table(f).to_pylist())
+    return rows
+
+
+def tree_digest(directory: pathlib.Path) -> dict[str, str]:
+    """sha256 of every data file (.parquet, .json) under ``directory``, by relative path.
+    report.html is left out: it is a view of the data and names the output folder."""
+    return {
+        str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(directory.rglob("*"))
+        if p.is_file() and p.suffix in (".parquet", ".json")
+    }
+
+
+def tokenizer_dir_of(shards: pathlib.Path) -> pathlib.Path:
+    """The tokenizer folder (tokenizer.model, tokenizer.json) next to test shards."""
+    return shards.parent / "tokenizer"
 
 
 @pytest.fixture(scope="session")
@@ -29,36 +92,23 @@ def test_data() -> pathlib.Path:
     return TEST_DATA
 
 
-def run_clean_job(args: list[str], timeout: int = 900) -> "subprocess.CompletedProcess":
-    """Run `python -m pipelines.clean` as a user would; raise with its output on failure."""
-    import subprocess
-
-    proc = subprocess.run(
-        [sys.executable, "-m", "pipelines.clean", *args],
-        cwd=REPO, capture_output=True, text=True, timeout=timeout,
-    )
-    if proc.returncode != 0:
-        raise AssertionError(f"clean job failed (rc={proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-8000:]}")
-    return proc
-
-
 @pytest.fixture(scope="session")
 def clean_output(shared_data, tmp_path_factory) -> pathlib.Path:
     """The clean job's output over every shared WARC (incl. edge/), with --keep_removed.
 
     Session-scoped: several test modules (accounting, language tags, report, tokenizer,
-    trainer) read the same run.
+    trainer) read the same run. Slow (minutes): mark tests that use it ``slow``.
     """
     out = tmp_path_factory.mktemp("clean_all")
     run_clean_job(["--input", str(shared_data / "warc"), "--output", str(out), "--keep_removed"])
     return out
 
 
-def tree_digest(directory: pathlib.Path) -> dict[str, str]:
-    """sha256 of every data file (.parquet, .json) under ``directory``, by relative path.
-    report.html is left out: it is a view of the data and names the output folder."""
-    return {
-        str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
-        for p in sorted(directory.rglob("*"))
-        if p.is_file() and p.suffix in (".parquet", ".json")
-    }
+@pytest.fixture(scope="session")
+def trainer_shards(clean_output, tmp_path_factory) -> pathlib.Path:
+    """Token shards of ``clean_output``'s documents with a 1000-piece SentencePiece
+    tokenizer (in ``tokenizer_dir_of(shards)``); built once per session for the trainer
+    and export tests. Slow: it needs ``clean_output``."""
+    from tests.shard_fixtures import build_test_shards
+
+    return build_test_shards(clean_output / "documents", tmp_path_factory.mktemp("trainer_shards"), vocab_size=1000)

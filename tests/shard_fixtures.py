@@ -79,7 +79,16 @@ def build_test_documents(shared_data: pathlib.Path, out_dir, max_pages: int = 40
     half = len(rows) // 2
     write_parquet_file(str(out_dir / "part-00000-of-00002.parquet"), rows[:half])
     write_parquet_file(str(out_dir / "part-00001-of-00002.parquet"), rows[half:])
+    finish_like_a_job(out_dir, "documents", {"documents": len(rows)})
     return out_dir
+
+
+def finish_like_a_job(folder, job: str, counts: dict) -> None:
+    """Write the completion marker a job would write last: our jobs refuse an input folder
+    that looks like theirs but has none (pipelines.completion)."""
+    from pipelines.completion import write_success
+
+    write_success(str(folder), f"test fixture ({job})", {}, [], counts)
 
 
 def train_test_tokenizer(documents_dir, out_dir, vocab_size: int = 1000, user_defined_symbols=(),
@@ -88,7 +97,8 @@ def train_test_tokenizer(documents_dir, out_dir, vocab_size: int = 1000, user_de
     0.9995 would reserve ~2,000 pieces for the Chinese pages' characters, more than a
     test vocabulary has; the rest goes to byte fallback. Returns the .model path."""
     from tokenizer_training.sample import sample_documents, training_lines
-    from tokenizer_training.train import MAX_LINE_BYTES, export_hf_tokenizer, train_sentencepiece, trainer_options
+    from tokenizer_training.sentencepiece_trainer import MAX_LINE_BYTES, train_sentencepiece, trainer_options
+    from tokenizer_training.train import export_hf_tokenizer
 
     os.makedirs(out_dir, exist_ok=True)
     sample = sample_documents([str(documents_dir)], max_bytes=4 * 1024 * 1024, holdout_fraction=0.0, progress=False)
@@ -97,6 +107,7 @@ def train_test_tokenizer(documents_dir, out_dir, vocab_size: int = 1000, user_de
                               character_coverage=character_coverage)
     model = train_sentencepiece(lines, os.path.join(str(out_dir), "tokenizer"), options)
     export_hf_tokenizer(model, os.path.join(str(out_dir), "tokenizer.json"))
+    finish_like_a_job(out_dir, "tokenizer", {"vocab_size": vocab_size})
     return model
 
 
@@ -123,6 +134,7 @@ def build_test_shards(documents_dir, out_dir, vocab_size: int = 1000, *, seed: i
         shard_size_bytes=int(shard_size_mb * 1024 * 1024), manifest_fields=encoder.manifest_fields(),
         mixture={"web": 1.0}, extra=tokenizer_paths(model),
     )
+    finish_like_a_job(shards_dir, "tokenize", {"documents": len(docs)})
     return shards_dir
 
 

@@ -11,15 +11,14 @@ import gzip
 import hashlib
 import json
 import os
-import pathlib
-import subprocess
-import sys
 
 import pytest
 
+from conftest import REPO, run_module
+
 pytest.importorskip("airflow", reason="Airflow is not installed: pip install -e '.[airflow]'")
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow  # Airflow's metadata DB, then the whole DAG: clean, dedup, tokenizer, shards
 
 RUN_DAG = """
 import json, sys
@@ -35,16 +34,18 @@ print("RESULT " + json.dumps({{"state": str(run.state), "order": order, "states"
 @pytest.fixture(scope="module")
 def airflow_env(tmp_path_factory):
     home = tmp_path_factory.mktemp("airflow_home")
+    # RUN_DAG as a module on PYTHONPATH, so run_module starts it like any other job.
+    scripts = tmp_path_factory.mktemp("airflow_scripts")
+    (scripts / "run_dag_test.py").write_text(RUN_DAG.format(repo=str(REPO)), encoding="utf-8")
     env = dict(os.environ, AIRFLOW_HOME=str(home), AIRFLOW__CORE__LOAD_EXAMPLES="False",
-               AIRFLOW__CORE__DAGS_FOLDER=str(REPO / "dags"))
-    subprocess.run([sys.executable, "-m", "airflow", "db", "migrate"], env=env, check=True,
-                   capture_output=True, timeout=300)
+               AIRFLOW__CORE__DAGS_FOLDER=str(REPO / "dags"),
+               PYTHONPATH=os.pathsep.join(filter(None, [str(scripts), os.environ.get("PYTHONPATH")])))
+    run_module("airflow", "db", "migrate", env=env, timeout=300)
     return env
 
 
 def run_dag(env: dict, conf: dict) -> tuple[dict, str]:
-    proc = subprocess.run([sys.executable, "-c", RUN_DAG.format(repo=str(REPO)), json.dumps(conf)], env=env,
-                          capture_output=True, text=True, timeout=900)
+    proc = run_module("run_dag_test", json.dumps(conf), env=env, timeout=900, check=False)
     lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
     assert lines, f"dag.test() printed no result:\n{proc.stderr[-4000:]}"
     return json.loads(lines[-1][len("RESULT "):]), proc.stdout + proc.stderr

@@ -3,22 +3,12 @@ from __future__ import annotations
 
 import collections
 import json
-import pathlib
-import subprocess
-import sys
 import unicodedata
 
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import REPO, run_clean_job, tree_digest
-
-
-def read_documents(directory: pathlib.Path) -> list[dict]:
-    rows = []
-    for f in sorted(directory.glob("part-*.parquet")):
-        rows.extend(pq.read_table(f).to_pylist())
-    return rows
+from conftest import read_documents, run_clean_job, run_module, tree_digest
 
 
 def han_fraction(text: str) -> float:
@@ -28,6 +18,7 @@ def han_fraction(text: str) -> float:
     return sum(1 for c in letters if "CJK UNIFIED" in unicodedata.name(c, "")) / len(letters)
 
 
+@pytest.mark.slow
 def test_every_record_is_accounted_for(clean_output, shared_data):
     from pipelines.io.inputs import resolve_inputs
     from pipelines.io.warc import iter_warc_outcomes
@@ -61,6 +52,7 @@ def test_every_record_is_accounted_for(clean_output, shared_data):
     assert sum(stats["languages"].values()) == stats["documents_kept"]
 
 
+@pytest.mark.slow
 def test_removed_documents_are_written_with_reasons(clean_output):
     stats = json.loads((clean_output / "stats.json").read_text())
     stage_drops: dict[str, int] = {}
@@ -75,6 +67,7 @@ def test_removed_documents_are_written_with_reasons(clean_output):
         assert all(r["drop_reason"].startswith(stage + ".") for r in rows)
 
 
+@pytest.mark.slow
 def test_language_tags_agree_with_the_script_and_the_site(clean_output):
     docs = read_documents(clean_output / "documents")
     assert docs
@@ -91,6 +84,7 @@ def test_language_tags_agree_with_the_script_and_the_site(clean_output):
     assert all(d["language_score"] >= 0.65 for d in docs)
 
 
+@pytest.mark.slow
 def test_documents_have_the_documented_schema(clean_output):
     from pipelines.io.documents import DOCUMENT_SCHEMA
 
@@ -103,6 +97,7 @@ def test_documents_have_the_documented_schema(clean_output):
     assert all("\n\n\n" not in d["text"] for d in docs)
 
 
+@pytest.mark.slow
 def test_rerun_is_byte_identical(shared_data, test_data, tmp_path):
     inputs = f"{shared_data / 'warc' / 'cc-main-2020-34-excerpt.warc.gz'},{test_data / 'sample.warc.gz'}"
     run_clean_job(["--input", inputs, "--output", str(tmp_path / "a"), "--no_report"])
@@ -149,7 +144,7 @@ def test_bundled_sample_runs_in_one_process_and_metrics_mirror_stats(tmp_path, t
 )
 def test_bad_flags_exit_with_a_message(flags, message, tmp_path):
     flags = [str(tmp_path / "out") if f == "OUT" else f for f in flags]
-    proc = subprocess.run([sys.executable, "-m", "pipelines.clean", *flags], cwd=REPO, capture_output=True, text=True)
+    proc = run_module("pipelines.clean", *flags, timeout=300, check=False)
     assert proc.returncode == 2
     assert message in proc.stderr
     assert "Traceback" not in proc.stderr

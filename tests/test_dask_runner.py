@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import json
 
-from conftest import run_clean_job, tree_digest
+import pytest
+
+from conftest import read_documents, run_clean_job, tree_digest
 from dask_cluster import DASK_RUNNER, local_dask_cluster
-from test_clean_job import read_documents
+
+pytestmark = pytest.mark.slow  # starts a Dask scheduler and two workers, runs the clean job twice
 
 
 def test_dask_cluster_gives_the_same_documents_as_direct_runner(shared_data, test_data, tmp_path):

@@ -138,6 +138,7 @@ def test_threshold_flag_derives_bands_and_rows():
         MinhashDedup.from_args(parser.parse_args(["--threshold", "0.8", "--bands", "10"]))
 
 
+@pytest.mark.slow  # dask_cluster: a scheduler and two workers
 def test_dask_cluster_writes_the_same_bytes_as_direct_runner(corpus, distributed_run, tmp_path):
     """A real local Dask cluster (scheduler + 2 worker processes on 127.0.0.1), with both
     connected-components paths."""

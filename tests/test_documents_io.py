@@ -2,15 +2,14 @@
 from __future__ import annotations
 
 import hashlib
-import subprocess
-import sys
 
 import apache_beam as beam
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import REPO
+from conftest import run_module
+from pipelines.completion import write_success
 from pipelines.io.documents import (
     DOCUMENT_SCHEMA, DocumentInputError, ReadDocuments, WriteDocuments, document_to_row,
     expand_document_inputs, iter_parquet_documents, row_to_document,
@@ -78,8 +77,8 @@ def test_corrupt_or_foreign_inputs_are_refused_with_the_file_named(tmp_path):
 
 def test_dedup_job_exits_with_a_message_on_a_corrupt_input(tmp_path):
     (tmp_path / "part-00000-of-00001.parquet").write_bytes(b"garbage")
-    proc = subprocess.run([sys.executable, "-m", "pipelines.dedup", "--input", str(tmp_path), "--output",
-                           str(tmp_path / "out")], cwd=REPO, capture_output=True, text=True)
+    write_success(str(tmp_path), "clean", {}, [], {})  # finished, yet one file is corrupt
+    proc = run_module("pipelines.dedup", "--input", tmp_path, "--output", tmp_path / "out", timeout=300, check=False)
     assert proc.returncode == 2
     assert "is not a readable Parquet file" in proc.stderr and "Traceback" not in proc.stderr
 

@@ -7,10 +7,10 @@ import json
 import pytest
 import torch
 
+from conftest import tokenizer_dir_of
 from model.config import CONFIGS
 from model.export_hf import export_model, load_run, main
 from model.transformer import Transformer
-from tests.test_train import tokenizer_dir_of, trainer_shards
 
 VOCAB = 211
 
@@ -50,12 +50,13 @@ def test_exported_model_gives_the_same_logits_in_transformers(tmp_path, changes)
     torch.testing.assert_close(_hf_logits(tmp_path, tokens), ours, rtol=1e-4, atol=1e-4)
 
 
-def test_cli_exports_a_trained_run_with_its_tokenizer(tmp_path_factory, clean_output, tmp_path):
+@pytest.mark.slow  # trainer_shards runs the clean job over every shared WARC; then it trains
+def test_cli_exports_a_trained_run_with_its_tokenizer(trainer_shards, tmp_path):
     from transformers import AutoTokenizer
 
     from model.train import main as train_main
 
-    shards = trainer_shards(tmp_path_factory, clean_output)
+    shards = trainer_shards
     run = tmp_path / "run"
     train_main(["--data", str(shards), "--out", str(run), "--config", "tiny", "--seq_len", "32", "--batch_size", "2",
                 "--max_steps", "2", "--eval_every", "0", "--lr", "1e-2", "--warmup_steps", "1", "--document_mask"])

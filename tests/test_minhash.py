@@ -2,11 +2,13 @@
 from __future__ import annotations
 
 import itertools
+import os
 
 import numpy as np
 import pytest
 from datasketch import MinHash, MinHashLSH
 
+from conftest import run_module
 from dedup_helpers import load_minhash_eval
 from pipelines.stages.minhash import (
     MinHashConfig,
@@ -95,9 +97,6 @@ def test_kernel_works_where_numba_cannot_cache(tmp_path):
     """A read-only install with no writable cache directory: numba's cache=True raises at
     import there; the kernel must compile uncached instead (simulated by giving numba no
     cache locator, in a fresh process)."""
-    import subprocess
-    import sys
-
     script = (
         "import numba.core.caching as caching\n"
         "caching.CacheImpl._locator_classes = []\n"
@@ -108,8 +107,9 @@ def test_kernel_works_where_numba_cannot_cache(tmp_path):
         "assert (a == b).all()\n"
         "print('uncached kernel ok')\n"
     )
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    (tmp_path / "uncached_kernel_check.py").write_text(script, encoding="utf-8")
+    path = os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")]))
+    proc = run_module("uncached_kernel_check", timeout=300, env={**os.environ, "PYTHONPATH": path})
     assert "uncached kernel ok" in proc.stdout
 
 

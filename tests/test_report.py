@@ -178,6 +178,7 @@ def _browser(args: list[str], tmp_path: pathlib.Path) -> subprocess.CompletedPro
     return subprocess.run([_chromium(), *flags, *args], capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow  # clean_output: the clean job over every shared WARC
 def test_real_run_report_in_headless_chromium(clean_output, tmp_path):
     stats = json.loads((clean_output / "stats.json").read_text())
     path = pathlib.Path(write_report(str(clean_output)))

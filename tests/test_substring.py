@@ -243,6 +243,7 @@ def test_flags_parse_and_bad_values_explain_themselves():
         SubstringDedup(min_span=0)
 
 
+@pytest.mark.slow  # dask_cluster: a scheduler and two workers
 def test_dedup_job_runs_substring_then_decontaminate(real_docs, tmp_path, monkeypatch):
     """The stages plug into `python -m pipelines.dedup` through its STAGES table, and a real
     local Dask cluster gives the same output as the DirectRunner (both stages split their

@@ -157,6 +157,7 @@ def test_bad_input_is_an_error_message_not_a_crash(tmp_path, capsys):
     assert train_main(["--input", str(tmp_path), "--output", str(tmp_path / "o"), "--vocab_size", "10"]) == 2
 
 
+@pytest.mark.slow  # clean_output: the clean job over every shared WARC
 def test_tokenizer_on_the_clean_output_of_all_shared_warcs(clean_output, tmp_path):
     """The tokenizer the docs report: trained on the clean job's documents, evaluated on
     held-out clean documents and on the documents the clean job removed (never sampled),

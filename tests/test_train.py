@@ -20,33 +20,14 @@ import time
 
 import pytest
 
+from conftest import REPO, run_module
 from model.checkpoint import list_checkpoints
 from model.metrics import latest_by_step, read_jsonl
 
-REPO = pathlib.Path(__file__).resolve().parents[1]
 MAX_STEPS = 16
 RUN_ARGS = ["--config", "tiny", "--seq_len", "64", "--batch_size", "4", "--max_steps", str(MAX_STEPS),
             "--warmup_steps", "2", "--lr", "3e-3", "--eval_every", "8", "--eval_batches", "4", "--ckpt_every", "8"]
 PROCESS_TIMEOUT = 300
-
-
-def trainer_shards(tmp_path_factory, clean_output: pathlib.Path) -> pathlib.Path:
-    """Token shards of the clean job's documents over ../shared/data/warc (the session's
-    ``clean_output``), with a 1000-piece SentencePiece tokenizer; built once per session.
-
-    Also used by tests/test_export_hf.py. The tokenizer files are in <shards>/../tokenizer/.
-    """
-    from tests.shard_fixtures import build_test_shards
-
-    root = tmp_path_factory.getbasetemp() / "trainer_shards"
-    shards = root / "shards"
-    if not (shards / "manifest.json").exists():
-        shards = build_test_shards(clean_output / "documents", root, vocab_size=1000)
-    return shards
-
-
-def tokenizer_dir_of(shards: pathlib.Path) -> pathlib.Path:
-    return shards.parent / "tokenizer"
 
 
 def _env() -> dict:
@@ -59,25 +40,18 @@ def _train_args(shards: pathlib.Path, out: pathlib.Path, extra=()) -> list[str]:
     return ["--data", str(shards), "--out", str(out), *RUN_ARGS, *extra]
 
 
-def _train_command(shards: pathlib.Path, out: pathlib.Path, nproc: int, extra=()) -> list[str]:
-    launcher = [sys.executable]
-    if nproc > 1:
-        launcher += ["-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}"]
-    return launcher + ["-m", "model.train", *_train_args(shards, out, extra)]
-
-
-def _run(cmd) -> subprocess.CompletedProcess:
-    proc = subprocess.run(cmd, cwd=REPO, env=_env(), capture_output=True, text=True, timeout=PROCESS_TIMEOUT)
-    assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stderr[-4000:]}"
-    return proc
+def _train_module(shards: pathlib.Path, out: pathlib.Path, nproc: int, extra=()) -> list[str]:
+    """What follows ``python -m``: model.train, under torchrun when nproc > 1."""
+    launcher = ["torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", "-m"] if nproc > 1 else []
+    return [*launcher, "model.train", *_train_args(shards, out, extra)]
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory, clean_output):
-    shards = trainer_shards(tmp_path_factory, clean_output)
+def runs(tmp_path_factory, trainer_shards):
+    shards = trainer_shards
     root = tmp_path_factory.mktemp("train_runs")
     two, one, killed = root / "two_procs", root / "one_proc", root / "killed"
-    _run(_train_command(shards, two, nproc=2))
+    run_module(*_train_module(shards, two, nproc=2), env=_env(), timeout=PROCESS_TIMEOUT)
     from model.train import main
 
     main(_train_args(shards, one))
@@ -87,7 +61,8 @@ def runs(tmp_path_factory, clean_output):
 
     # Slow steps down (a sleep between backward and the optimizer step) so the kill lands
     # mid-step, right after the step-4 checkpoint became visible.
-    victim = subprocess.Popen(_train_command(shards, killed, 1, ["--ckpt_every", "4", "--step_delay", "0.5"]),
+    slowed = _train_module(shards, killed, 1, ["--ckpt_every", "4", "--step_delay", "0.5"])
+    victim = subprocess.Popen([sys.executable, "-m", *slowed],
                               cwd=REPO, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + PROCESS_TIMEOUT
     while not any(step >= 4 for step, _ in list_checkpoints(killed)):
@@ -112,6 +87,7 @@ def _losses(run_dir: pathlib.Path, kind: str = "train") -> dict[int, float]:
     return {step: r["loss"] for step, r in latest_by_step(read_jsonl(run_dir / "metrics.jsonl"), kind).items()}
 
 
+@pytest.mark.slow
 def test_two_process_run_learns_and_reports_validation(runs):
     run = runs["two"]
     records = latest_by_step(read_jsonl(run / "metrics.jsonl"), "train")
@@ -135,6 +111,7 @@ def test_two_process_run_learns_and_reports_validation(runs):
     assert [s for s, _ in list_checkpoints(run)] == [8, MAX_STEPS]
 
 
+@pytest.mark.slow
 def test_one_process_gives_the_same_loss_curve_as_two(runs):
     two, one = _losses(runs["two"]), _losses(runs["one"])
     assert sorted(one) == sorted(two)
@@ -144,6 +121,7 @@ def test_one_process_gives_the_same_loss_curve_as_two(runs):
     assert val_one == pytest.approx(val_two, rel=1e-4)
 
 
+@pytest.mark.slow
 def test_gradient_accumulation_with_activation_checkpointing_matches_one_big_batch(runs):
     one, accum = _losses(runs["one"]), _losses(runs["accum"])
     assert sorted(accum) == sorted(one)
@@ -151,6 +129,7 @@ def test_gradient_accumulation_with_activation_checkpointing_matches_one_big_bat
         assert accum[step] == pytest.approx(one[step], rel=1e-4, abs=1e-5), step
 
 
+@pytest.mark.slow
 def test_sigkilled_run_resumes_on_the_exact_same_trajectory(runs):
     assert runs["victim_rc"] == -signal.SIGKILL
     assert 4 <= runs["killed_at"] < MAX_STEPS
@@ -162,6 +141,7 @@ def test_sigkilled_run_resumes_on_the_exact_same_trajectory(runs):
     assert _losses(runs["killed"], "val") == _losses(runs["one"], "val")
 
 
+@pytest.mark.slow
 def test_two_process_checkpoint_resumes_in_one_process(runs):
     two, regrouped = _losses(runs["two"]), _losses(runs["regrouped"])
     assert sorted(regrouped) == list(range(9, MAX_STEPS + 1))  # only the steps after the checkpoint
