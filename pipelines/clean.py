@@ -83,6 +83,7 @@ def build_stages(args) -> list:
         Extract(timeout_s=args.extract_timeout),
         LanguageId(model_path=args.lid_model, languages=_split(args.languages), min_score=args.min_lang_score),
     ]
+    stages[-1].check_languages()  # before any work: a code the model lacks would drop every page
     stages += build_filter_stages(load_config(args.config))
     skip = set(_split(args.skip_stages) or [])
     known = {s.name for s in stages}
@@ -98,7 +99,7 @@ def build_pipeline(p: beam.Pipeline, files: list[str], stages: list, args) -> No
     from pipelines.io.warc import DropRepeatedRecords, ReadWarcOutcomes
 
     out = args.output
-    records = (
+    records, record_notes = (
         p
         # No reshuffle inside the reader: grouping by id below already spreads the records.
         | "ReadWarc" >> ReadWarcOutcomes(files, max_payload_bytes=args.max_payload_bytes, crawl=args.crawl or "",
@@ -116,7 +117,8 @@ def build_pipeline(p: beam.Pipeline, files: list[str], stages: list, args) -> No
 
     stage_order = [RECORDS, HTML_RESPONSES] + [s.name for s in stages]
     summaries = (
-        (results[FUNNEL] | "Funnel" >> SummarizeFunnel(stage_order), results[SUMMARY] | "Summaries" >> SummarizeKept())
+        (results[FUNNEL] | "Funnel" >> SummarizeFunnel(stage_order), results[SUMMARY] | "Summaries" >> SummarizeKept(),
+         record_notes)
         | "Extras" >> beam.Flatten()
     )
     written.append(results[OUTCOME] | "Stats" >> WriteStats(FileSystems.join(out, "stats.json"), extras=summaries))

@@ -150,6 +150,8 @@ def _read_yaml(path: pathlib.Path) -> Any:
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path} (pass an existing YAML file, or no path for "
                           f"the defaults in {DEFAULT_CONFIG_PATH})") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config {path} is a folder: pass a YAML file") from None
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML: {e}") from None
 

@@ -200,3 +200,115 @@ def test_timeout_abandons_the_work_and_the_worker_recovers():
 def test_constructor_checks_its_arguments():
     with pytest.raises(ValueError, match="timeout_s"):
         Extract(timeout_s=-1)
+
+
+# ----------------------------------------------------------------------------- decoding that keeps the writer's text
+
+FRENCH = ("<!DOCTYPE html><html lang=\"fr\"><head>{meta}<title>Le café du port</title></head><body><article>"
+          "<h1>Le café du port</h1>"
+          "<p>Chaque matin, le café du port sert une crème brûlée aux pêcheurs qui rentrent de la mer, "
+          "et la patronne raconte l'histoire du quartier à qui veut bien l'écouter.</p>"
+          "<p>Les habitués arrivent avant l'aube, commandent un café noir et parlent du temps qu'il fera, "
+          "des prix du poisson et des bateaux qui ne sortent plus depuis l'hiver dernier.</p>"
+          "</article></body></html>")
+
+
+def _french(meta: str = "") -> str:
+    return FRENCH.format(meta=meta)
+
+
+def test_a_utf8_page_with_one_stray_byte_keeps_its_text():
+    raw = _french().encode("utf-8")
+    at = raw.index(b" une cr")  # a stray legacy byte between two words
+    text, signals = decode_html(raw[:at] + b"\xff" + raw[at:], "utf-8")
+    assert "café" in text and "crème brûlée" in text and "pêcheurs" in text
+    assert text == _french().replace(" une cr", "\ufffd une cr", 1)
+    assert signals["decode_replaced_bytes"] == 1.0 and signals["charset_mismatch"] == 0.0
+    assert "charset_detected" not in signals
+    # The same with the declaration only in <meta>, or nowhere: the bytes say UTF-8.
+    meta = _french('<meta charset="utf-8">').encode("utf-8")
+    at = meta.index(b" une cr")
+    assert "crème" in decode_html(meta[:at] + b"\xe9" + meta[at:])[0]
+    assert "crème" in decode_html(raw[:at] + b"\xe9" + raw[at:])[0]
+
+
+def test_a_utf8_page_with_a_cut_character_keeps_its_text():
+    raw = _french().encode("utf-8")
+    cut = raw.index("ê".encode("utf-8")) + 1  # the first byte of "ê" stays, the second is lost
+    text, signals = decode_html(raw[:cut] + raw[cut + 1:], "utf-8")
+    assert "p\ufffdcheurs" in text and "café" in text and "crème" in text
+    assert signals["decode_replaced_bytes"] == 1.0
+
+
+def test_a_utf8_page_with_a_stray_byte_is_utf8_even_when_declared_latin1():
+    # The most common mislabel (UTF-8 served as ISO-8859-1), plus one stray byte.
+    raw = _french().encode("utf-8")
+    at = raw.index(b" une cr")
+    text, signals = decode_html(raw[:at] + b"\x93" + raw[at:], "iso-8859-1")
+    assert "café" in text and "crème" in text and "cafÃ©" not in text
+    assert signals["charset_mismatch"] == 1.0 and signals["decode_replaced_bytes"] == 1.0
+
+
+def test_latin1_sent_as_utf8_is_latin1():
+    page = "<html><head><title>Menu</title></head><body><p>Café crème</p></body></html>"
+    text, signals = decode_html(page.encode("latin-1"), "utf-8")
+    assert "Café crème" in text
+    assert signals["charset_mismatch"] == 1.0 and signals["charset_detected"] == 1.0
+    assert "decode_replaced_bytes" not in signals  # detection replaced nothing
+    text, _ = decode_html(page.replace("<head>", '<head><meta charset="utf-8">').encode("latin-1"))
+    assert "Café crème" in text
+    # A whole French page in windows-1252 declared UTF-8: every accented letter breaks.
+    text, signals = decode_html(_french('<meta charset="utf-8">').encode("cp1252"), "utf-8")
+    assert text == _french('<meta charset="utf-8">') and signals["charset_mismatch"] == 1.0
+
+
+@pytest.mark.parametrize("label, codec", [("utf-16le", "utf-16-le"), ("utf-16be", "utf-16-be"),
+                                          ("utf-16", "utf-16-le"), ("utf-16", "utf-16-be")])
+def test_utf16_declared_without_bom_is_honoured(label, codec):
+    text, signals = decode_html(_french().encode(codec), label)
+    assert text == _french() and signals["charset_mismatch"] == 0.0
+    assert "decode_replaced_bytes" not in signals
+    # A UTF-16 declaration on a page without NUL bytes is wrong: the bytes are UTF-8.
+    assert decode_html(_french().encode("utf-8"), label)[0] == _french()
+
+
+def test_clean_pages_carry_no_replaced_bytes_signal():
+    for payload, charset in ((_french().encode("utf-8"), "utf-8"), (_french().encode("cp1252"), "windows-1252"),
+                             (b"<html><body><p>plain ascii</p></body></html>", "")):
+        assert "decode_replaced_bytes" not in decode_html(payload, charset)[1]
+
+
+def test_extract_keeps_the_writers_text(in_process):
+    raw = _french().encode("utf-8")
+    at = raw.index(b" une cr")
+    result = run(in_process, "http://cafe.example/", raw[:at] + b"\xff" + raw[at:], http_charset="utf-8")
+    assert not isinstance(result, Drop)
+    assert "café" in result.text and "crème brûlée" in result.text
+    assert result.signals["decode_replaced_bytes"] == 1.0
+    latin = run(in_process, "http://cafe.example/", _french().encode("latin-1"), http_charset="utf-8")
+    assert "Le café du port" in latin.text and "crème brûlée" in latin.text
+    utf16 = run(in_process, "http://cafe.example/", _french().encode("utf-16-le"), http_charset="utf-16le")
+    assert "crème brûlée aux pêcheurs" in utf16.text
+
+
+def test_one_stray_byte_in_real_utf8_pages_costs_one_character(shared_data):
+    """On every real page that is valid UTF-8 with non-ASCII text: a stray byte in the
+    middle leaves the rest of the text as it was, one U+FFFD more."""
+    checked = 0
+    with open(shared_data / "warc" / "real-pages-00000.warc.gz", "rb") as f:
+        for record in ArchiveIterator(f):
+            if record.rec_type != "response":
+                continue
+            payload = record.content_stream().read()
+            try:
+                page = payload.decode("utf-8")
+            except UnicodeDecodeError:
+                continue
+            if payload.isascii() or payload.startswith(b"\xef\xbb\xbf"):
+                continue
+            at = payload.index(b" ", len(payload) // 2)
+            text, signals = decode_html(payload[:at] + b"\xff" + payload[at:])
+            assert text == page[:len(payload[:at].decode("utf-8"))] + "\ufffd" + payload[at:].decode("utf-8")
+            assert signals["decode_replaced_bytes"] == 1.0 and "charset_detected" not in signals
+            checked += 1
+    assert checked > 100

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import collections
 import gzip
-import io
+import hashlib
 import importlib.util
+import io
+import json
 import zlib
 
 import pytest
@@ -16,8 +18,12 @@ from warcio.archiveiterator import ArchiveIterator
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from pipelines.io.warc import ReadWarcOutcomes, iter_warc_outcomes
+from pipelines.io.warc import (
+    CONFLICTING_RECORD_ID, NOTES, DropRepeatedRecords, ReadWarcOutcomes, conflict_id, iter_warc_outcomes,
+)
 from pipelines.io.warc_records import OK, domain_of, infer_crawl, is_html, parse_content_type
+from pipelines.stages.base import stable_id
+from pipelines.stages.charset import decode_html
 
 DROP_KINDS = {"warcinfo", "request", "metadata", "revisit", "resource", "conversion", "non_html",
               "empty_payload", "oversized", "http_status", "unknown_record_type"}
@@ -211,14 +217,16 @@ def test_oversized_payloads_are_dropped_reading_only_up_to_the_cap(test_data):
 
 # ----------------------------------------------------------------------------- crafted breakage
 
-def _write_warc(records, gz=True) -> bytes:
-    """records: list of (url, status, content_type, body)."""
+def _write_warc(records, gz=True, record_ids=None) -> bytes:
+    """records: list of (url, status, content_type, body); record_ids: one per record
+    (default: distinct ids by position)."""
     out = io.BytesIO()
     writer = WARCWriter(out, gzip=gz)
     for i, (url, status, ctype, body) in enumerate(records):
         http = StatusAndHeaders(status, [("Content-Type", ctype), ("Content-Length", str(len(body)))], protocol="HTTP/1.1")
+        record_id = record_ids[i] if record_ids else f"<urn:uuid:00000000-0000-0000-0000-{i:012d}>"
         record = writer.create_warc_record(url, "response", payload=io.BytesIO(body), length=len(body), http_headers=http,
-                                           warc_headers_dict={"WARC-Record-ID": f"<urn:uuid:00000000-0000-0000-0000-{i:012d}>",
+                                           warc_headers_dict={"WARC-Record-ID": record_id,
                                                               "WARC-Date": "2024-01-01T00:00:00Z"})
         writer.write_record(record)
     return out.getvalue()
@@ -377,3 +385,129 @@ def test_read_warc_outcomes_transform_matches_the_plain_reader(test_data, shared
         ids = read | beam.Filter(lambda od: od[1] is not None) | beam.Map(lambda od: od[1].id)
         assert_that(counts, equal_to(list(expected.items())), label="counts")
         assert_that(ids, equal_to(expected_ids), label="ids")
+
+
+
+# ----------------------------------------------------------------------------- UTF-16 pages
+
+UTF16_PAGE = "<!DOCTYPE html><html><head><title>Menu</title></head><body><p>Café crème</p></body></html>"
+
+
+@pytest.mark.parametrize("ctype, codec", [
+    ("text/html; charset=utf-16le", "utf-16-le"), ("text/html; charset=UTF-16BE", "utf-16-be"),
+    ("text/html; charset=utf-16", "utf-16-le"), ("text/plain; charset=utf-16le", "utf-16-le"),
+    ("", "utf-16"),  # with a BOM, no charset needed
+])
+def test_a_utf16_page_is_html_and_decodes(tmp_path, ctype, codec):
+    body = UTF16_PAGE.encode(codec)
+    assert b"\x00" in body[:64]
+    path = tmp_path / "utf16.warc.gz"
+    path.write_bytes(_write_warc([("http://menu.example/", "200 OK", ctype, body)]))
+    [(outcome, doc)] = outcomes_of(path)
+    assert outcome == OK, ctype  # not dropped:warc.non_html for its NUL bytes
+    assert doc.payload == body
+    text, signals = decode_html(doc.payload, doc.http_charset)
+    assert text == UTF16_PAGE and "Café crème" in text and signals["charset_mismatch"] == 0.0
+
+
+def test_utf16_sniffing_still_rejects_binary_and_wrong_declarations():
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 20
+    assert not is_html("text/html", png, "utf-16le")
+    assert not is_html("text/html", UTF16_PAGE.encode("utf-16-le"))  # no declaration: NUL bytes are binary
+    assert is_html("text/html", UTF16_PAGE.encode("utf-8"), "utf-16le")  # no NUL byte: sniffed as bytes
+    assert not is_html("text/html", "plain text, no markup".encode("utf-16-le") + b"\x00\x00", "utf-16le")
+
+
+# ----------------------------------------------------------------------------- record ids are not content
+
+SHARED_ID = "<urn:uuid:11111111-2222-3333-4444-555555555555>"
+COPIED_ID = "<urn:uuid:99999999-8888-7777-6666-555555555555>"
+
+
+def _page(i: int) -> tuple:
+    return (f"http://site{i}.example/", "200 OK", "text/html",
+            f"<html><body><p>page number {i}: ".encode() + b"text " * 50 + b"</p></body></html>")
+
+
+def _dedup_in_beam(files, counts: dict, docs: list, notes: list) -> int:
+    """Run ReadWarcOutcomes | DropRepeatedRecords() on the DirectRunner and
+    assert its outcome counts, kept documents as (id, url) and notes; returns the
+    conflict counter."""
+    import apache_beam as beam
+    from apache_beam.metrics.metric import MetricsFilter
+    from apache_beam.testing.test_pipeline import TestPipeline
+    from apache_beam.testing.util import assert_that, equal_to
+
+    p = TestPipeline()
+    records, record_notes = p | ReadWarcOutcomes([str(f) for f in files]) | DropRepeatedRecords()
+    outcomes = records | "Outcome" >> beam.Map(lambda od: od[0]) | beam.combiners.Count.PerElement()
+    kept = records | "Kept" >> beam.Filter(lambda od: od[1] is not None) | "Doc" >> beam.Map(lambda od: (od[1].id, od[1].url))
+    assert_that(outcomes, equal_to(list(counts.items())), label="counts")
+    assert_that(kept, equal_to(docs), label="docs")
+    assert_that(record_notes, equal_to(notes), label="notes")
+    result = p.run()
+    result.wait_until_finish()
+    counters = result.metrics().query(MetricsFilter().with_namespace("notes.warc").with_name("conflicting_record_id"))
+    return sum(c.committed for c in counters["counters"])
+
+
+def _conflict_id(record_id: str, page: tuple) -> str:
+    return conflict_id(stable_id(record_id), hashlib.sha256(page[3]).hexdigest())
+
+
+def test_different_pages_with_one_record_id_are_all_kept(tmp_path):
+    pages = [_page(i) for i in range(5)]
+    path = tmp_path / "shared-id.warc.gz"
+    path.write_bytes(_write_warc(pages, record_ids=[SHARED_ID] * 5))
+    # The reader hands all five on under the id of their record id.
+    assert [(o, d.id) for o, d in outcomes_of(path)] == [(OK, stable_id(SHARED_ID))] * 5
+    expected = [(_conflict_id(SHARED_ID, page), page[0]) for page in pages]
+    assert len({doc_id for doc_id, _ in expected}) == 5 and stable_id(SHARED_ID) not in dict(expected)
+    conflicts = _dedup_in_beam([path], counts={OK: 5},  # no warc.duplicate_record: they differ
+                               docs=expected, notes=[(NOTES, {CONFLICTING_RECORD_ID: 4})])
+    assert conflicts == 4
+
+
+def test_identical_copies_of_a_record_are_kept_once(tmp_path):
+    page = _page(0)
+    one, two = tmp_path / "a.warc.gz", tmp_path / "b.warc.gz"
+    one.write_bytes(_write_warc([page], record_ids=[COPIED_ID]))
+    two.write_bytes(_write_warc([page], record_ids=[COPIED_ID]))
+    conflicts = _dedup_in_beam([one, two], counts={OK: 1, "dropped:warc.duplicate_record": 1},
+                               docs=[(stable_id(COPIED_ID), page[0])], notes=[])  # the ordinary id, unchanged
+    assert conflicts == 0
+
+
+def test_repeats_and_conflicts_of_one_record_id_together(tmp_path):
+    first, other, alone = _page(1), _page(2), _page(3)
+    one, two = tmp_path / "a.warc.gz", tmp_path / "b.warc.gz"
+    one.write_bytes(_write_warc([first, alone], record_ids=[SHARED_ID, COPIED_ID]))
+    two.write_bytes(_write_warc([first, other], record_ids=[SHARED_ID, SHARED_ID]))
+    conflicts = _dedup_in_beam(
+        [one, two], counts={OK: 3, "dropped:warc.duplicate_record": 1},
+        docs=[(_conflict_id(SHARED_ID, first), first[0]), (_conflict_id(SHARED_ID, other), other[0]),
+              (stable_id(COPIED_ID), alone[0])],  # not involved in the conflict: its id is unchanged
+        notes=[(NOTES, {CONFLICTING_RECORD_ID: 1})])
+    assert conflicts == 1
+
+
+def test_clean_job_keeps_different_pages_that_share_a_record_id(tmp_path, test_data):
+    """End to end: five real-looking pages under one WARC-Record-ID and one page twice
+    under another -> six kept documents with six ids, one warc.duplicate_record."""
+    from conftest import read_documents, run_clean_job
+
+    pages = [d for o, d in outcomes_of(test_data / "sample.warc.gz") if o == OK][:6]
+    records = [(d.url, "200 OK", d.content_type + (f"; charset={d.http_charset}" if d.http_charset else ""),
+                d.payload) for d in pages]
+    path = tmp_path / "shared-ids.warc.gz"
+    path.write_bytes(_write_warc(records[:5] + [records[5], records[5]],
+                                 record_ids=[SHARED_ID] * 5 + [COPIED_ID] * 2))
+    out = tmp_path / "out"
+    run_clean_job(["--input", str(path), "--output", str(out), "--no_report"])
+    stats = json.loads((out / "stats.json").read_text())
+    assert stats["records_read"] == 7 and stats["documents_kept"] == 6
+    assert stats["dropped"] == {"warc.duplicate_record": 1} and stats["errors"] == {}
+    docs = read_documents(out / "documents")
+    assert len({d["id"] for d in docs}) == 6
+    expected = {conflict_id(stable_id(SHARED_ID), hashlib.sha256(p.payload).hexdigest()) for p in pages[:5]}
+    assert {d["id"] for d in docs} == expected | {stable_id(COPIED_ID)}

@@ -11,7 +11,14 @@ invariant ``records read = kept + dropped + errors``:
                                    ``truncated`` (once, after the records before the cut),
                                    ``bad_record`` (a record we skip, then read on)
 
-This module is the reading loop and its Beam transform. The parts it calls:
+Record identity (``DropRepeatedRecords``): one WARC record read twice (from a file and
+a cut copy of it) is kept once, the other copy counted as ``warc.duplicate_record``.
+A WARC-Record-ID is not content, though: records that share an id but differ in payload
+are all kept, each under an id derived from the record id and its payload digest
+(``conflict_id``), and counted as a note ``warc.conflicting_record_id``, not as an
+outcome: each of them is a document with its own outcome.
+
+This module is the reading loop and its Beam transforms. The parts it calls:
   ``warc_open``      opening a path or URL, sniffing gzip and WARC vs ARC
   ``warc_records``   one record -> Document or drop outcome (HTML detection, ids, domains)
   ``warc_recovery``  warcio adjusted to read on past cuts, corrupt gzip members and
@@ -19,12 +26,15 @@ This module is the reading loop and its Beam transform. The parts it calls:
 """
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
-from typing import Iterator, Optional
+from typing import Iterable, Iterator, Optional
 
 import apache_beam as beam
+from apache_beam.metrics import Metrics
 
+from pipelines import stats
 from pipelines.io.warc_open import FailSafeReader, PrefixedStream, open_input, peek, sniff_archive
 from pipelines.io.warc_records import (
     PARSE_ERRORS,
@@ -37,7 +47,7 @@ from pipelines.io.warc_records import (
 )
 from pipelines.io.warc_recovery import RecordIterator, more_data, resync
 from pipelines.progress import Progress
-from pipelines.stages.base import Document
+from pipelines.stages.base import Document, stable_id
 
 log = logging.getLogger(__name__)
 
@@ -252,3 +262,98 @@ class ReadWarcOutcomes(beam.PTransform):
                                             crawl=self.crawl)
         )
         return records | "SpreadRecords" >> beam.Reshuffle() if self.spread_records else records
+
+
+# The stats.json section for counts that are not outcomes, and its key for records that
+# share a WARC-Record-ID with a different payload (also the Beam counter notes.warc /
+# conflicting_record_id).
+NOTES = "notes"
+CONFLICTING_RECORD_ID = "warc.conflicting_record_id"
+
+
+def conflict_id(doc_id: str, payload_digest: str) -> str:
+    """The id of a record whose WARC-Record-ID (``doc_id`` is its hash) is shared by
+    records with other payloads: the record id and the payload's sha256, hashed."""
+    return stable_id(doc_id, "sha256:" + payload_digest)
+
+
+def _by_payload(docs: list[Document]) -> dict[str, list[Document]]:
+    """The records of one id, by payload sha256; their order is deterministic."""
+    groups: dict[str, list[Document]] = {}
+    for doc in docs:
+        groups.setdefault(hashlib.sha256(doc.payload).hexdigest(), []).append(doc)
+    return {digest: sorted(copies, key=lambda d: (d.source_file, d.warc_date, d.url))
+            for digest, copies in sorted(groups.items())}
+
+
+def _first_copy(keyed) -> Iterator[tuple[str, Optional[Document]]]:
+    """Keep one copy of each distinct payload among the records of one id (deterministically).
+
+    One payload (the common case): its first copy keeps its id; repeats are
+    ``warc.duplicate_record``. Several payloads: each payload's first copy is kept under
+    ``conflict_id``, so no two documents share an id; repeats of a payload are
+    duplicates as before.
+    """
+    _, docs = keyed
+    docs = list(docs)
+    if len(docs) == 1:  # the common case: no hashing
+        yield stats.READ_OK, docs[0]
+        return
+    groups = _by_payload(docs)
+    conflicting = len(groups) > 1
+    if conflicting:
+        Metrics.counter(f"{NOTES}.warc", "conflicting_record_id").inc(len(groups) - 1)
+    for digest, copies in groups.items():
+        first = copies[0]
+        yield stats.READ_OK, first.replace(id=conflict_id(first.id, digest)) if conflicting else first
+        for _ in copies[1:]:
+            yield stats.dropped("warc.duplicate_record"), None
+
+
+def _conflicts(keyed) -> Iterable[int]:
+    """Records of one id beyond its first payload (0 when all payloads are equal)."""
+    docs = list(keyed[1])
+    if len(docs) > 1:
+        yield len(_by_payload(docs)) - 1
+
+
+def _notes(conflicts: int) -> Iterable[tuple[str, dict]]:
+    if conflicts:  # no key at all when there is nothing to note
+        yield NOTES, {CONFLICTING_RECORD_ID: conflicts}
+
+
+class DropRepeatedRecords(beam.PTransform):
+    """(outcome, Document | None) -> the same, each WARC record kept once.
+
+    The same WARC record (same WARC-Record-ID, hence the same document id) can be
+    read from two input files, e.g. a file and a cut copy of it. Without this the
+    output would hold two rows with one id. Records of one id are compared by payload
+    digest (``_first_copy``): identical payloads are repeats (``warc.duplicate_record``),
+    different payloads are different documents that all stay. Grouping by id is a
+    shuffle of the HTML responses; it also spreads the work over all workers.
+    Memory: one id's copies.
+
+    Returns ``(records, notes)``: ``notes`` holds at most one
+    ``("notes", {"warc.conflicting_record_id": n})`` pair, none when no id is shared by
+    different payloads, for ``stats.WriteStats(extras=...)``. Outside the accounting
+    invariant: each conflicting record is also a kept (or later dropped) document.
+    """
+
+    def expand(self, records):
+        # Filters rather than beam.Partition (Dask limit 1 in pipelines.beam.runner).
+        ok = records | "HtmlResponses" >> beam.Filter(lambda r: r[0] == stats.READ_OK)
+        other = records | "OtherOutcomes" >> beam.Filter(lambda r: r[0] != stats.READ_OK)
+        groups = (
+            ok
+            | "KeyById" >> beam.Map(lambda r: (r[1].id, r[1]))
+            | "GroupById" >> beam.GroupByKey()
+        )
+        unique = groups | "FirstCopy" >> beam.FlatMap(_first_copy)
+        kept = (unique, other) | "Rejoin" >> beam.Flatten()
+        notes = (
+            groups
+            | "ConflictingRecords" >> beam.FlatMap(_conflicts)
+            | "SumConflicts" >> beam.CombineGlobally(sum)
+            | "Notes" >> beam.FlatMap(_notes)
+        )
+        return kept, notes

@@ -13,6 +13,9 @@ HTML detection needs both signals: the HTTP Content-Type (text/html or
 application/xhtml+xml, or an unhelpful one: none, text/plain, octet-stream) and a
 sniff of the first KiB of the payload (no binary magic number or NUL byte; for an
 unhelpful type, an HTML tag at the start as in the WHATWG MIME sniffing standard).
+The sniff reads text: a UTF-16 payload (a UTF-16 BOM, or a declared ``utf-16``,
+``utf-16le`` or ``utf-16be`` charset and NUL bytes, as ``charset.utf16_codec`` decides)
+is decoded first, so its NUL bytes do not make it binary.
 
 Document ids: ``stable_id(WARC-Record-ID)``. ARC records have no record id (warcio
 invents a random one), so theirs hash URL, date, file and record position.
@@ -34,6 +37,7 @@ from warcio.statusandheaders import StatusAndHeadersParser, StatusAndHeadersPars
 
 from pipelines import stats
 from pipelines.stages.base import Document, stable_id
+from pipelines.stages.charset import codec_for_label, utf16_codec
 
 OK = stats.READ_OK
 STAGE = "warc"
@@ -128,8 +132,23 @@ def looks_like_html(head: bytes) -> bool:
     return bool(_HTML_SNIFF_RE.match(head[:_SNIFF_BYTES]))
 
 
-def is_html(mime: str, payload: bytes) -> bool:
-    """Declared HTML must not be binary; an unhelpful type must look like HTML."""
+def sniff_head(payload: bytes, charset: str = "") -> bytes:
+    """The bytes the HTML sniff reads: the payload's start, as UTF-8 when it is UTF-16
+    (BOM, or ``charset`` declares UTF-16 and the payload has NUL bytes)."""
+    if payload.startswith((b"\xff\xfe", b"\xfe\xff")):
+        codec = "utf_16"  # the BOM tells the byte order; decoding drops it
+    else:
+        codec = utf16_codec(payload, codec_for_label(charset) if charset else None)
+    if codec is None:
+        return payload
+    head = payload[:2 * _SNIFF_BYTES]
+    return head[:len(head) & ~1].decode(codec, "replace").encode("utf-8")[:_SNIFF_BYTES]
+
+
+def is_html(mime: str, payload: bytes, charset: str = "") -> bool:
+    """Declared HTML must not be binary; an unhelpful type must look like HTML.
+    ``charset``: the HTTP charset (a UTF-16 payload is sniffed as decoded text)."""
+    payload = sniff_head(payload, charset)
     if mime in _HTML_TYPES:
         return not looks_binary(payload)
     if mime in _GENERIC_TYPES:
@@ -207,7 +226,7 @@ def classify(record, fmt: str, source_file: str, crawl: str, index: int,
         return dropped("empty_payload"), None
     if len(payload) > max_payload:
         return dropped("oversized"), None
-    if not is_html(mime, payload):
+    if not is_html(mime, payload, charset):
         return dropped("non_html"), None
 
     headers = record.rec_headers

@@ -2,7 +2,8 @@
 
 Decoding is ours (``pipelines.stages.charset``), not trafilatura's, so that
 mis-declared pages still decode and the choice is recorded; a payload nothing decodes
-is dropped as ``decode_error``.
+is dropped as ``decode_error``. A page that is UTF-8 but for a few bytes keeps its text,
+those bytes become U+FFFD and are counted in ``signals["decode_replaced_bytes"]``.
 
 Time limit: trafilatura (lxml, readability and justext fallbacks) can spend minutes on
 a pathological page, and Beam may call ``process`` from any thread, where
@@ -117,7 +118,8 @@ class Extract(Stage):
     Drop reasons: ``not_html``, ``no_payload``, ``decode_error``, ``extract_error``,
     ``empty``, ``timeout``, ``extract_crash`` (the child died, e.g. out of memory).
     Signals: html_bytes, text_chars, charset_declared, charset_mismatch, charset_detected,
-    charset_broken_chars.
+    charset_broken_chars, decode_replaced_bytes (bytes of the payload decoded as U+FFFD;
+    only present when > 0). See ``pipelines.stages.charset``.
     """
 
     name = "extract"

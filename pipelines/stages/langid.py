@@ -96,6 +96,24 @@ class LanguageId(Stage):
         self._model = fasttext.load_model(os.fspath(path))
         log.info("langid: loaded %s", path)
 
+    def model_languages(self) -> frozenset[str]:
+        """Every language code the model can output (loads the model)."""
+        # fasttext-predict has no get_labels(); every label comes back when all are asked
+        # for below any probability (threshold -1: labels whose probability rounds to 0 too).
+        self.setup()
+        labels, _ = self._model.predict("a", k=-1, threshold=-1.0)
+        return frozenset(label[len(_LABEL_PREFIX):] for label in labels)
+
+    def check_languages(self) -> None:
+        """Raise ValueError naming wanted codes the model never outputs: a typo ("cn" for
+        "zh") would otherwise silently drop every page of that language."""
+        if self.languages is None:
+            return
+        unknown = sorted(self.languages - self.model_languages())
+        if unknown:
+            raise ValueError(f"--languages: the language-id model has no label {', '.join(unknown)} "
+                             f"(it uses ISO 639 codes such as en, de, zh, ja, fr)")
+
     def predict(self, text: str) -> tuple[str, float]:
         """Top (language, probability) for a text."""
         return self.ranked(text, 1)[0]
