@@ -1,13 +1,13 @@
-"""Airflow DAG: WARC files -> clean -> dedup -> tokenizer -> token shards.
+"""Airflow DAG: WARC files -> clean -> dedup -> tokenizer -> token shards (-> train).
 
-Each Beam job runs as ``python -m pipelines.<job> --runner=... <flags>`` through the Apache
-Beam provider's ``BeamHook`` (which streams the job's log into the task log and fails the
-task on a non-zero exit), so the same DAG drives the DirectRunner on a laptop and
-Dataflow/Flink/Spark/Dask at scale: set the ``runner`` param and pass the runner's options
-in ``beam_options``. (The provider's ``BeamRunPythonPipelineOperator`` refuses to start
-without the Google provider, ~120 more packages, even for non-Dataflow runners; the hook
-is the same launcher without that.) The tokenizer is trained by a plain task
-(SentencePiece is not a Beam job).
+The chain is the one ``python -m pipelines.run`` runs (:mod:`pipelines.steps` is its one
+home): each task runs its step as ``python -m <job> <flags>``, with the same completion
+markers, so a task whose step is already complete for the same inputs and settings is
+skipped (its ``_SUCCESS`` matches), and a rerun of the DAG redoes only what changed. Each
+line a job prints goes to the task log at the level the job wrote it (Beam's INFO lines
+are not tagged as warnings). Set the ``runner`` param and the runner's options in
+``beam_options`` to run the Beam steps on Dataflow/Flink/Spark/Dask; ``settings`` holds
+per-step flags exactly like ``pipelines.run --config`` (one section per step).
 
 Trigger it with a run config, e.g. the first 100 files of a Common Crawl snapshot on Dataflow::
 
@@ -16,50 +16,59 @@ Trigger it with a run config, e.g. the first 100 files of a Common Crawl snapsho
         "beam_options": {"project": "my-project", "region": "europe-west4",
                          "temp_location": "gs://bucket/tmp"}}'
 
-or your own WARC files::
+or your own WARC files, and a small model trained at the end::
 
-    airflow dags trigger corpus_pipeline --conf '{"warcs": "gs://bucket/crawl/*.warc.gz",
-        "work_dir": "gs://bucket/runs/2026-11", "runner": "DataflowRunner",
-        "beam_options": {"project": "my-project", "region": "europe-west4",
-                         "temp_location": "gs://bucket/tmp"}}'
+    airflow dags trigger corpus_pipeline --conf '{"warcs": "/data/crawl/", "work_dir": "/data/runs/1",
+        "train_steps": 1000, "settings": {"train": {"config": "small"}}}'
 
-Every step writes into ``work_dir``: ``clean/``, ``dedup/``, ``tokenizer/``, ``shards/``
-(each with its ``stats.json``; clean also ``report.html``). Reruns overwrite them
-(the jobs write deterministic, fixed-name shards and remove stale ones).
+Every step writes into ``work_dir``: ``clean/``, ``dedup/``, ``tokenizer/``, ``shards/``,
+``train/`` (each with its ``_SUCCESS``, ``stats.json`` and, for clean and dedup,
+``report.html``).
 """
 from __future__ import annotations
 
+import logging
 import pathlib
-import subprocess
 import sys
 
-from airflow.providers.apache.beam.hooks.beam import BeamHook
 from airflow.sdk import DAG, Param, task
+
+from pipelines import steps as run_steps
+from pipelines.run import merge_settings
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 # Jobs run with the interpreter that runs Airflow's tasks (the project's venv), as modules
 # (-m), so the installed package is what runs, not a copied file.
 PYTHON = sys.executable
+log = logging.getLogger("corpus_pipeline")
 
 
-def run_beam_job(module: str, flags: dict, params: dict) -> None:
-    """``python -m module --runner=<params.runner> <flags> <params.beam_options>``."""
-    BeamHook(runner=params["runner"]).start_python_pipeline(
-        variables={**params["beam_options"], **flags},
-        py_file=module,
-        py_options=["-m"],
-        py_interpreter=PYTHON,
-    )
+def planned_steps(params: dict) -> dict[str, run_steps.Step]:
+    """The run's steps from the DAG params, exactly as ``pipelines.run`` would plan them."""
+    settings = {"dedup": {"stages": params["dedup_stages"]}, "tokenizer": {"vocab_size": params["vocab_size"]}}
+    if params.get("crawl") and params.get("cc_base_url"):
+        settings["clean"] = {"cc_base_url": params["cc_base_url"]}
+    if params.get("train_steps"):
+        settings["train"] = {"max_steps": params["train_steps"]}
+    settings = merge_settings(settings, params.get("settings") or {})
+    beam_args = [f"--runner={params['runner']}"] + [f"--{k}={v}" for k, v in sorted(params["beam_options"].items())]
+    inputs = None if params.get("crawl") else [p for p in params["warcs"].split(",") if p]
+    steps = run_steps.plan(params["work_dir"], settings, inputs=inputs, crawl=params.get("crawl") or None,
+                           max_files=params.get("max_files"), train=bool(params.get("train_steps")),
+                           beam_args=beam_args)
+    return {s.name: s for s in steps}
 
 
-def clean_inputs(params: dict) -> dict:
-    """The clean job's input flags: a crawl id (with its file count and mirror) or paths."""
-    if not params.get("crawl"):
-        return {"input": params["warcs"]}
-    flags = {"crawl": params["crawl"], "max_files": params["max_files"]}
-    if params.get("cc_base_url"):
-        flags["cc_base_url"] = params["cc_base_url"]
-    return flags
+def run_step(name: str, params: dict) -> str:
+    """Run one step unless its marker says it is complete; returns its output folder."""
+    step = planned_steps(params)[name]
+    if step.is_complete():
+        log.info("%s: up to date (its _SUCCESS matches these inputs and settings), skipped", name)
+        return step.output
+    code = run_steps.run_logged(step, PYTHON, log)
+    if code != 0:
+        raise RuntimeError(f"step {name} failed with exit status {code}: its log is above")
+    return step.output
 
 
 with DAG(
@@ -82,38 +91,40 @@ with DAG(
                               description="extra Beam pipeline options, e.g. project/region/temp_location"),
         "dedup_stages": Param("minhash,substring", type="string", description="--stages of the dedup job"),
         "vocab_size": Param(32000, type="integer", minimum=512, description="tokenizer vocabulary size"),
+        "train_steps": Param(0, type="integer", minimum=0, description="train a model for N steps at the end "
+                                                                      "(0 = no training task work)"),
+        "settings": Param({}, type="object", description="per-step flags, as pipelines.run --config: "
+                                                         "{\"clean\": {...}, \"train\": {...}}"),
     },
     tags=["corpus"],
 ) as dag:
     @task
     def clean(params=None) -> str:
         """WARCs (or a Common Crawl snapshot) -> clean, language-tagged documents (and report.html)."""
-        out = f"{params['work_dir']}/clean"
-        run_beam_job("pipelines.clean", {**clean_inputs(params), "output": out}, params)
-        return f"{out}/documents"
+        return run_step("clean", params)
 
     @task
-    def dedup(documents: str, params=None) -> str:
+    def dedup(_clean: str, params=None) -> str:
         """MinHash fuzzy dedup and exact-substring removal (``dedup_stages``)."""
-        out = f"{params['work_dir']}/dedup"
-        run_beam_job("pipelines.dedup", {"input": documents, "output": out, "stages": params["dedup_stages"]},
-                     params)
-        return f"{out}/documents"
+        return run_step("dedup", params)
 
     @task
-    def train_tokenizer(documents: str, params=None) -> str:
+    def train_tokenizer(_dedup: str, params=None) -> str:
         """SentencePiece BPE on a stratified sample of the deduplicated documents."""
-        out = f"{params['work_dir']}/tokenizer"
-        subprocess.run([PYTHON, "-m", "tokenizer_training.train", "--input", documents, "--output", out,
-                        "--vocab_size", str(params["vocab_size"])], check=True)
-        return f"{out}/tokenizer.model"
+        return run_step("tokenizer", params)
 
     @task
-    def tokenize(documents: str, tokenizer_model: str, params=None) -> str:
+    def tokenize(_dedup: str, _tokenizer: str, params=None) -> str:
         """Documents -> shuffled Arrow token shards + manifest.json for the trainer."""
-        out = f"{params['work_dir']}/shards"
-        run_beam_job("pipelines.tokenize", {"input": documents, "tokenizer": tokenizer_model, "output": out}, params)
-        return out
+        return run_step("tokenize", params)
+
+    @task
+    def train(_shards: str, params=None) -> str:
+        """A causal LM on the shards (only when ``train_steps`` > 0; otherwise nothing to do)."""
+        if not params.get("train_steps"):
+            log.info("train: train_steps is 0, no model is trained")
+            return ""
+        return run_step("train", params)
 
     deduplicated = dedup(clean())
-    tokenize(deduplicated, train_tokenizer(deduplicated))
+    train(tokenize(deduplicated, train_tokenizer(deduplicated)))

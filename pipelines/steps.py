@@ -12,7 +12,10 @@ marker changes, every step after it.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
+import re
+import subprocess
 from typing import Any, Optional
 
 from pipelines import completion
@@ -103,3 +106,26 @@ def plan(run_dir: str, settings: dict[str, dict], *, inputs: Optional[list[str]]
         argv = argv + setting_flags(settings.get(name) or {}) + (beam if is_beam else [])
         steps.append(Step(name, module, tuple(argv), folder[name], step_inputs))
     return steps
+
+
+_LEVEL_WORD = re.compile(r"\b(DEBUG|INFO|WARNING|WARN|ERROR|CRITICAL)\b")
+
+
+def log_level_of(line: str) -> int:
+    """The logging level a job's output line was written at (its first level word near the
+    start: our format and Beam's ``WARNING:root:`` both put it there); INFO otherwise, so a
+    scheduler that logs each line does not tag every INFO line written to stderr as a warning."""
+    found = _LEVEL_WORD.search(line[:80])
+    if not found:
+        return logging.INFO
+    return logging.WARNING if found.group(1) == "WARN" else getattr(logging, found.group(1))
+
+
+def run_logged(step: Step, python: str, logger: logging.Logger) -> int:
+    """Run ``step``, passing each line of its output to ``logger`` at the line's own level
+    (Airflow's task log); returns the exit status."""
+    proc = subprocess.Popen(step.command(python), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            errors="replace")
+    for line in proc.stdout:
+        logger.log(log_level_of(line), "%s", line.rstrip())
+    return proc.wait()

@@ -62,7 +62,7 @@ def test_dag_runs_clean_dedup_tokenizer_and_shards(airflow_env, test_data, tmp_p
     work = tmp_path / "run"
     result, log = run_dag(airflow_env, {"crawl": crawl, "max_files": 1, "cc_base_url": str(mirror),
                                         "work_dir": str(work), "vocab_size": 1000})
-    assert result["order"] == ["clean", "dedup", "train_tokenizer", "tokenize"]
+    assert result["order"] == ["clean", "dedup", "train_tokenizer", "tokenize", "train"]
     assert result["state"] == "success", log[-4000:]
     assert set(result["states"].values()) == {"success"}
 
@@ -78,6 +78,17 @@ def test_dag_runs_clean_dedup_tokenizer_and_shards(airflow_env, test_data, tmp_p
     assert manifest["tokenizer_sha256"] == hashlib.sha256(model.read_bytes()).hexdigest()
     assert manifest["vocab_size"] == 1000
     assert sum(s["documents"] for s in manifest["shards"]) == dedup["documents_kept"]
+    for step in ("clean", "dedup", "tokenizer", "shards"):
+        assert (work / step / "_SUCCESS").is_file(), step
+    # The jobs' INFO lines reach the task log as INFO, not as warnings.
+    assert "INFO" in log and not any("WARNING" in line and "pipelines.clean: clean: done" in line
+                                     for line in log.splitlines())
+    # Triggered again with the same conf: every step is up to date and skipped.
+    again, log = run_dag(airflow_env, {"crawl": crawl, "max_files": 1, "cc_base_url": str(mirror),
+                                       "work_dir": str(work), "vocab_size": 1000})
+    assert again["state"] == "success", log[-4000:]
+    for step in ("clean", "dedup", "tokenizer", "tokenize"):
+        assert f"{step}: up to date" in log, step
     assert all((work / "shards" / s["path"]).is_file() and s["tokens"] > 0 for s in manifest["shards"])
 
 

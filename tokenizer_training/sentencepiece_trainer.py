@@ -5,6 +5,7 @@ Why these settings: see the docstring of :mod:`tokenizer_training.train`.
 """
 from __future__ import annotations
 
+import io
 import json
 import logging
 import threading
@@ -88,15 +89,35 @@ def _progress_while(label: str, fn):
 
 
 def train_sentencepiece(lines: list[str], model_prefix: str, options: dict, label: str = "training tokenizer") -> str:
-    """Train from in-memory lines (the already size-capped sample). Returns the .model path."""
+    """Train from in-memory lines (the already size-capped sample). Returns the .model path.
+
+    The model comes back through ``model_writer`` and is written here, with its .vocab:
+    given a ``model_prefix``, SentencePiece records that path inside the model, so the same
+    tokenizer trained into two folders would be two different files (and every token shard
+    records the tokenizer's SHA-256).
+    """
     if not lines:
         raise ValueError("no training text: the input documents are empty")
+    writer = io.BytesIO()
 
     def run():
-        spm.SentencePieceTrainer.train(sentence_iterator=iter(lines), model_prefix=model_prefix, **options)
+        spm.SentencePieceTrainer.train(sentence_iterator=iter(lines), model_writer=writer, **options)
 
     _progress_while(label, run)
+    model = writer.getvalue()
+    with open(model_prefix + ".model", "wb") as f:
+        f.write(model)
+    write_vocab(model, model_prefix + ".vocab")
     return model_prefix + ".model"
+
+
+def write_vocab(model: bytes, path: str) -> None:
+    """SentencePiece's .vocab file: "piece<TAB>score" per id, scores as its C++ writer
+    prints them (six significant digits)."""
+    sp = spm.SentencePieceProcessor(model_proto=model)
+    with open(path, "w", encoding="utf-8") as f:
+        for i in range(sp.get_piece_size()):
+            f.write(f"{sp.id_to_piece(i)}\t{sp.get_score(i):g}\n")
 
 
 def write_json(path: str, obj: dict) -> None:

@@ -1,0 +1,152 @@
+"""python -m pipelines.run: one restartable run, killed at any step, ends with the same shards."""
+from __future__ import annotations
+
+import hashlib
+import os
+import pathlib
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+
+from conftest import REPO, TEST_DATA, run_module
+from pipelines import steps as run_steps
+from pipelines.run import SettingsError, load_settings
+
+SAMPLE = TEST_DATA / "sample.warc.gz"
+SETTINGS = {"tokenizer": {"vocab_size": 1000, "no_eval": True}, "tokenize": {"shard_size_mb": 0.002}}
+
+
+def _settings_file(tmp_path: pathlib.Path, settings: dict = SETTINGS) -> pathlib.Path:
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(settings), encoding="utf-8")
+    return path
+
+
+def _run_args(out, config) -> list[str]:
+    return ["--output", str(out), "--input", str(SAMPLE), "--config", str(config), "--no_train"]
+
+
+def shard_digests(run_dir: pathlib.Path) -> dict[str, str]:
+    """The data of the token shards (not _SUCCESS, which names the run's own folders)."""
+    shards = run_dir / "shards"
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(shards.iterdir()) if p.suffix in (".arrow", ".json") and p.name != "stats.json"}
+
+
+def step_lines(log: str) -> dict[str, str]:
+    """{step: "running" | "skipped"} from the run's log."""
+    found = {}
+    for line in log.splitlines():
+        for name in run_steps.ORDER:
+            if f" {name}: running" in line and "step " in line:
+                found[name] = "running"
+            elif f" {name}: up to date, skipped" in line:
+                found[name] = "skipped"
+    return found
+
+
+def kill_during(step: str, args: list[str], after_s: float) -> str:
+    """Start pipelines.run in its own process group, SIGKILL the whole group ``after_s``
+    seconds into ``step``, and return what it printed."""
+    proc = subprocess.Popen([sys.executable, "-m", "pipelines.run", *args], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    printed = []
+    try:
+        for line in proc.stdout:
+            printed.append(line)
+            if f" {step}: running" in line:
+                time.sleep(after_s)
+                os.killpg(proc.pid, signal.SIGKILL)
+                break
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    return "".join(printed)
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """An uninterrupted run."""
+    tmp = tmp_path_factory.mktemp("run_reference")
+    out = tmp / "run"
+    run_module("pipelines.run", *_run_args(out, _settings_file(tmp)), timeout=900)
+    return out
+
+
+@pytest.mark.slow
+def test_an_uninterrupted_run_writes_every_step_and_a_report(reference):
+    for folder in ("clean", "dedup", "tokenizer", "shards"):
+        assert (reference / folder / "_SUCCESS").is_file(), folder
+    assert shard_digests(reference)
+    page = (reference / "report.html").read_text(encoding="utf-8")
+    for step in ("clean", "dedup", "tokenizer", "tokenize"):
+        assert f'data-step="{step}"' in page
+    assert 'href="clean/report.html"' in page and 'href="dedup/report.html"' in page
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("step,after_s", [("clean", 4.0), ("dedup", 4.0), ("tokenize", 2.5)])
+def test_killed_mid_step_then_rerun_gives_the_same_shards(reference, tmp_path, step, after_s):
+    config = _settings_file(tmp_path)
+    out = tmp_path / "run"
+    printed = kill_during(step, _run_args(out, config), after_s)
+    assert f"{step}: running" in printed
+    folder = out / run_steps.FOLDERS[step]
+    assert not (folder / "_SUCCESS").exists(), f"killed {step} must not look finished"
+    assert not (out / "report.html").exists()
+    rerun = run_module("pipelines.run", *_run_args(out, config), timeout=900)
+    log = rerun.stdout + rerun.stderr
+    states = step_lines(log)
+    before = run_steps.ORDER[:run_steps.ORDER.index(step)]
+    assert all(states[s] == "skipped" for s in before), states  # finished steps are not redone
+    assert states[step] == "running"
+    assert shard_digests(out) == shard_digests(reference)
+
+
+@pytest.mark.slow
+def test_a_rerun_skips_everything_and_a_changed_setting_reruns_from_that_step(tmp_path):
+    config = _settings_file(tmp_path)
+    out = tmp_path / "run"
+    run_module("pipelines.run", *_run_args(out, config), timeout=900)
+    again = run_module("pipelines.run", *_run_args(out, config), timeout=900)
+    assert set(step_lines(again.stdout + again.stderr).values()) == {"skipped"}
+    changed = _settings_file(tmp_path, {**SETTINGS, "dedup": {"num_perm": 128, "bands": 16, "rows": 8}})
+    third = run_module("pipelines.run", *_run_args(out, changed), timeout=900)
+    states = step_lines(third.stdout + third.stderr)
+    assert states == {"clean": "skipped", "dedup": "running", "tokenizer": "running", "tokenize": "running"}
+
+
+def test_settings_are_checked_by_each_jobs_parser_before_anything_runs(tmp_path):
+    out = tmp_path / "run"
+    bad = _settings_file(tmp_path, {"dedup": {"no_such_flag": 3}})
+    proc = run_module("pipelines.run", *_run_args(out, bad), check=False, timeout=300)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "settings of step dedup: unknown flag(s) ['--no_such_flag']" in proc.stderr
+    assert not (out / "clean").exists()
+    bad = _settings_file(tmp_path, {"tokenizer": {"vocab_size": "many"}})
+    proc = run_module("pipelines.run", *_run_args(out, bad), check=False, timeout=300)
+    assert proc.returncode == 2 and "settings of step tokenizer" in proc.stderr and "many" in proc.stderr
+
+
+def test_settings_file_errors(tmp_path):
+    with pytest.raises(SettingsError, match="is a folder"):
+        load_settings(str(tmp_path))
+    with pytest.raises(SettingsError, match=r"unknown section\(s\) \['dedupe'\]"):
+        load_settings(str(_settings_file(tmp_path, {"dedupe": {}})))
+    path = tmp_path / "code.yaml"
+    path.write_text("clean: !!python/object/apply:os.system ['touch pwned']\n")
+    with pytest.raises(SettingsError, match="not valid YAML"):
+        load_settings(str(path))  # safe_load: a settings file never runs code
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_setting_flags_are_sorted_and_typed():
+    assert run_steps.setting_flags({"stages": "minhash,substring", "keep_removed": True, "no_report": False,
+                                    "input": ["a", "b"], "seed": None}) == [
+        "--input", "a", "--input", "b", "--keep_removed", "--stages", "minhash,substring"]
