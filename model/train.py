@@ -6,16 +6,28 @@
 Every hyperparameter is a flag. The run folder gets ``run_config.json``, ``metrics.jsonl``
 (one JSON object per logged step / validation), ``loss.png`` and ``checkpoints/``.
 Starting again with the same --out resumes from the newest complete checkpoint and
-continues the exact same trajectory (same batches, same optimizer state, same RNG).
+continues the exact same trajectory (same batches, same optimizer state, same RNG),
+after checking its files against the checkpoint's manifest. One trainer per run folder:
+rank 0 holds ``RUN/trainer.lock``; a second trainer, or a checkpoint that fails its
+check, exits with status 2 and one ``error:`` line. Under torchrun, workers die with
+their launcher. See docs/trainer.md, "Trust boundary".
 """
 from __future__ import annotations
+
+import os
+
+# Read before anything slow (importing torch takes seconds): under torchrun, a worker whose
+# launcher died during those seconds would otherwise adopt its new parent as "the launcher".
+_PARENT_AT_START = os.getppid()
 
 import argparse
 import json
 import logging
 import math
 import pathlib
+import signal
 import sys
+import threading
 import time
 from typing import Optional
 
@@ -30,6 +42,7 @@ from model.parallel import DistInfo, build_model, init_distributed
 from model.transformer import count_parameters, document_ids
 
 log = logging.getLogger("model.train")
+_EXIT_REFUSED = 2  # exit status when the run folder or a checkpoint is refused
 
 
 def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
@@ -147,29 +160,165 @@ def _write_run_config(out: pathlib.Path, args, cfg: ModelConfig, reader, dist_in
         "flops_per_token": flops_per_token(cfg, args.seq_len),
         "train": {k: v for k, v in vars(args).items() if k != "step_delay"},
         "data": {"path": str(pathlib.Path(args.data).resolve()), "vocab_size": reader.vocab_size,
-                 "eos_id": reader.eos_id, "bos_id": reader.bos_id, "tokenizer_sha256": reader.tokenizer_sha256},
+                 "eos_id": reader.eos_id, "bos_id": reader.bos_id, "tokenizer_sha256": reader.tokenizer_sha256,
+                 # pins the tokenizer.json that model.export_hf may ship with this model
+                 "tokenizer_json_sha256": reader.manifest.get("tokenizer_json_sha256")},
         "world_size": dist_info.world_size,
         "device": str(dist_info.device),
     }
     (out / "run_config.json").write_text(json.dumps(record, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
 
-def train(args: argparse.Namespace) -> dict:
-    dist_info = init_distributed(args.device)
+# ---------------------------------------------------------------- process lifetime
+#
+# torchrun starts each worker in its own session, so `kill -9` of torchrun's process group
+# does not reach them: without the guards below they run on as orphans, still writing
+# into the run folder. Workers therefore die with their launcher (PR_SET_PDEATHSIG, plus a
+# watchdog thread that polls os.getppid()) and, on rank 0's host, with rank 0.
+
+_PR_SET_PDEATHSIG = 1
+_WATCH_PERIOD_S = 0.5
+_watches: dict[str, tuple] = {}  # name -> (check returning True when we must exit, reason)
+_watch_lock = threading.Lock()
+_watch_thread: Optional[threading.Thread] = None
+
+
+def _watchdog() -> None:
+    while True:
+        time.sleep(_WATCH_PERIOD_S)
+        with _watch_lock:
+            checks = list(_watches.values())
+        for check, reason in checks:
+            if check():
+                try:
+                    sys.stderr.write(f"model.train (PID {os.getpid()}): {reason}; exiting\n")
+                    sys.stderr.flush()
+                finally:
+                    os._exit(1)
+
+
+def _watch(name: str, check, reason: str) -> None:
+    global _watch_thread
+    with _watch_lock:
+        _watches[name] = (check, reason)
+        if _watch_thread is None:
+            _watch_thread = threading.Thread(target=_watchdog, name="model.train-watchdog", daemon=True)
+            _watch_thread.start()
+
+
+def _unwatch(name: str) -> None:
+    with _watch_lock:
+        _watches.pop(name, None)
+
+
+def exit_with_launcher(parent_pid: int) -> bool:
+    """Under torchrun (TORCHELASTIC_RUN_ID set): SIGKILL this process when the launcher
+    ``parent_pid`` dies. Returns whether the guard is on. A plain ``python -m model.train``
+    is left alone (its parent is a shell; nohup'ed runs must survive it)."""
+    if "TORCHELASTIC_RUN_ID" not in os.environ:
+        return False
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            if libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0) != 0:
+                log.warning("prctl(PR_SET_PDEATHSIG) failed (errno %d); relying on the watchdog", ctypes.get_errno())
+        except (OSError, AttributeError) as exc:
+            log.warning("prctl unavailable (%s); relying on the watchdog", exc)
+    if os.getppid() != parent_pid:  # the launcher died before the guard was set
+        sys.stderr.write(f"model.train: launcher PID {parent_pid} is already gone; exiting\n")
+        os._exit(1)
+    _watch("launcher", lambda: os.getppid() != parent_pid, f"launcher PID {parent_pid} is gone")
+    return True
+
+
+def _process_identity(pid: int) -> Optional[str]:
+    """Start time of a live (non-zombie) process on this host, so a reused PID is not taken
+    for it; None when it is gone. Linux /proc; elsewhere only 'exists'."""
     try:
+        stat = pathlib.Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return None
+    except OSError:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass
+        return "?"
+    fields = stat[stat.rindex(")") + 2:].split()
+    return None if fields[0] in ("Z", "X") else fields[19]
+
+
+def _watch_rank0(d: DistInfo) -> None:
+    """Collective. Ranks on rank 0's host exit when rank 0 dies (rank 0 holds the run lock:
+    once it is gone another trainer may start on the folder)."""
+    if d.world_size == 1:
+        return
+    import socket
+
+    try:  # same host name is not enough: containers may share one but not their PIDs
+        namespace = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        namespace = None
+    me = (socket.gethostname(), namespace, os.getpid(), _process_identity(os.getpid()))
+    everyone: list = [None] * d.world_size
+    dist.all_gather_object(everyone, me)
+    host, ns, pid, identity = everyone[0]
+    if (d.rank != 0 and (host, ns) == me[:2] and identity not in (None, "?")
+            and _process_identity(pid) == identity):
+        _watch("rank0", lambda: _process_identity(pid) != identity, f"rank 0 (PID {pid}) is gone")
+
+
+def _lock_run_folder(out: pathlib.Path, d: DistInfo) -> Optional[ckpt.RunLock]:
+    """Collective. Rank 0 takes the run folder's lock for the whole run; every rank refuses
+    to go on (RunFolderBusy) when another trainer holds it."""
+    lock, error = None, None
+    if d.is_main:
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+            lock = ckpt.RunLock(out).acquire()
+        except ckpt.RunFolderBusy as exc:
+            error = ("busy", str(exc))
+        except OSError as exc:
+            error = ("os", f"--out {out}: {exc}")
+    error = ckpt.first_error_across_ranks(error)
+    if error:
+        kind, message = error
+        raise ckpt.RunFolderBusy(message) if kind == "busy" else SystemExit(message)
+    return lock
+
+
+def train(args: argparse.Namespace) -> dict:
+    exit_with_launcher(_PARENT_AT_START)
+    dist_info = init_distributed(args.device)
+    lock = None
+    try:
+        _watch_rank0(dist_info)
+        lock = _lock_run_folder(pathlib.Path(args.out), dist_info)
         return _train(args, dist_info)
     finally:
+        _unwatch("rank0")
+        if lock is not None:
+            lock.release()
         if dist_info.owns_group and dist.is_initialized():
             dist.destroy_process_group()
 
 
 def _train(args: argparse.Namespace, d: DistInfo) -> dict:
     out = pathlib.Path(args.out)
-    if d.is_main:
-        out.mkdir(parents=True, exist_ok=True)
+    if d.is_main:  # under the lock: a .tmp here is an interrupted save, not a live one
         for name in ckpt.remove_partial(out):
             log.warning("removed %s: an interrupted save", name)
     dist.barrier()
+    unverifiable = ckpt.unverifiable_checkpoints(out)
+    if unverifiable:
+        raise ckpt.CheckpointError(
+            f"{unverifiable[-1]} has no {ckpt.MANIFEST_NAME}: written by an older model.train, copied "
+            "incompletely, or not written by model.train. It cannot be verified, so it is never loaded; move "
+            f"{'it' if len(unverifiable) == 1 else 'them'} out of {ckpt.checkpoint_dir(out)} or pass a new --out")
     torch.manual_seed(args.seed)
     reader, val_reader = _readers(args, d)
     cfg = config_from_args(args)
@@ -265,14 +414,24 @@ def _train(args: argparse.Namespace, d: DistInfo) -> dict:
         plot_losses(out / "metrics.jsonl", out / "loss.png")
     # Tear the process group down together: a rank that destroyed its gloo group and
     # exited while rank 0 was still plotting once died with SIGABRT ("terminate called
-    # without an active exception") on a loaded CI machine.
+    # without an active exception") on a loaded CI machine. Rank 0 may exit right after
+    # this barrier: stop watching it first.
+    _unwatch("rank0")
     dist.barrier()
     return {"step": step, "val": last_val, "resumed_from": resumed_from}
 
 
 def main(argv: Optional[list[str]] = None) -> dict:
+    """CLI entry. A refused run folder or checkpoint prints ``error: ...`` (rank 0) and
+    exits with status 2, without a traceback."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
-    return train(parse_args(argv))
+    args = parse_args(argv)
+    try:
+        return train(args)
+    except (ckpt.CheckpointError, ckpt.RunFolderBusy) as exc:
+        if os.environ.get("RANK", "0") == "0":
+            print(f"error: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(_EXIT_REFUSED) from None
 
 
 if __name__ == "__main__":
