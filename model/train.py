@@ -36,6 +36,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 from model import checkpoint as ckpt
+from pipelines import completion
 from model.config import ModelConfig, add_model_args, config_from_args
 from model.metrics import JsonlLog, device_peak_flops, flops_per_token, mfu, perplexity, plot_losses
 from model.parallel import DistInfo, build_model, init_distributed
@@ -45,8 +46,9 @@ log = logging.getLogger("model.train")
 _EXIT_REFUSED = 2  # exit status when the run folder or a checkpoint is refused
 
 
-def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def build_arg_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m model.train", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", required=True, help="token shard folder (with manifest.json) from pipelines.tokenize")
     p.add_argument("--out", required=True, help="run folder: logs, plot, checkpoints (resumes if it has any)")
     add_model_args(p)
@@ -77,7 +79,14 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     e.add_argument("--ckpt_every", type=int, default=100, help="checkpoint every N steps (and at the end); 0 = end only")
     e.add_argument("--keep_checkpoints", type=int, default=3)
     e.add_argument("--no_resume", action="store_true", help="refuse to start if --out already has checkpoints")
+    e.add_argument("--allow_incomplete_input", action="store_true",
+                   help="train on a --data folder whose tokenize job did not finish (no _SUCCESS)")
     e.add_argument("--step_delay", type=float, default=0.0, help=argparse.SUPPRESS)  # tests only
+    return p
+
+
+def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
+    p = build_arg_parser()
     args = p.parse_args(argv)
     for name in ("seq_len", "batch_size", "grad_accum", "max_steps"):
         if getattr(args, name) < 1:
@@ -310,6 +319,7 @@ def train(args: argparse.Namespace) -> dict:
 def _train(args: argparse.Namespace, d: DistInfo) -> dict:
     out = pathlib.Path(args.out)
     if d.is_main:  # under the lock: a .tmp here is an interrupted save, not a live one
+        completion.begin(str(out))  # a resumed or repeated run is unfinished until it ends
         for name in ckpt.remove_partial(out):
             log.warning("removed %s: an interrupted save", name)
     dist.barrier()
@@ -412,6 +422,11 @@ def _train(args: argparse.Namespace, d: DistInfo) -> dict:
         run_eval(step)
     if d.is_main:
         plot_losses(out / "metrics.jsonl", out / "loss.png")
+        counts = {"steps": step, "tokens": step * tokens_per_step, "final_loss": loss_value}
+        if last_val:
+            counts["final_val_loss"] = last_val["loss"]
+        completion.write_success(str(out), "train", dict(completion.jsonable_flags(args), argv=list(args.argv)),
+                                 [str(args.data)], counts)
     # Tear the process group down together: a rank that destroyed its gloo group and
     # exited while rank 0 was still plotting once died with SIGABRT ("terminate called
     # without an active exception") on a loaded CI machine. Rank 0 may exit right after
@@ -425,10 +440,13 @@ def main(argv: Optional[list[str]] = None) -> dict:
     """CLI entry. A refused run folder or checkpoint prints ``error: ...`` (rank 0) and
     exits with status 2, without a traceback."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
+    args.argv = argv  # recorded in _SUCCESS, which pipelines.run compares
     try:
+        completion.resolve_input(args.data, args.allow_incomplete_input, main_output="")
         return train(args)
-    except (ckpt.CheckpointError, ckpt.RunFolderBusy) as exc:
+    except (ckpt.CheckpointError, ckpt.RunFolderBusy, completion.IncompleteInputError) as exc:
         if os.environ.get("RANK", "0") == "0":
             print(f"error: {exc}", file=sys.stderr, flush=True)
         raise SystemExit(_EXIT_REFUSED) from None

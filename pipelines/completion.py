@@ -25,7 +25,13 @@ import json
 from importlib import metadata
 from typing import Any, Iterable, Optional
 
-from apache_beam.io.filesystems import FileSystems
+
+def _filesystems():
+    """Beam's filesystem layer (local, gs://, s3://), imported on first use: the trainer
+    writes its marker too, and it does not load Beam otherwise."""
+    from apache_beam.io.filesystems import FileSystems
+
+    return FileSystems
 
 SUCCESS_NAME = "_SUCCESS"
 STALE_ON_START = (SUCCESS_NAME, "stats.json", "report.html")
@@ -50,14 +56,14 @@ def package_version() -> str:
 
 def _exists(path: str) -> bool:
     try:
-        return FileSystems.exists(path)
+        return _filesystems().exists(path)
     except Exception:  # an unreachable remote path is "not there" for this purpose
         return False
 
 
 def _matches(pattern: str) -> bool:
     try:
-        return any(r.metadata_list for r in FileSystems.match([pattern]))
+        return any(r.metadata_list for r in _filesystems().match([pattern]))
     except Exception:
         return False
 
@@ -65,13 +71,13 @@ def _matches(pattern: str) -> bool:
 def begin(output: str) -> None:
     """Delete the marker, stats.json and report.html of an earlier run in ``output``, so a
     run killed after this point can never look finished."""
-    stale = [p for p in (FileSystems.join(output, n) for n in STALE_ON_START) if _exists(p)]
+    stale = [p for p in (_filesystems().join(output, n) for n in STALE_ON_START) if _exists(p)]
     if stale:
-        FileSystems.delete(stale)
+        _filesystems().delete(stale)
 
 
 def success_path(folder: str) -> str:
-    return FileSystems.join(folder, SUCCESS_NAME)
+    return _filesystems().join(folder, SUCCESS_NAME)
 
 
 def read_success(folder: str) -> Optional[dict]:
@@ -80,7 +86,7 @@ def read_success(folder: str) -> Optional[dict]:
     if not _exists(path):
         return None
     try:
-        with FileSystems.open(path) as f:
+        with _filesystems().open(path) as f:
             return json.loads(f.read().decode("utf-8"))
     except (ValueError, OSError):
         return None
@@ -90,7 +96,7 @@ def success_digest(folder: str) -> Optional[str]:
     path = success_path(folder)
     if not _exists(path):
         return None
-    with FileSystems.open(path) as f:
+    with _filesystems().open(path) as f:
         return hashlib.sha256(f.read()).hexdigest()
 
 
@@ -122,7 +128,7 @@ def write_success(output: str, job: str, flags: dict, inputs: Iterable[str], cou
         "counts": counts,
     }
     data = (json.dumps(record, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
-    with FileSystems.create(success_path(output)) as f:
+    with _filesystems().create(success_path(output)) as f:
         f.write(data)
     return success_path(output)
 
@@ -131,10 +137,10 @@ def _is_ours(folder: str, main_output: str = "") -> bool:
     """Whether ``folder`` was written by one of our jobs, finished or not: it holds a file
     only our jobs write, or shards named as only our writers name them (also in its
     main-output sub-folder, for a job killed before it wrote anything else)."""
-    if any(_exists(FileSystems.join(folder, n)) for n in (SUCCESS_NAME,) + _OUR_ROOT_FILES):
+    if any(_exists(_filesystems().join(folder, n)) for n in (SUCCESS_NAME,) + _OUR_ROOT_FILES):
         return True
-    folders = [folder] + ([FileSystems.join(folder, main_output)] if main_output else [])
-    return any(_matches(FileSystems.join(f, g)) for f in folders for g in _OUR_SHARD_GLOBS)
+    folders = [folder] + ([_filesystems().join(folder, main_output)] if main_output else [])
+    return any(_matches(_filesystems().join(f, g)) for f in folders for g in _OUR_SHARD_GLOBS)
 
 
 def _looks_like_glob_or_file(spec: str) -> bool:
@@ -152,8 +158,8 @@ def resolve_input(spec: str, allow_incomplete: bool = False, main_output: str = 
     if not spec or _looks_like_glob_or_file(spec):
         return spec, None
     parent, _, name = spec.rpartition("/")
-    if main_output and _exists(FileSystems.join(spec, main_output)) and _is_ours(spec, main_output):
-        root, read = spec, FileSystems.join(spec, main_output)  # an output root: its main output only
+    if main_output and _exists(_filesystems().join(spec, main_output)) and _is_ours(spec, main_output):
+        root, read = spec, _filesystems().join(spec, main_output)  # an output root: its main output only
     elif main_output and name == main_output and parent and _is_ours(parent, main_output):
         root, read = parent, spec  # CLEAN/documents: the marker is CLEAN/_SUCCESS
     elif _is_ours(spec):
@@ -187,11 +193,11 @@ def check_output(output: str) -> None:
 
 
 def read_stats(output: str) -> Optional[dict]:
-    path = FileSystems.join(output, "stats.json")
+    path = _filesystems().join(output, "stats.json")
     if not _exists(path):
         return None
     try:
-        with FileSystems.open(path) as f:
+        with _filesystems().open(path) as f:
             return json.loads(f.read().decode("utf-8"))
     except (ValueError, OSError):
         return None

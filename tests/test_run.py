@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import pathlib
 import signal
@@ -31,10 +32,15 @@ def _run_args(out, config) -> list[str]:
 
 
 def shard_digests(run_dir: pathlib.Path) -> dict[str, str]:
-    """The data of the token shards (not _SUCCESS, which names the run's own folders)."""
+    """The token shards' bytes, and the manifest without the paths it records (the run's
+    own folders: sources, tokenizer files)."""
     shards = run_dir / "shards"
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(shards.iterdir()) if p.suffix in (".arrow", ".json") and p.name != "stats.json"}
+    found = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(shards.glob("*.arrow"))}
+    manifest = json.loads((shards / "manifest.json").read_text())
+    for key in ("sources", "tokenizer_model", "tokenizer_json"):
+        manifest.pop(key)
+    found["manifest.json"] = json.dumps(manifest, sort_keys=True)
+    return found
 
 
 def step_lines(log: str) -> dict[str, str]:
