@@ -167,6 +167,8 @@ def test_report_shows_cluster_sizes_and_true_duplicate_pairs(corpus, distributed
     page = (out / "report.html").read_text(encoding="utf-8")
     rows = re.findall(r'data-range="[^"]+" data-clusters="(\d+)" data-documents="(\d+)"', page)
     assert sum(int(c) for c, _ in rows) == stats["clusters"]["count"]
+    assert page.count(">size 1<") == 1  # the cluster sizes are shown once
+    assert "clusters are connected components" in page  # why a pair may sit below the threshold
     # Every document is in one cluster, except a second row with an id already seen.
     assert sum(int(d) for _, d in rows) == stats["documents_in"] - stats["dropped"].get("minhash.duplicate_id", 0)
     pairs = re.findall(r'data-removed="([^"]+)" data-kept="([^"]+)" data-jaccard="([0-9.]*)"', page)

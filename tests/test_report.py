@@ -131,6 +131,21 @@ def test_report_numbers_equal_stats_and_page_is_self_contained(small_run):
     assert "warc.not_html" in page and "extract.timeout" in page
 
 
+def test_headline_gives_both_keep_rates_and_scales_payload_and_text_bytes_apart(small_run):
+    page = pathlib.Path(write_report(str(small_run))).read_text(encoding="utf-8")
+    # 30 kept of 45 records, and of the 41 HTML pages that reached the filters.
+    assert "kept of all records</div><div class=\"v\">66.7%" in page
+    assert "kept of HTML pages</div><div class=\"v\">73.2%" in page
+    # The funnel has no extract row here, so every byte row is payload; with one, payload
+    # rows (900 kB) and text rows are each scaled to their own largest value.
+    from pipelines.report.clean_page import funnel_svg
+
+    funnel = [{"stage": "warc", "documents": 10, "bytes": 1_000_000}, {"stage": "extract", "documents": 9, "bytes": 50_000},
+              {"stage": "langid", "documents": 8, "bytes": 25_000}]
+    byte_bars = [float(w) for w in re.findall(r'width="([0-9.]+)" height="8"', funnel_svg(funnel))]
+    assert byte_bars[0] == byte_bars[1] and byte_bars[2] == byte_bars[1] / 2  # each kind fills the bar at its max
+
+
 def test_report_is_deterministic_and_seeded(small_run):
     first = pathlib.Path(write_report(str(small_run))).read_bytes()
     second = pathlib.Path(write_report(str(small_run))).read_bytes()

@@ -160,13 +160,20 @@ def funnel_svg(funnel: list[dict]) -> str:
     width = FUNNEL_LABEL_W + FUNNEL_BAR_W + 170
     height = FUNNEL_PAD * 2 + FUNNEL_ROW_H * len(funnel) + 22
     max_docs = max([r.get("documents") or 0 for r in funnel] + [1])
-    max_bytes = max([r.get("bytes") or 0 for r in funnel] + [1])
+    # HTTP payload bytes (before extraction) and text bytes (after) are not on one scale:
+    # each kind of row is scaled to its own largest value.
+    stages = [r.get("stage") for r in funnel]
+    first_text = stages.index("extract") if "extract" in stages else len(funnel)
+    max_payload = max([r.get("bytes") or 0 for r in funnel[:first_text]] + [1])
+    max_text = max([r.get("bytes") or 0 for r in funnel[first_text:]] + [1])
     first_docs = (funnel[0].get("documents") or 0) if funnel else 0
     out = [f'<svg id="funnel-chart" class="chart" role="img" aria-label="Funnel: documents and bytes left after each stage" '
            f'xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="100%">',
            f'<text x="{FUNNEL_LABEL_W}" y="14" class="legend"><tspan fill="{KEPT_COLOR}">■</tspan> documents left'
-           f'   <tspan fill="{BYTES_COLOR}">■</tspan> bytes left (HTTP payload before extraction, text after)</text>']
+           f'   <tspan fill="{BYTES_COLOR}">■</tspan> bytes left (HTTP payload before extraction, text after; '
+           f'each scaled on its own)</text>']
     for i, row in enumerate(funnel):
+        max_bytes = max_payload if i < first_text else max_text
         out.append(_funnel_bar(row, 22 + FUNNEL_PAD + i * FUNNEL_ROW_H, max_docs, max_bytes, first_docs))
     out.append("</svg>")
     return "".join(out)
@@ -279,11 +286,19 @@ def histogram_svg(name: str, kept: list[float], dropped: list[float]) -> str:
 
 # --------------------------------------------------------------------------- page sections
 def summary_cards(stats: dict, corpus: Corpus) -> str:
+    """Counts, and two keep rates: among all records (most drops there are record types:
+    requests, metadata, non-HTML) and among the HTML pages that reached the filters (the
+    rate the quality decisions are responsible for)."""
     records = stats.get("records_read")
     kept = stats.get("documents_kept", corpus.kept_docs if not stats else None)
     funnel = stats.get("funnel") or []
-    kept_share = f" ({100.0 * kept / records:.1f}%)" if records and kept is not None else ""
-    return cards([("records read", fmt_int(records)), ("documents kept", fmt_int(kept) + kept_share),
+    html_pages = next((r.get("documents") for r in funnel if r.get("stage") == "warc"), None)
+
+    def rate(n):
+        return f"{100.0 * kept / n:.1f}%" if n and kept is not None else "–"
+
+    return cards([("records read", fmt_int(records)), ("documents kept", fmt_int(kept)),
+                  ("kept of all records", rate(records)), ("kept of HTML pages", rate(html_pages)),
                   ("dropped", fmt_int(sum((stats.get("dropped") or {}).values()))),
                   ("errors", fmt_int(sum((stats.get("errors") or {}).values()))),
                   ("kept text", fmt_bytes(funnel[-1].get("bytes") if funnel else None))])

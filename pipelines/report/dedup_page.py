@@ -143,20 +143,23 @@ def clusters_section(stats: dict) -> str:
                        '<p class="note">No MinHash clusters in stats.json (the minhash stage did not run).</p>')
     body = ('<p class="muted">Near-duplicate clusters found by MinHash-LSH (size 1 = a document with no '
             'near-duplicate); one document per cluster is kept. Share = of all clusters.</p>'
-            + bar_table([(f"size {r['range']}", r["clusters"]) for r in rows], clusters.get("count") or 0,
-                        ("cluster size", "clusters"))
-            + _cluster_table(rows) + _minhash_line(stats.get("minhash") or {}))
+            + _cluster_table(rows, clusters.get("count") or 0) + _minhash_line(stats.get("minhash") or {}))
     return section("clusters", "Cluster sizes", body)
 
 
-def _cluster_table(rows: list[dict]) -> str:
-    return ('<table id="cluster-data"><thead><tr><th>size</th><th class="num">clusters</th>'
-            '<th class="num">documents</th></tr></thead><tbody>'
-            + "".join(f'<tr data-range="{r["range"]}" data-clusters="{r["clusters"]}" '
-                      f'data-documents="{r["documents"]}"><td>{r["range"]}</td>'
-                      f'<td class="num">{fmt_int(r["clusters"])}</td>'
-                      f'<td class="num">{fmt_int(r["documents"])}</td></tr>' for r in rows)
-            + "</tbody></table>")
+def _cluster_table(rows: list[dict], total_clusters: int) -> str:
+    """One table: clusters and documents per size range, the share of clusters, a bar."""
+    top = max(r["clusters"] for r in rows) or 1
+    body = "".join(
+        f'<tr data-range="{r["range"]}" data-clusters="{r["clusters"]}" data-documents="{r["documents"]}">'
+        f'<td class="name">size {r["range"]}</td><td class="num">{fmt_int(r["clusters"])}</td>'
+        f'<td class="num">{fmt_int(r["documents"])}</td>'
+        f'<td class="num">{100.0 * r["clusters"] / total_clusters if total_clusters else 0:.1f}%</td>'
+        f'<td class="barcell"><div class="bar" style="width:{100.0 * r["clusters"] / top:.1f}%"></div></td></tr>'
+        for r in rows)
+    return ('<table id="cluster-data" class="bars"><thead><tr><th>cluster size</th><th class="num">clusters</th>'
+            '<th class="num">documents</th><th class="num">share</th><th></th></tr></thead>'
+            f"<tbody>{body}</tbody></table>")
 
 
 def _minhash_line(minhash: dict) -> str:
@@ -198,7 +201,9 @@ def pairs_section(pairs: list[DuplicatePair], removed_seen: int) -> str:
     else:
         intro = (f'<p class="muted">{len(pairs)} of {fmt_int(removed_seen)} removed documents (seeded sample), '
                  'each beside the kept document it duplicates, with the Jaccard similarity of their shingles '
-                 'estimated from MinHash signatures.</p>')
+                 'estimated from MinHash signatures. An estimate below the threshold can still be one cluster: '
+                 'clusters are connected components, so A~B and B~C put A and C together even when A and C '
+                 'themselves are less alike.</p>')
     return section("pairs", "Sampled near-duplicate pairs", intro + "".join(_pair_html(p) for p in pairs))
 
 
