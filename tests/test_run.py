@@ -128,6 +128,23 @@ def test_a_rerun_skips_everything_and_a_changed_setting_reruns_from_that_step(tm
     assert states == {"clean": "skipped", "dedup": "running", "tokenizer": "running", "tokenize": "running"}
 
 
+@pytest.mark.slow
+def test_a_killed_rerun_leaves_no_stale_stats_or_marker_beside_new_output(reference, tmp_path):
+    """A finished run's folder, rerun with another dedup setting and killed inside dedup: the
+    old dedup stats.json, report.html and _SUCCESS are gone (they described the old
+    documents), while clean's, finished before the kill, are there."""
+    import shutil
+
+    out = tmp_path / "run"
+    shutil.copytree(reference, out)
+    changed = _settings_file(tmp_path, {**SETTINGS, "dedup": {"num_perm": 128, "bands": 16, "rows": 8}})
+    kill_during("dedup", _run_args(out, changed), after_s=3.0)
+    for name in ("_SUCCESS", "stats.json", "report.html"):
+        assert not (out / "dedup" / name).exists(), name
+        assert (out / "clean" / name).exists(), name
+    assert not (out / "_SUCCESS").exists() and not (out / "report.html").exists()
+
+
 def test_settings_are_checked_by_each_jobs_parser_before_anything_runs(tmp_path):
     out = tmp_path / "run"
     bad = _settings_file(tmp_path, {"dedup": {"no_such_flag": 3}})
