@@ -20,18 +20,14 @@ writes the same bytes, so the digests chain like ``make``'s dependencies
 """
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
+import os
+import tempfile
 from importlib import metadata
 from typing import Any, Iterable, Optional
 
-
-def _filesystems():
-    """Beam's filesystem layer (local, gs://, s3://), imported on first use: the trainer
-    writes its marker too, and it does not load Beam otherwise."""
-    from apache_beam.io.filesystems import FileSystems
-
-    return FileSystems
 
 SUCCESS_NAME = "_SUCCESS"
 STALE_ON_START = (SUCCESS_NAME, "stats.json", "report.html")
@@ -39,7 +35,7 @@ STALE_ON_START = (SUCCESS_NAME, "stats.json", "report.html")
 MAIN_OUTPUT = "documents"
 # Files that only our jobs write at the top of an output root, and shard names that only
 # our writers use: how an unfinished folder of ours is told from the user's own files.
-_OUR_ROOT_FILES = ("stats.json", "manifest.json", "tokenizer.model", "trainer_config.json")
+_OUR_ROOT_FILES = ("stats.json", "manifest.json", "tokenizer.model", "run_config.json")
 _OUR_SHARD_GLOBS = ("part-*-of-*.parquet", "*-train-*-of-*.arrow")
 
 
@@ -54,30 +50,76 @@ def package_version() -> str:
         return "unknown"
 
 
+# --- files: local paths through os, remote ones (gs://, s3://) through Beam's filesystem
+# layer, imported only then: the trainer writes and checks markers too, without Beam.
+
+def _remote(path: str) -> bool:
+    return "://" in path
+
+
+def _beam_fs():
+    from apache_beam.io.filesystems import FileSystems
+
+    return FileSystems
+
+
+def _join(folder: str, *names: str) -> str:
+    return _beam_fs().join(folder, *names) if _remote(folder) else os.path.join(folder, *names)
+
+
 def _exists(path: str) -> bool:
+    if not _remote(path):
+        return os.path.exists(path)
     try:
-        return _filesystems().exists(path)
+        return _beam_fs().exists(path)
     except Exception:  # an unreachable remote path is "not there" for this purpose
         return False
 
 
 def _matches(pattern: str) -> bool:
+    if not _remote(pattern):
+        return bool(glob.glob(pattern))
     try:
-        return any(r.metadata_list for r in _filesystems().match([pattern]))
+        return any(r.metadata_list for r in _beam_fs().match([pattern]))
     except Exception:
         return False
+
+
+def _read(path: str) -> bytes:
+    if not _remote(path):
+        with open(path, "rb") as f:
+            return f.read()
+    with _beam_fs().open(path) as f:
+        return f.read()
+
+
+def _write(path: str, data: bytes) -> None:
+    if not _remote(path):
+        with open(path, "wb") as f:
+            f.write(data)
+        return
+    with _beam_fs().create(path) as f:
+        f.write(data)
+
+
+def _delete(paths: list[str]) -> None:
+    local = [p for p in paths if not _remote(p)]
+    for path in local:
+        os.remove(path)
+    if len(local) < len(paths):
+        _beam_fs().delete([p for p in paths if _remote(p)])
 
 
 def begin(output: str) -> None:
     """Delete the marker, stats.json and report.html of an earlier run in ``output``, so a
     run killed after this point can never look finished."""
-    stale = [p for p in (_filesystems().join(output, n) for n in STALE_ON_START) if _exists(p)]
+    stale = [p for p in (_join(output, n) for n in STALE_ON_START) if _exists(p)]
     if stale:
-        _filesystems().delete(stale)
+        _delete(stale)
 
 
 def success_path(folder: str) -> str:
-    return _filesystems().join(folder, SUCCESS_NAME)
+    return _join(folder, SUCCESS_NAME)
 
 
 def read_success(folder: str) -> Optional[dict]:
@@ -86,18 +128,14 @@ def read_success(folder: str) -> Optional[dict]:
     if not _exists(path):
         return None
     try:
-        with _filesystems().open(path) as f:
-            return json.loads(f.read().decode("utf-8"))
+        return json.loads(_read(path).decode("utf-8"))
     except (ValueError, OSError):
         return None
 
 
 def success_digest(folder: str) -> Optional[str]:
     path = success_path(folder)
-    if not _exists(path):
-        return None
-    with _filesystems().open(path) as f:
-        return hashlib.sha256(f.read()).hexdigest()
+    return hashlib.sha256(_read(path)).hexdigest() if _exists(path) else None
 
 
 def jsonable_flags(args: Any, beam_args: Iterable[str] = ()) -> dict:
@@ -128,8 +166,7 @@ def write_success(output: str, job: str, flags: dict, inputs: Iterable[str], cou
         "counts": counts,
     }
     data = (json.dumps(record, indent=2, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
-    with _filesystems().create(success_path(output)) as f:
-        f.write(data)
+    _write(success_path(output), data)
     return success_path(output)
 
 
@@ -137,10 +174,10 @@ def _is_ours(folder: str, main_output: str = "") -> bool:
     """Whether ``folder`` was written by one of our jobs, finished or not: it holds a file
     only our jobs write, or shards named as only our writers name them (also in its
     main-output sub-folder, for a job killed before it wrote anything else)."""
-    if any(_exists(_filesystems().join(folder, n)) for n in (SUCCESS_NAME,) + _OUR_ROOT_FILES):
+    if any(_exists(_join(folder, n)) for n in (SUCCESS_NAME,) + _OUR_ROOT_FILES):
         return True
-    folders = [folder] + ([_filesystems().join(folder, main_output)] if main_output else [])
-    return any(_matches(_filesystems().join(f, g)) for f in folders for g in _OUR_SHARD_GLOBS)
+    folders = [folder] + ([_join(folder, main_output)] if main_output else [])
+    return any(_matches(_join(f, g)) for f in folders for g in _OUR_SHARD_GLOBS)
 
 
 def _looks_like_glob_or_file(spec: str) -> bool:
@@ -158,8 +195,8 @@ def resolve_input(spec: str, allow_incomplete: bool = False, main_output: str = 
     if not spec or _looks_like_glob_or_file(spec):
         return spec, None
     parent, _, name = spec.rpartition("/")
-    if main_output and _exists(_filesystems().join(spec, main_output)) and _is_ours(spec, main_output):
-        root, read = spec, _filesystems().join(spec, main_output)  # an output root: its main output only
+    if main_output and _exists(_join(spec, main_output)) and _is_ours(spec, main_output):
+        root, read = spec, _join(spec, main_output)  # an output root: its main output only
     elif main_output and name == main_output and parent and _is_ours(parent, main_output):
         root, read = parent, spec  # CLEAN/documents: the marker is CLEAN/_SUCCESS
     elif _is_ours(spec):
@@ -177,10 +214,8 @@ def resolve_input(spec: str, allow_incomplete: bool = False, main_output: str = 
 def check_output(output: str) -> None:
     """Fail before any work on an output that cannot be one: an existing file, or a local
     folder that cannot be created or written. Raises ValueError with what to do."""
-    if "://" in output:
+    if _remote(output):
         return  # remote filesystems report permissions when the job writes
-    import os
-    import tempfile
 
     if os.path.isfile(output):
         raise ValueError(f"--output {output} is an existing file: give a folder")
@@ -193,12 +228,11 @@ def check_output(output: str) -> None:
 
 
 def read_stats(output: str) -> Optional[dict]:
-    path = _filesystems().join(output, "stats.json")
+    path = _join(output, "stats.json")
     if not _exists(path):
         return None
     try:
-        with _filesystems().open(path) as f:
-            return json.loads(f.read().decode("utf-8"))
+        return json.loads(_read(path).decode("utf-8"))
     except (ValueError, OSError):
         return None
 
