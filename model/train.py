@@ -36,7 +36,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 from model import checkpoint as ckpt
-from pipelines import completion
+from pipelines import completion, joblog
 from model.config import ModelConfig, add_model_args, config_from_args
 from model.metrics import JsonlLog, device_peak_flops, flops_per_token, mfu, perplexity, plot_losses
 from model.parallel import DistInfo, build_model, init_distributed
@@ -439,7 +439,7 @@ def _train(args: argparse.Namespace, d: DistInfo) -> dict:
 def main(argv: Optional[list[str]] = None) -> dict:
     """CLI entry. A refused run folder or checkpoint prints ``error: ...`` (rank 0) and
     exits with status 2, without a traceback."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
+    joblog.setup()  # the pipeline's log format (joblog does not load Beam)
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
     args.argv = argv  # recorded in _SUCCESS, which pipelines.run compares

@@ -59,10 +59,13 @@ def build_arg_parser() -> argparse.ArgumentParser:
         epilog="Any other flag is passed to every Beam step (e.g. --runner, --direct_num_workers).",
     )
     p.add_argument("--output", required=True, help="run folder (gets clean/, dedup/, tokenizer/, shards/, train/)")
-    p.add_argument("--input", help="WARC paths, folders or globs, comma-separated (default: the bundled sample)")
+    p.add_argument("--input", help="WARC paths, folders or globs, comma-separated (default: the bundled sample, "
+                                   "run with pipelines/resources/sample/sample_run.yaml; with --input or --crawl "
+                                   "every job keeps its own defaults unless --config says otherwise)")
     p.add_argument("--crawl", help="Common Crawl crawl id, e.g. CC-MAIN-2024-10")
     p.add_argument("--max_files", type=int, help="with --crawl: the first N WARC files")
-    p.add_argument("--config", help="YAML with one section of flags per step (see the module docstring)")
+    p.add_argument("--config", help="YAML with one section of flags per step, each key a flag of that job, e.g. "
+                                    "'tokenizer: {vocab_size: 8000}' (example: pipelines/resources/sample/sample_run.yaml)")
     p.add_argument("--train_steps", type=int, help="training steps (sets train.max_steps)")
     p.add_argument("--no_train", action="store_true", help="stop after the token shards")
     return p

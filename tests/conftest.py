@@ -15,7 +15,7 @@ import sys
 import pytest
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-SHARED_DATA = pathlib.Path(os.environ.get("SHARED_DATA", REPO.parent / "shared" / "data"))
+SHARED_DATA = pathlib.Path(os.environ.get("SHARED_DATA", REPO.parent / "shared" / "data")).resolve()  # ../shared may be a link
 TEST_DATA = REPO / "tests" / "data"
 
 if str(REPO) not in sys.path:

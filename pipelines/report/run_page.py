@@ -13,6 +13,15 @@ import os
 from pipelines import completion
 from pipelines.report import kit
 
+# Step -> what to link from its row (its own report where it writes one), first found wins
+# per entry.
+ARTIFACTS = {
+    "clean": (("report", "report.html"),),
+    "dedup": (("report", "report.html"),),
+    "tokenizer": (("tokenizer.model", "tokenizer.model"), ("sample", "sample.json")),
+    "tokenize": (("manifest", "manifest.json"),),
+    "train": (("loss plot", "loss.png"), ("metrics", "metrics.jsonl")),
+}
 # Step -> (headline count keys to show, in order).
 SHOWN = {
     "clean": ("records_read", "documents_kept", "dropped", "errors"),
@@ -57,9 +66,9 @@ def steps_table(run_dir: str, steps) -> str:
         counts = _counts(step)
         shown = ", ".join(f"{k.replace('_', ' ')} {_fmt(counts[k])}" for k in SHOWN.get(step.name, ()) if k in counts)
         status = "done" if counts or completion.read_success(step.output) else "not finished"
-        report = os.path.join(step.output, kit.REPORT_NAME)
-        link = (f'<a href="{html.escape(os.path.relpath(report, run_dir))}">report</a>'
-                if os.path.exists(report) else "")
+        link = " · ".join(
+            f'<a href="{html.escape(os.path.relpath(os.path.join(step.output, name), run_dir))}">{html.escape(label)}</a>'
+            for label, name in ARTIFACTS.get(step.name, ()) if os.path.exists(os.path.join(step.output, name)))
         rows.append(f'<tr data-step="{html.escape(step.name)}"><td class="name">{html.escape(step.name)}</td>'
                     f"<td>{status}</td><td>{shown}</td><td>{link}</td></tr>")
     return ('<table class="bars"><thead><tr><th>step</th><th>status</th><th>figures</th><th></th></tr></thead>'
@@ -68,7 +77,8 @@ def steps_table(run_dir: str, steps) -> str:
 
 def commands(steps) -> str:
     lines = "\n".join(html.escape(" ".join(["python -m", s.module, *s.argv])) for s in steps)
-    return f"<pre>{lines}</pre>"
+    # Long command lines wrap instead of widening the page.
+    return f'<pre style="white-space:pre-wrap;word-break:break-all">{lines}</pre>'
 
 
 def write_run_report(run_dir: str, steps) -> str:
