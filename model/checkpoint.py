@@ -191,8 +191,13 @@ def verify_checkpoint(folder: pathlib.Path, part: tuple[int, int] = (0, 1)) -> d
     if unexpected:
         raise CheckpointError(f"{folder / unexpected[0]} is not in the checkpoint's {MANIFEST_NAME}: something "
                               "wrote into the folder after the save; refusing to load it")
+    if folder.is_symlink() or folder.parent.is_symlink():
+        raise CheckpointError(f"{folder} is a symbolic link (or inside one): a checkpoint is loaded only from "
+                              "its own folder")
     for name in sorted(files):
         path = folder / name
+        if path.is_symlink():  # its target could change between the check and the load
+            raise CheckpointError(f"{path} is a symbolic link: a checkpoint holds plain files only")
         if not path.is_file():
             raise CheckpointError(f"{path} is missing (listed in {MANIFEST_NAME}): incomplete checkpoint")
         size = path.stat().st_size
@@ -207,6 +212,16 @@ def verify_checkpoint(folder: pathlib.Path, part: tuple[int, int] = (0, 1)) -> d
                                   f"{files[name]['sha256'][:16]}...: the file changed after the save (corruption "
                                   "or tampering); refusing to load it")
     return manifest
+
+
+def _remove_checkpoint(folder: pathlib.Path) -> None:
+    """Rename to ``step_N.tmp`` first (atomic), then delete: a kill half-way through the
+    delete leaves a .tmp folder, which the next start removes, never a step folder without
+    its manifest, which the next start would refuse."""
+    doomed = folder.with_name(folder.name + ".tmp")
+    shutil.rmtree(doomed, ignore_errors=True)
+    folder.rename(doomed)
+    shutil.rmtree(doomed, ignore_errors=True)
 
 
 def first_error_across_ranks(error: Any) -> Any:
@@ -246,7 +261,20 @@ _METADATA_GLOBALS = {
 }
 
 
-class _MetadataUnpickler(pickle.Unpickler):
+class _MetadataUnpickler(pickle._Unpickler):
+    """Builds only DCP's metadata classes and a few plain types. The pure-Python unpickler
+    (not the C one) so BUILD can be checked: pickle's BUILD sets attributes on whatever is
+    on the stack, and on a class (rather than an instance) it would change that class for
+    the whole process (e.g. every pathlib.Path)."""
+
+    def load_build(self):
+        if isinstance(self.stack[-2], type):
+            raise pickle.UnpicklingError("BUILD on a class is not allowed in DCP metadata")
+        super().load_build()
+
+    dispatch = dict(pickle._Unpickler.dispatch)
+    dispatch[pickle.BUILD[0]] = load_build
+
     def find_class(self, module: str, name: str):
         if "." not in name:
             if module in _METADATA_MODULES:
@@ -385,10 +413,10 @@ def save(run_dir: pathlib.Path, step: int, model, optimizer, trainer_state: dict
     if rank == 0:
         write_manifest(tmp, step, {k: v for d in digests for k, v in (d or {}).items()})
         if final.exists():  # re-saving a step after a resume
-            shutil.rmtree(final)
+            _remove_checkpoint(final)
         tmp.rename(final)
         for _, old in list_checkpoints(run_dir)[:-keep] if keep > 0 else []:
-            shutil.rmtree(old, ignore_errors=True)
+            _remove_checkpoint(old)
     dist.barrier()
     return final
 

@@ -38,7 +38,9 @@ import torch.nn.functional as F
 from model import checkpoint as ckpt
 from pipelines import completion, joblog
 from model.config import ModelConfig, add_model_args, config_from_args
-from model.metrics import JsonlLog, device_peak_flops, flops_per_token, mfu, perplexity, plot_losses
+from model.metrics import (
+    JsonlLog, device_peak_flops, flops_per_token, latest_by_step, mfu, perplexity, plot_losses, read_jsonl,
+)
 from model.parallel import DistInfo, build_model, init_distributed
 from model.transformer import count_parameters, document_ids
 
@@ -319,7 +321,6 @@ def train(args: argparse.Namespace) -> dict:
 def _train(args: argparse.Namespace, d: DistInfo) -> dict:
     out = pathlib.Path(args.out)
     if d.is_main:  # under the lock: a .tmp here is an interrupted save, not a live one
-        completion.begin(str(out))  # a resumed or repeated run is unfinished until it ends
         for name in ckpt.remove_partial(out):
             log.warning("removed %s: an interrupted save", name)
     dist.barrier()
@@ -376,7 +377,10 @@ def _train(args: argparse.Namespace, d: DistInfo) -> dict:
         if d.is_main:
             log.info("step %d validation loss %.4f perplexity %.2f", step, last_val["loss"], last_val["perplexity"])
 
+    if d.is_main:  # checkpoint verified and loaded: from here on the run is unfinished until it ends
+        completion.begin(str(out))
     step = start_step
+    loss_value = None  # stays None when a resumed run is already at max_steps
     model.train()
     while step < args.max_steps:
         t0 = time.perf_counter()
@@ -422,6 +426,9 @@ def _train(args: argparse.Namespace, d: DistInfo) -> dict:
         run_eval(step)
     if d.is_main:
         plot_losses(out / "metrics.jsonl", out / "loss.png")
+        if loss_value is None:  # nothing trained in this process: the loss logged last
+            logged = latest_by_step(read_jsonl(out / "metrics.jsonl"), "train")
+            loss_value = logged[max(logged)]["loss"] if logged else None
         counts = {"steps": step, "tokens": step * tokens_per_step, "final_loss": loss_value}
         if last_val:
             counts["final_val_loss"] = last_val["loss"]

@@ -132,11 +132,11 @@ def build_pipeline(p: beam.Pipeline, files: list[str], stages: list, args) -> No
     tuple(written) | "JoinSinks" >> JoinSinks("clean")
 
 
-def prepare_output(args, stages) -> None:
-    """Delete stale shards so the output reflects only this run."""
-    clear_shards(FileSystems.join(args.output, "documents"))
-    for s in stages:
-        clear_shards(FileSystems.join(args.output, "removed", s.name))
+def prepare_output(output: str) -> None:
+    """Delete stale shards so the output reflects only this run: documents/, and removed/
+    of every stage (also of a stage this run skips, whose old drops the report would read)."""
+    clear_shards(FileSystems.join(output, "documents"))
+    clear_shards(FileSystems.join(output, "removed"), ("*/part-*.parquet",))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
 
     log.info("clean: %d input file(s), stages: %s", len(files), ", ".join(s.name for s in stages))
     completion.begin(args.output)
-    prepare_output(args, stages)
+    prepare_output(args.output)
     options = PipelineOptions(add_runner_defaults(beam_args))
     with beam.Pipeline(options=options) as p:
         build_pipeline(p, files, stages, args)

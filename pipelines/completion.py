@@ -95,8 +95,10 @@ def _read(path: str) -> bytes:
 
 def _write(path: str, data: bytes) -> None:
     if not _remote(path):
-        with open(path, "wb") as f:
+        # Written beside, then renamed: a kill mid-write never leaves a half marker.
+        with open(path + ".tmp", "wb") as f:
             f.write(data)
+        os.replace(path + ".tmp", path)
         return
     with _beam_fs().create(path) as f:
         f.write(data)
@@ -110,10 +112,11 @@ def _delete(paths: list[str]) -> None:
         _beam_fs().delete([p for p in paths if _remote(p)])
 
 
-def begin(output: str) -> None:
-    """Delete the marker, stats.json and report.html of an earlier run in ``output``, so a
-    run killed after this point can never look finished."""
-    stale = [p for p in (_join(output, n) for n in STALE_ON_START) if _exists(p)]
+def begin(output: str, extra: Iterable[str] = ()) -> None:
+    """Delete the marker, stats.json and report.html of an earlier run in ``output`` (and
+    the job's ``extra`` files), so a run killed after this point can never look finished
+    and no file of the earlier run is read as this run's."""
+    stale = [p for p in (_join(output, n) for n in (*STALE_ON_START, *extra)) if _exists(p)]
     if stale:
         _delete(stale)
 
@@ -184,31 +187,69 @@ def _looks_like_glob_or_file(spec: str) -> bool:
     return any(ch in spec for ch in "*?[") or spec.endswith((".parquet", ".arrow", ".json", ".model"))
 
 
+def _has_main_output(folder: str, main_output: str) -> bool:
+    # A match, not exists(): on gs:// and s3:// a "folder" is no object of its own.
+    return _matches(_join(folder, main_output, "*"))
+
+
+def _owning_root(folder: str, main_output: str) -> Optional[str]:
+    """The job output root that ``folder`` is (or whose main output it is), or None for a
+    folder that is not ours."""
+    parent, _, name = folder.rpartition("/")
+    if main_output and _is_ours(folder, main_output) and _has_main_output(folder, main_output):
+        return folder
+    if main_output and name == main_output and parent and _is_ours(parent, main_output):
+        return parent  # CLEAN/documents: the marker is CLEAN/_SUCCESS
+    if _is_ours(folder):
+        return folder
+    return None
+
+
 def resolve_input(spec: str, allow_incomplete: bool = False, main_output: str = MAIN_OUTPUT) -> tuple[str, Optional[str]]:
     """(what to read, the job output root it belongs to or None) for one ``--input`` value.
 
     ``main_output`` is the sub-folder holding the producing job's main output
     (``documents`` for clean and dedup; ``""`` for shards and tokenizers, read from the
-    root itself).
+    root itself). A glob or a file is judged by the folder it lies in, so
+    ``CLEAN/documents/*.parquet`` of an unfinished job is refused like ``CLEAN``.
     """
     spec = spec.rstrip("/")
-    if not spec or _looks_like_glob_or_file(spec):
+    if not spec:
         return spec, None
-    parent, _, name = spec.rpartition("/")
-    if main_output and _exists(_join(spec, main_output)) and _is_ours(spec, main_output):
-        root, read = spec, _join(spec, main_output)  # an output root: its main output only
-    elif main_output and name == main_output and parent and _is_ours(parent, main_output):
-        root, read = parent, spec  # CLEAN/documents: the marker is CLEAN/_SUCCESS
-    elif _is_ours(spec):
-        root, read = spec, spec
+    if _looks_like_glob_or_file(spec):
+        read, root = spec, _owning_root(spec.rpartition("/")[0] or ".", main_output)
     else:
+        root = _owning_root(spec, main_output)
+        read = spec
+        if root == spec and main_output:
+            if _has_main_output(spec, main_output):
+                read = _join(spec, main_output)  # an output root reads its main output only, never removed/
+            elif not any(_matches(_join(spec, g)) for g in _OUR_SHARD_GLOBS):
+                job = (read_success(spec) or {}).get("job", "one of our jobs")
+                raise ValueError(f"{spec} is an output of {job} with no {main_output}/ to read: pass the output "
+                                 "of the clean or dedup job")
+    if root is None:
         return spec, None  # the user's own files
-    if not allow_incomplete and not _exists(success_path(root)):
+    if not allow_incomplete and read_success(root) is None:
         raise IncompleteInputError(
             f"{root} has no {SUCCESS_NAME}: the job that writes it did not finish (killed, failed, or "
             f"still running). Rerun that job into {root}, or pass --allow_incomplete_input to read "
             "what is there anyway")
     return read, root
+
+
+def check_not_inside_inputs(output: str, roots: Iterable[str]) -> None:
+    """An output that is an input root, or inside or around one, would delete what the job
+    is about to read (every job clears its outputs first)."""
+    out = _normalized(output)
+    for root in roots:
+        r = _normalized(root)
+        if out == r or out.startswith(r + "/") or r.startswith(out + "/"):
+            raise ValueError(f"--output {output} overlaps the input {root}: give an output folder of its own")
+
+
+def _normalized(path: str) -> str:
+    return path.rstrip("/") if _remote(path) else os.path.abspath(path)
 
 
 def check_output(output: str) -> None:

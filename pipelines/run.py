@@ -30,8 +30,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import json
 import logging
 import os
+import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -96,6 +99,9 @@ def load_settings(path: Optional[str]) -> dict:
                 raise SettingsError(f"--config {path}: beam_args must be a list of flags")
         elif section is not None and not isinstance(section, dict):
             raise SettingsError(f"--config {path}: section {name} must map flags to values")
+        elif section and set(section) & run_steps.WIRING_FLAGS:
+            raise SettingsError(f"--config {path}: {name}.{sorted(set(section) & run_steps.WIRING_FLAGS)[0]} is set "
+                                "by the run itself (its folders and --input/--crawl); remove it")
     return data
 
 
@@ -129,11 +135,13 @@ def _job_parser(name: str) -> tuple[argparse.ArgumentParser, bool]:
 
 def check_step(step: run_steps.Step, beam_args: list[str]) -> None:
     """Parse the step's argv with its job's parser, as the job will: a bad setting stops the
-    run here, before any step runs."""
+    run here, before any step runs. ``beam_args``: every Beam option the steps get."""
     try:
         parser, passes_unknown = _job_parser(step.name)
     except ImportError as e:
-        raise SettingsError(f"step {step.name} needs {e.name}: install the project with its [train] extra "
+        if step.name != "train":
+            raise
+        raise SettingsError(f"step train needs {e.name}: install the project with its [train] extra "
                             "(pip install -e '.[train]') or pass --no_train") from None
     err = io.StringIO()
     try:
@@ -152,9 +160,39 @@ def check_step(step: run_steps.Step, beam_args: list[str]) -> None:
 
 
 def run_step(step: run_steps.Step) -> int:
-    """Run one step as ``python -m`` in this process group (a kill of the run kills it)."""
+    """Run one step as ``python -m`` in this process group, so a kill of the group kills it;
+    a SIGTERM or Ctrl-C to the run alone is passed on, so no step goes on writing after
+    the run is gone."""
     log.info("run: %s: python -m %s %s", step.name, step.module, " ".join(step.argv))
-    return subprocess.run(step.command(sys.executable)).returncode
+    child = subprocess.Popen(step.command(sys.executable))
+
+    def pass_on(signum, _frame):
+        child.send_signal(signum)
+
+    previous = {sig: signal.signal(sig, pass_on) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        return child.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def start_training_afresh_if_changed(step: run_steps.Step, data_changed: bool) -> None:
+    """The trainer resumes from the newest checkpoint in its folder. That is right after a
+    kill, wrong when the shards or the training flags changed since: the old checkpoints
+    then belong to another model, so the run's train folder is cleared first."""
+    config_path = os.path.join(step.output, "run_config.json")
+    if not os.path.isdir(step.output) or not os.path.exists(config_path):
+        return
+    try:
+        with open(config_path, encoding="utf-8") as f:
+            recorded = json.load(f).get("train", {}).get("argv")
+    except (OSError, ValueError):
+        recorded = None
+    if data_changed or recorded != list(step.argv):
+        why = "the token shards changed" if data_changed else "the training settings changed"
+        log.info("run: train: %s since the model in %s was trained; starting it afresh", why, step.output)
+        shutil.rmtree(step.output)
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -171,6 +209,8 @@ def main(argv: Optional[list[str]] = None) -> int:
             inputs = [SAMPLE_CRAWL]
             settings = load_settings(SAMPLE_SETTINGS)
         settings = merge_settings(settings, load_settings(args.config))
+        if args.max_files is not None and (args.max_files < 1 or not args.crawl):
+            raise SettingsError("--max_files takes a number >= 1, with --crawl")
         if args.train_steps is not None:
             if args.train_steps < 1:
                 raise SettingsError("--train_steps must be >= 1")
@@ -179,7 +219,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         planned = run_steps.plan(args.output, settings, inputs=inputs, crawl=args.crawl, max_files=args.max_files,
                                  train=not args.no_train, beam_args=beam_args)
         for step in planned:
-            check_step(step, beam_args)
+            check_step(step, run_steps.beam_args_of(settings, beam_args))
     except (SettingsError, ValueError) as e:
         parser.exit(2, f"{parser.prog}: error: {e}\n")
 
@@ -191,7 +231,10 @@ def main(argv: Optional[list[str]] = None) -> int:
         if not stale and step.is_complete():
             log.info("run: step %d/%d %s: up to date, skipped", i, len(planned), step.name)
             continue
+        if step.name == "train":
+            start_training_afresh_if_changed(step, data_changed=stale)
         stale = True
+        completion.begin(step.output)  # the old marker goes now, not when the job gets to it
         log.info("run: step %d/%d %s: running", i, len(planned), step.name)
         step_started = time.monotonic()
         code = run_step(step)

@@ -62,7 +62,8 @@ def setting_flags(settings: dict[str, Any]) -> list[str]:
     """{"num_shards": 4, "keep_removed": true, "stages": "minhash,substring"} ->
     ["--keep_removed", "--num_shards", "4", "--stages", "minhash,substring"] (sorted, so
     the argv, and with it the step's marker, does not depend on the YAML's key order).
-    ``true`` is a bare flag, ``false``/``null`` leave the flag out, a list repeats it."""
+    ``true`` is a bare flag, ``false``/``null`` leave the flag out, a list is joined with
+    commas (``languages: [en, de]`` -> ``--languages en,de``, as every list flag reads)."""
     argv: list[str] = []
     for key in sorted(settings):
         value = settings[key]
@@ -71,11 +72,19 @@ def setting_flags(settings: dict[str, Any]) -> list[str]:
         if value is True:
             argv.append(f"--{key}")
         elif isinstance(value, (list, tuple)):
-            for v in value:
-                argv += [f"--{key}", str(v)]
+            argv += [f"--{key}", ",".join(str(v) for v in value)]
         else:
             argv += [f"--{key}", str(value)]
     return argv
+
+
+# Flags that wire a step to the run folder: set by the plan, never by settings.
+WIRING_FLAGS = frozenset({"input", "output", "crawl", "max_files", "tokenizer", "data", "out"})
+
+
+def beam_args_of(settings: dict, beam_args: Optional[list[str]] = None) -> list[str]:
+    """The Beam options every Beam step gets: the command line's, then the settings'."""
+    return list(beam_args or []) + [str(a) for a in settings.get("beam_args") or []]
 
 
 def plan(run_dir: str, settings: dict[str, dict], *, inputs: Optional[list[str]] = None,
@@ -83,11 +92,11 @@ def plan(run_dir: str, settings: dict[str, dict], *, inputs: Optional[list[str]]
          beam_args: Optional[list[str]] = None) -> list[Step]:
     """The steps of one run, in order, with their argv (nothing is run or checked here)."""
     folder = {name: os.path.join(run_dir, sub) for name, sub in FOLDERS.items()}
-    beam = list(beam_args or []) + [str(a) for a in settings.get("beam_args") or []]
+    beam = beam_args_of(settings, beam_args)
     if inputs:
         source = ["--input", ",".join(inputs)]
     else:
-        source = ["--crawl", crawl or ""] + (["--max_files", str(max_files)] if max_files else [])
+        source = ["--crawl", crawl or ""] + (["--max_files", str(max_files)] if max_files is not None else [])
     # Step -> (the flags that wire it to the run, the earlier steps' folders it reads).
     wiring: dict[str, tuple[list[str], tuple[str, ...]]] = {
         "clean": (source + ["--output", folder["clean"]], ()),

@@ -289,8 +289,9 @@ def run(argv: Optional[list[str]] = None) -> int:
         resolved = {name: completion.resolve_input(path, args.allow_incomplete_input) for name, (path, _) in sources.items()}
         roots = sorted({root for _, root in resolved.values() if root})
         # The tokenizer's folder is a job output too: an unfinished one is refused.
-        roots.append(completion.resolve_input(os.path.dirname(args.tokenizer) or ".", args.allow_incomplete_input,
-                                              main_output="")[0])
+        tokenizer_root = completion.resolve_input(os.path.dirname(args.tokenizer) or ".", args.allow_incomplete_input,
+                                                  main_output="")[1]
+        roots += [tokenizer_root] if tokenizer_root else []
         # Listed (and footers checked) once, before the pipeline: bad paths fail here.
         files = {name: expand_document_inputs([read]) for name, (read, _) in resolved.items()}
         if not FileSystems.exists(args.tokenizer):
@@ -301,6 +302,7 @@ def run(argv: Optional[list[str]] = None) -> int:
         if args.shard_size_mb <= 0:
             raise ValueError("--shard_size_mb must be > 0")
         completion.check_output(args.output)
+        completion.check_not_inside_inputs(args.output, roots)
     except (ValueError, FileNotFoundError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

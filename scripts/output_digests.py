@@ -4,8 +4,8 @@
     rm -r /tmp/digests
     python scripts/output_digests.py --work /tmp/digests --compare before.json  # on the new code
 
-Use the same --work path both times: SentencePiece records its output path inside
-tokenizer.model, and the token shards' manifest records that file's SHA-256.
+Use the same --work path both times: the token shards' manifest records the paths of its
+sources and of the tokenizer.
 
 Runs, as a user would (``python -m ...`` subprocesses of this interpreter):
 clean (every WARC under ../shared/data/warc, --keep_removed) -> dedup (minhash,substring,

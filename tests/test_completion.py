@@ -59,9 +59,14 @@ def test_an_unfinished_input_is_refused_unless_allowed(clean_sample, tmp_path, g
     proc = run_module("tokenizer_training.train", "--input", spec, "--output", tmp_path / "tok", check=False,
                       timeout=300)
     assert proc.returncode == 2 and "has no _SUCCESS" in proc.stderr and "Traceback" not in proc.stderr
-    run_module("pipelines.dedup", "--input", spec, "--output", tmp_path / "out", "--allow_incomplete_input",
-               "--no_report", timeout=600)
-    assert json.loads((tmp_path / "out" / "stats.json").read_text())["documents_in"] > 0
+    # A glob inside the unfinished folder is judged by that folder too.
+    proc = run_module("pipelines.dedup", "--input", f"{partial}/documents/*.parquet", "--output", tmp_path / "out",
+                      check=False, timeout=300)
+    assert proc.returncode == 2 and f"{partial} has no _SUCCESS" in proc.stderr
+    if given == "root":  # (one allowed run is enough)
+        run_module("pipelines.dedup", "--input", spec, "--output", tmp_path / "out", "--allow_incomplete_input",
+                   "--no_report", timeout=600)
+        assert json.loads((tmp_path / "out" / "stats.json").read_text())["documents_in"] > 0
 
 
 def test_users_own_parquet_files_need_no_marker(tmp_path):
@@ -71,6 +76,13 @@ def test_users_own_parquet_files_need_no_marker(tmp_path):
 
     write_parquet_file(str(tmp_path / "in" / "mine.parquet"), [document_to_row(Document(id="a", text="x y z"))])
     assert completion.resolve_input(str(tmp_path / "in")) == (str(tmp_path / "in"), None)
+
+
+def test_an_output_that_overlaps_its_input_is_refused(clean_sample, tmp_path):
+    for output in (clean_sample, clean_sample / "documents", clean_sample.parent):
+        proc = run_module("pipelines.dedup", "--input", clean_sample, "--output", output, check=False, timeout=300)
+        assert proc.returncode == 2 and "overlaps the input" in proc.stderr
+    assert (clean_sample / "_SUCCESS").exists()  # nothing of the input was touched
 
 
 def test_begin_removes_what_would_make_an_old_run_look_finished(tmp_path):

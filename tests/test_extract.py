@@ -312,3 +312,13 @@ def test_one_stray_byte_in_real_utf8_pages_costs_one_character(shared_data):
             assert signals["decode_replaced_bytes"] == 1.0 and "charset_detected" not in signals
             checked += 1
     assert checked > 100
+
+
+def test_a_utf16_label_on_a_page_without_nul_bytes_is_ignored_not_obeyed():
+    """No NUL bytes: not UTF-16, whatever it declares (WHATWG reads such a label as UTF-8);
+    decoding it as UTF-16 would turn every byte pair into a CJK character."""
+    page = b'<html><head><meta charset="utf-16"></head><body>Caf\xe9 cr\xe8me</body></html>'
+    text, signals = decode_html(page, None)
+    assert "Caf\u00e9 cr\u00e8me" in text and signals["charset_mismatch"] == 1.0
+    text, _ = decode_html(b'<html><head><meta charset="utf-16"></head><body>plain</body></html>', None)
+    assert "<body>plain</body>" in text

@@ -171,5 +171,22 @@ def test_settings_file_errors(tmp_path):
 
 def test_setting_flags_are_sorted_and_typed():
     assert run_steps.setting_flags({"stages": "minhash,substring", "keep_removed": True, "no_report": False,
-                                    "input": ["a", "b"], "seed": None}) == [
-        "--input", "a", "--input", "b", "--keep_removed", "--stages", "minhash,substring"]
+                                    "languages": ["en", "de"], "seed": None}) == [
+        "--keep_removed", "--languages", "en,de", "--stages", "minhash,substring"]
+
+
+def test_wiring_flags_and_bad_counts_are_refused_and_yaml_beam_args_pass(tmp_path):
+    with pytest.raises(SettingsError, match=r"clean\.output is set by the run itself"):
+        load_settings(str(_settings_file(tmp_path, {"clean": {"output": "elsewhere"}})))
+    out = tmp_path / "run"
+    proc = run_module("pipelines.run", "--output", out, "--crawl", "CC-MAIN-2024-10", "--max_files", "0",
+                      check=False, timeout=300)
+    assert proc.returncode == 2 and "--max_files takes a number >= 1" in proc.stderr
+    # Beam options in the YAML reach every Beam step and are not mistaken for unknown flags.
+    planned = run_steps.plan(str(out), {"beam_args": ["--direct_num_workers=1"]}, inputs=[str(SAMPLE)], train=False)
+    assert all("--direct_num_workers=1" in s.argv for s in planned if run_steps.STEPS[s.name][1])
+    assert "--direct_num_workers=1" not in planned[2].argv  # the tokenizer is not a Beam job
+    from pipelines.run import check_step
+
+    for step in planned:
+        check_step(step, run_steps.beam_args_of({"beam_args": ["--direct_num_workers=1"]}))

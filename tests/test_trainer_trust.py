@@ -16,6 +16,7 @@ import json
 import os
 import pathlib
 import pickle
+import re
 import shutil
 import signal
 import subprocess
@@ -185,7 +186,8 @@ def test_malicious_rng_state_is_refused(shards, run_copy, tmp_path, capsys):
     assert not marker.exists(), "the payload ran"
 
 
-@pytest.mark.parametrize("damage", ["flip_byte", "truncate", "delete", "extra_file", "no_manifest", "bad_manifest"])
+@pytest.mark.parametrize("damage", ["flip_byte", "truncate", "delete", "extra_file", "no_manifest", "symlink",
+                                    "bad_manifest"])
 def test_tampered_or_incomplete_checkpoint_is_refused(shards, run_copy, tmp_path, capsys, damage):
     step = _step_dir(run_copy)
     shard = step / "__0_0.distcp"
@@ -206,12 +208,31 @@ def test_tampered_or_incomplete_checkpoint_is_refused(shards, run_copy, tmp_path
     elif damage == "no_manifest":  # e.g. a checkpoint copied without its last file
         (step / ckpt.MANIFEST_NAME).unlink()
         names = "step_000002"
-    else:
-        (step / ckpt.MANIFEST_NAME).write_text('{"format": "model.checkpoint/1", "files": {"../../x": {}}}')
-        names = ckpt.MANIFEST_NAME
+    elif damage == "symlink":  # a link's target could change between the check and the load
+        target = tmp_path / "outside.distcp"
+        target.write_bytes(shard.read_bytes())
+        shard.unlink()
+        shard.symlink_to(target)
+        names = "__0_0.distcp"
+    else:  # a well-formed manifest whose entry names a file outside the folder
+        manifest = json.loads((step / ckpt.MANIFEST_NAME).read_text())
+        manifest["files"]["../../x"] = {"bytes": 1, "sha256": "0" * 64}
+        (step / ckpt.MANIFEST_NAME).write_text(json.dumps(manifest))
+        names = "bad entry '../../x'"
     _assert_refused(shards, run_copy, tmp_path, capsys, names)
-    with pytest.raises(ckpt.CheckpointError, match=names.replace(".", r"\.")):
+    with pytest.raises(ckpt.CheckpointError, match=re.escape(names)):
         ckpt.verify_checkpoint(step)
+
+
+def test_metadata_that_would_rewrite_a_class_is_refused(tmp_path):
+    """pickle's BUILD on a class object (not an instance) would set attributes on that class
+    for the whole process: here every pathlib.PosixPath would point at /etc/passwd."""
+    payload = b"cpathlib\nPosixPath\nN}X\x04\x00\x00\x00_strX\x0b\x00\x00\x00/etc/passwds\x86b."
+    path = tmp_path / ".metadata"
+    path.write_bytes(payload)
+    with pytest.raises(ckpt.CheckpointError, match="BUILD on a class"):
+        ckpt.read_dcp_metadata(path)
+    assert str(pathlib.PosixPath("/tmp/x")) == "/tmp/x"
 
 
 def test_manifest_is_written_last(monkeypatch, tmp_path):

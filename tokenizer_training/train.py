@@ -210,7 +210,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         # An output root reads its documents/; an unfinished one is refused.
         inputs, roots = completion.resolve_inputs(args.input, args.allow_incomplete_input)
         completion.check_output(args.output)
-        completion.begin(args.output)
+        completion.check_not_inside_inputs(args.output, roots)
+        completion.begin(args.output, extra=("evaluation.json",))
         summary = train_tokenizer(
             inputs, args.output, args.vocab_size, sample_mb=args.sample_mb, seed=args.seed, alpha=args.alpha,
             holdout_fraction=args.holdout_fraction, character_coverage=args.character_coverage,

@@ -5,9 +5,10 @@ all but one core idle on a laptop. When the user picked no runner (or the
 DirectRunner) and no worker count, we use one worker process per core. Any explicit
 Beam flag wins.
 
-DASK RUNNER LIMITS (Beam 2.77). Every job runs byte-identically on a real Dask cluster
-(tested) because the code works around four bugs of Beam's DaskRunner; other modules
-point here instead of repeating this:
+DASK RUNNER LIMITS (Beam 2.77). The clean and dedup jobs run byte-identically on a real
+Dask cluster, and tokenize writes the same documents and tokens (its shard sizes differ,
+limit 3; all tested), because the code works around four bugs of Beam's DaskRunner; other
+modules point here instead of repeating this:
 
 1. Multi-output ParDos (``with_outputs``) and ``beam.Partition`` mis-route elements
    between their outputs. Steps with several outputs therefore emit ONE output of

@@ -37,6 +37,7 @@ import sys
 from typing import Optional
 
 import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines import completion, joblog, stats
@@ -91,7 +92,6 @@ def build_parser(stage_classes: dict) -> argparse.ArgumentParser:
 def count_input_documents(files: list[str]) -> Optional[int]:
     """Rows in the input Parquet files, from their footers (no data is read)."""
     import pyarrow.parquet as pq
-    from apache_beam.io.filesystems import FileSystems
 
     total = 0
     try:
@@ -111,8 +111,6 @@ def _outcome(key: str) -> str:
 
 def build_pipeline(pipeline: beam.Pipeline, files: list[str], output: str, stages: list[tuple[str, beam.PTransform]],
                    num_shards: int, keep_removed: bool) -> None:
-    from apache_beam.io.filesystems import FileSystems
-
     docs = pipeline | "Read" >> ReadDocuments(files)
     outcomes = [docs | "CountIn" >> beam.Map(lambda _: stats.DOCUMENTS_IN)]
     stats_parts, written = [], []
@@ -123,12 +121,10 @@ def build_pipeline(pipeline: beam.Pipeline, files: list[str], output: str, stage
             lambda _doc, reason, n=name: _outcome(dropped(f"{n}.{reason}"))))
         if keep_removed:
             removed_dir = FileSystems.join(output, "removed", name)
-            clear_shards(removed_dir)
             written.append(removed | f"WriteRemoved_{name}" >> WriteDocuments(removed_dir, num_shards))
         stats_parts.append(result["stats"])
         docs = result["kept"]
     documents_dir = FileSystems.join(output, "documents")
-    clear_shards(documents_dir)
     written.append(docs | "WriteDocuments" >> WriteDocuments(documents_dir, num_shards))
     outcomes.append(docs | "OutcomeKept" >> beam.Map(lambda _: _outcome(KEPT)))
     extras = (
@@ -163,6 +159,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         specs, roots = completion.resolve_inputs(args.input, args.allow_incomplete_input)
         files = expand_document_inputs(specs)
         completion.check_output(args.output)
+        completion.check_not_inside_inputs(args.output, roots)
     except (FileNotFoundError, ValueError) as e:
         parser.exit(2, f"{parser.prog}: error: {e}\n")  # one line, no usage dump: the message says what to do
     args.input_documents = count_input_documents(files)
@@ -176,6 +173,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     log.info("dedup: %d input files (%s documents), stages %s", len(files),
              args.input_documents if args.input_documents is not None else "?", names)
     completion.begin(args.output)
+    # Stale shards go, removed/ too even without --keep_removed: the report would read them.
+    clear_shards(FileSystems.join(args.output, "documents"))
+    clear_shards(FileSystems.join(args.output, "removed"), ("*/part-*.parquet",))
     options = PipelineOptions(add_runner_defaults(beam_args))
     with beam.Pipeline(options=options) as pipeline:
         build_pipeline(pipeline, files, args.output, stages, args.num_shards, args.keep_removed)

@@ -169,6 +169,11 @@ def decode_html(payload: bytes, http_charset: str = "") -> tuple[str, dict[str, 
         if replaced:
             _tolerant(signals, text, replaced)
         return text, signals
+    # A UTF-16 label on a page without NUL bytes is not UTF-16, whatever it says (and
+    # WHATWG reads such a <meta> label as UTF-8): never decode it as UTF-16 below.
+    if declared and declared[0].startswith("utf_16"):
+        signals["charset_mismatch"] = 1.0
+    declared = [c for c in declared if not c.startswith("utf_16")]
     if not payload.isascii():
         try:
             text = payload.decode("utf-8")

@@ -23,7 +23,7 @@ strike_all uses the LCP array (kasai); keep-first uses the longest-previous-fact
 array (both compiled, from pydivsufsort).
 
 Partitioned engine (for corpora larger than one worker): see ``winnow_anchors`` and
-``bucket_repeated_spans``; ``pipelines/substring_dedup.py`` wires it into Beam and
+``bucket_repeated_spans``; ``pipelines/dedup/substring.py`` wires it into Beam and
 ``docs/substring.md`` gives the memory bounds. It returns exactly the same byte ranges
 as the single suffix array (tested).
 
