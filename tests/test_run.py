@@ -145,6 +145,27 @@ def test_a_killed_rerun_leaves_no_stale_stats_or_marker_beside_new_output(refere
     assert not (out / "_SUCCESS").exists() and not (out / "report.html").exists()
 
 
+@pytest.mark.slow
+def test_changed_training_settings_retrain_from_scratch(tmp_path):
+    """The trainer resumes from its newest checkpoint; after a finished run whose training
+    flags changed, that checkpoint belongs to another model (and was at max_steps, which
+    once crashed the resumed run), so the run starts the train folder afresh."""
+    train = {"config": "tiny", "max_steps": 4, "seq_len": 32, "batch_size": 4, "eval_every": 0, "ckpt_every": 2,
+             "lr": 0.003}
+    out = tmp_path / "run"
+    args = ["--output", str(out), "--input", str(SAMPLE)]
+    run_module("pipelines.run", *args, "--config", _settings_file(tmp_path, {**SETTINGS, "train": train}), timeout=900)
+    first = json.loads((out / "train" / "_SUCCESS").read_text())
+    changed = _settings_file(tmp_path, {**SETTINGS, "train": {**train, "lr": 0.001}})
+    proc = run_module("pipelines.run", *args, "--config", changed, timeout=900)
+    log = proc.stdout + proc.stderr
+    assert "the training settings changed" in log and "starting it afresh" in log
+    assert step_lines(log)["train"] == "running" and step_lines(log)["tokenize"] == "skipped"
+    second = json.loads((out / "train" / "_SUCCESS").read_text())
+    assert second["counts"]["steps"] == 4 and second["flags"]["lr"] == 0.001 and first["flags"]["lr"] == 0.003
+    assert second["counts"]["final_loss"] != first["counts"]["final_loss"]
+
+
 def test_settings_are_checked_by_each_jobs_parser_before_anything_runs(tmp_path):
     out = tmp_path / "run"
     bad = _settings_file(tmp_path, {"dedup": {"no_such_flag": 3}})
