@@ -13,8 +13,15 @@ with a share of near-duplicates (bench/minhash_eval.py's edits).
    - datasketch ``MinHash(num_perm=112, scheme="affine64").update_batch(shingles)`` per
      document (its sha1 hashfunc), from the same tokens;
    - datatrove ``MinhashDedupSignature.get_shingles + get_signature`` per document, from text.
-2. End to end: ``python -m pipelines.dedup`` on --n documents (DirectRunner, one
-   worker), docs/s and peak RSS of the process (resource.getrusage).
+2. Verification, in process (CPU time, best of --repeats): what checking the LSH
+   candidate edges costs per document (its payload: the signature as bytes, or its
+   shingle set for ``--verify exact``) and per distinct candidate edge (``edge_similarity``
+   on two payloads, as the job's ``VerifyEdges`` calls it), at the default bands.
+3. End to end: ``python -m pipelines.dedup`` on --n documents (DirectRunner, one
+   worker), once per setting of --jobs on the same input: docs/s per core (documents /
+   CPU seconds of the job process), peak RSS, candidate edges checked and rejected, the
+   largest cluster. Verification on vs off is the default setting vs ``--verify none``;
+   their CPU difference over the edges checked is the end-to-end cost per edge.
 """
 from __future__ import annotations
 
@@ -34,7 +41,22 @@ sys.path.insert(0, str(REPO / "bench"))
 
 import minhash_eval  # noqa: E402
 from pipelines.stages.base import Document, stable_id  # noqa: E402
-from pipelines.stages.minhash import MinHasher, shingles, tokenize  # noqa: E402
+from pipelines.stages.minhash import (  # noqa: E402
+    MinHashConfig,
+    MinHasher,
+    band_keys,
+    edge_similarity,
+    shingles,
+    tokenize,
+)
+
+# Settings of the end-to-end job (--jobs): name -> (label, extra flags).
+JOB_SETTINGS = {
+    "old": ("14 x 8, unverified (the old default)", ["--bands", "14", "--rows", "8", "--verify", "none"]),
+    "none": ("default bands, --verify none", ["--verify", "none"]),
+    "default": ("default: verified on signatures", []),
+    "exact": ("default bands, --verify exact", ["--verify", "exact"]),
+}
 
 
 def sentence_pool(pages: int) -> tuple[list[str], list[str]]:
@@ -140,7 +162,48 @@ def bench_signatures(docs: list[Document], repeats: int = 3) -> None:
     print(f"datatrove (sha1) shingles+signature, text  {rate(m, t_dt)}   ours is {t_dt / m / (t_ours / n):.1f}x faster")
 
 
-def bench_job(docs_iter, n: int, workdir: pathlib.Path, extra: list[str]) -> None:
+def bench_verification(docs: list[Document], repeats: int = 3) -> None:
+    """CPU cost of checking candidate edges, outside Beam: payloads per document and
+    ``edge_similarity`` per distinct candidate edge, for both verify modes."""
+    config = MinHashConfig()
+    texts, ids = [d.text for d in docs], [d.id for d in docs]
+    hashers = {"signature": MinHasher(config), "exact": MinHasher(MinHashConfig(verify="exact"))}
+    sig, n_sh = hashers["signature"].signatures(texts)
+    u, v, repeated = minhash_eval.star_edges(ids, band_keys(sig, config.bands, config.rows), n_sh > 0)
+    pairs = list(zip(u.tolist(), v.tolist()))
+    print(f"\n== verification: {len(docs)} documents, {config.bands} x {config.rows} bands: {repeated} candidate edges, "
+          f"{len(pairs)} distinct (each checked once) ==")
+
+    def signatures():
+        for k in range(0, len(texts), 256):
+            hashers["signature"].signatures(texts[k:k + 256])
+
+    best = {"signatures (no verification)": float("inf")}
+    payloads, passed = {}, {}
+    for _ in range(repeats):
+        t = time.process_time()
+        signatures()
+        best["signatures (no verification)"] = min(best["signatures (no verification)"], time.process_time() - t)
+        for mode, hasher in hashers.items():
+            t = time.process_time()
+            payloads[mode] = [p for k in range(0, len(texts), 256)
+                              for p in hasher.verify_payloads(texts[k:k + 256], sig[k:k + 256])]
+            best[f"{mode} payloads"] = min(best.get(f"{mode} payloads", float("inf")), time.process_time() - t)
+            t = time.process_time()
+            passed[mode] = sum(edge_similarity(payloads[mode][a], payloads[mode][b], mode) >= config.verify_threshold
+                               for a, b in pairs)
+            best[f"{mode} checks"] = min(best.get(f"{mode} checks", float("inf")), time.process_time() - t)
+    n = len(docs)
+    print(f"signatures, text -> signature (for scale)   {1e6 * best['signatures (no verification)'] / n:8.1f} us/document")
+    for mode in hashers:
+        size = sum(map(len, payloads[mode])) / n
+        print(f"--verify {mode:9s} payload                {1e6 * best[f'{mode} payloads'] / n:8.1f} us/document "
+              f"({size:,.0f} bytes/document to shuffle)")
+        print(f"--verify {mode:9s} check                  {1e6 * best[f'{mode} checks'] / max(1, len(pairs)):8.1f} us/edge"
+              f"   = {1e6 * best[f'{mode} checks'] / n:6.2f} us/document here; {len(pairs) - passed[mode]} edges rejected")
+
+
+def bench_job(docs_iter, n: int, workdir: pathlib.Path, extra: list[str], settings: list[str]) -> None:
     from pipelines.io.documents import document_to_row, write_parquet_file
 
     src = workdir / "in"
@@ -154,24 +217,42 @@ def bench_job(docs_iter, n: int, workdir: pathlib.Path, extra: list[str]) -> Non
             batch, part = [], part + 1
     if batch:
         write_parquet_file(str(src / f"part-{part:04d}.parquet"), batch)
-    out = workdir / "out"
+    print(f"\n== end to end: {n} documents ({text_bytes / 1e6:.0f} MB text) ==")
+    cpu = {}
+    for name in settings:
+        label, flags = JOB_SETTINGS[name]
+        cpu[name], stats = run_job(src, workdir / f"out_{name}", [*extra, *flags], n, text_bytes, label)
+    if "default" in cpu and "none" in cpu:
+        # Same input, same bands: the difference is the verification (payloads, two shuffles, checks).
+        extra_cpu = cpu["default"] - cpu["none"]
+        print(f"verification end to end: {extra_cpu:+.1f} s CPU = {1e6 * extra_cpu / n:+.0f} us/document, "
+              f"{1e6 * extra_cpu / max(1, stats['minhash']['edges_checked']):+.0f} us/edge checked "
+              f"({stats['minhash']['edges_checked']} edges)")
+
+
+def run_job(src: pathlib.Path, out: pathlib.Path, flags: list[str], n: int, text_bytes: int, label: str):
+    """One dedup job in a child process: (its CPU seconds, its stats.json)."""
     cmd = [sys.executable, "-m", "pipelines.dedup", "--input", str(src), "--output", str(out),
-           "--num_shards", "8", "--direct_num_workers=1", *extra]
-    print(f"\n== end to end: {n} documents ({text_bytes / 1e6:.0f} MB text): {' '.join(cmd[1:])} ==")
+           "--num_shards", "8", "--direct_num_workers=1", "--no_report", *flags]
+    print(f"-- {label}: {' '.join(cmd[1:])}")
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     subprocess.run(cmd, check=True, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     dt = time.perf_counter() - t
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     # CPU seconds of the job process: docs per CPU second is docs/s per core, and unlike
-    # wall time it does not depend on what else runs on a shared machine.
+    # wall time it does not depend on what else runs on a shared machine. (ru_maxrss of
+    # children is the largest child so far: a running maximum over the settings.)
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    peak_mb = after.ru_maxrss / 1024
     stats = json.loads((out / "stats.json").read_text())
-    print(f"wall {dt:.1f}s, CPU {cpu:.1f}s: {rate(n, cpu)} per core, {text_bytes / 1e6 / cpu:.2f} MB/s per core, "
-          f"peak RSS {peak_mb:.0f} MB")
-    print(f"kept {stats['documents_kept']} of {stats['documents_in']}, dropped {stats['dropped']}, "
-          f"duplicate clusters {stats['clusters']['duplicate_clusters']}, components {stats['minhash']['components']}")
+    m = stats["minhash"]
+    largest = max(int(k) for k in stats["clusters"]["size_histogram"])
+    print(f"   wall {dt:.1f}s, CPU {cpu:.1f}s: {rate(n, cpu)} per core, {text_bytes / 1e6 / cpu:.2f} MB/s per core, "
+          f"peak RSS so far {after.ru_maxrss / 1024:.0f} MB")
+    print(f"   kept {stats['documents_kept']} of {stats['documents_in']}, duplicate clusters "
+          f"{stats['clusters']['duplicate_clusters']}, largest cluster {largest}, candidate edges {m.get('candidate_edges', 0)}"
+          + (f", checked {m['edges_checked']}, rejected {m['edges_rejected']}" if m.get("verify") != "none" else ""))
+    return cpu, stats
 
 
 def main() -> None:
@@ -183,16 +264,27 @@ def main() -> None:
     ap.add_argument("--components", default="auto", choices=["auto", "local", "distributed"])
     ap.add_argument("--repeats", type=int, default=3, help="signature timings: best of this many (CPU time)")
     ap.add_argument("--skip_job", action="store_true")
+    ap.add_argument("--skip_signatures", action="store_true", help="skip the signature comparison (1.)")
+    ap.add_argument("--verify_docs", type=int, default=20_000, help="documents for the verification cost (2.)")
+    ap.add_argument("--jobs", default="none,default",
+                    help=f"end-to-end settings to run, comma-separated, from {', '.join(JOB_SETTINGS)}")
     args = ap.parse_args()
+    settings = [s.strip() for s in args.jobs.split(",") if s.strip()]
+    unknown = [s for s in settings if s not in JOB_SETTINGS]
+    if unknown:
+        ap.error(f"--jobs: unknown {', '.join(unknown)}; choose from {', '.join(JOB_SETTINGS)}")
     t = time.perf_counter()
     sentences, vocab = sentence_pool(args.pages)
     print(f"sentence pool: {len(sentences)} sentences from {args.pages} real pages ({time.perf_counter() - t:.1f}s)")
-    docs = list(synthetic_documents(args.sig_docs, sentences, vocab, words=args.words))
-    bench_signatures(docs, args.repeats)
+    if not args.skip_signatures:
+        bench_signatures(list(synthetic_documents(args.sig_docs, sentences, vocab, words=args.words)), args.repeats)
+    if args.verify_docs:
+        bench_verification(list(synthetic_documents(args.verify_docs, sentences, vocab, words=args.words, seed=1)),
+                           args.repeats)
     if not args.skip_job:
         with tempfile.TemporaryDirectory() as tmp:
             bench_job(synthetic_documents(args.n, sentences, vocab, words=args.words, seed=1), args.n,
-                      pathlib.Path(tmp), ["--components", args.components])
+                      pathlib.Path(tmp), ["--components", args.components], settings)
 
 
 if __name__ == "__main__":

@@ -164,7 +164,7 @@ def phase_naive(docs, args):
 
 
 def phase_single(docs, args):
-    from pipelines.stages.substring import encode, removal_plan, single_repeated_spans
+    from pipelines.stages.substring import removal_plan, single_repeated_spans
 
     total = sum(len(d) for _, d in docs)
     base = reset_peak()

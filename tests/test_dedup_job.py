@@ -5,15 +5,16 @@ import argparse
 import json
 import pathlib
 
+import apache_beam as beam
 import pytest
 
 from conftest import tree_digest
 from dedup_helpers import load_minhash_eval
 from pipelines.dedup import job as dedup
 from pipelines.io.documents import document_to_row, iter_parquet_documents, write_parquet_file
-from pipelines.dedup.minhash import MinhashDedup, keep_key
+from pipelines.dedup.minhash import MAIN, CandidateEdges, MinhashDedup, keep_key
 from pipelines.stages.base import Document
-from pipelines.stages.minhash import MinHashConfig
+from pipelines.stages.minhash import MinHashConfig, MinHasher, band_keys, tokenize
 
 
 def load_eval_module():
@@ -138,6 +139,135 @@ def test_threshold_flag_derives_bands_and_rows():
         MinhashDedup.from_args(parser.parse_args(["--threshold", "0.8", "--bands", "10"]))
 
 
+def clusters_of(kept, removed) -> dict:
+    return {d.id: d.minhash_cluster for d in kept + removed}
+
+
+def unverified_star_edges(docs, config) -> list:
+    """The candidate edges as the job made them before verification existed (and still
+    does with --verify none): per band bucket, every member -> the smallest member."""
+    sig, n_sh = MinHasher(config).signatures([d.text for d in docs])
+    buckets = {}
+    for doc, row, n in zip(docs, band_keys(sig, config.bands, config.rows).tolist(), n_sh):
+        for band, key in enumerate(row if n else []):
+            buckets.setdefault((band, key), []).append(doc.id)
+    return sorted((m, min(ms)) for ms in buckets.values() for m in ms if m != min(ms))
+
+
+def collected(pcoll, path: pathlib.Path):
+    """Write a PCollection's elements to ``path`` (JSON list) when the pipeline runs."""
+    return (pcoll | f"List{path.stem}" >> beam.combiners.ToList()
+            | f"Write{path.stem}" >> beam.Map(lambda xs: path.write_text(json.dumps(sorted(xs)))))
+
+
+def test_verify_none_gives_the_unverified_candidate_edges_and_clusters(corpus, tmp_path):
+    """--verify none is the code path of the job before verification: the same candidate
+    edges (verification on or off does not change them) and the same clusters as the
+    unverified library path, with the old 14 x 8 bands."""
+    from apache_beam.testing.test_pipeline import TestPipeline
+
+    src, docs, _, mod = corpus
+    old = MinHashConfig(bands=14, rows=8, verify="none")
+    with TestPipeline() as p:
+        pcoll = p | beam.Create(docs)
+        for name, config in (("none", old), ("signature", MinHashConfig(bands=14, rows=8))):
+            collected((pcoll | f"Edges_{name}" >> CandidateEdges(config))[MAIN], tmp_path / f"edges_{name}.json")
+    # (the Create holds the duplicate-id row only once: the Parquet input has it twice)
+    expected = [list(e) for e in unverified_star_edges(docs, old)]
+    assert len(expected) > 20
+    for name in ("none", "signature"):
+        assert json.loads((tmp_path / f"edges_{name}.json").read_text()) == expected
+
+    stats, kept, removed = run_job(src, tmp_path / "out", "--verify", "none", "--bands", "14", "--rows", "8",
+                                   "--keep_removed", "--components", "local")
+    assert clusters_of(kept, removed) == mod.predicted_clusters(docs, old)
+    assert stats["minhash"]["verify"] == "none" and "edges_rejected" not in stats["minhash"]
+    # The duplicate-id row adds its 14 band keys to buckets (no edge to itself).
+    assert stats["minhash"]["candidate_edges"] >= len(expected)
+
+
+def test_default_verification_finds_the_labelled_clusters(corpus, distributed_run):
+    """On the labelled pages of the corpus, the default (37 x 3, each candidate edge
+    checked at 0.4) gives exactly the true clusters; 37 x 3 unverified merges different
+    pages, and the old 14 x 8 misses a copy."""
+    _, docs, truth, mod = corpus
+    _, (stats, kept, removed) = distributed_run
+    found = clusters_of(kept, removed)
+    assert mod.score(found, truth)["clusters"]["precision"] == mod.score(found, truth)["clusters"]["recall"] == 1.0
+    assert mod.score(mod.predicted_clusters(docs, MinHashConfig(verify="none")), truth)["pairs"]["precision"] < 0.95
+    assert mod.score(mod.predicted_clusters(docs, MinHashConfig(bands=14, rows=8, verify="none")), truth)["clusters"]["recall"] < 1.0
+    assert stats["minhash"]["edges_rejected"] >= 1
+    assert stats["minhash"]["edges_checked"] < stats["minhash"]["candidate_edges"]  # one check per distinct edge
+
+
+def test_exact_verification_gives_the_library_clusters(corpus, tmp_path):
+    src, docs, _, mod = corpus
+    stats, kept, removed = run_job(src, tmp_path, "--verify", "exact", "--keep_removed", "--components", "local")
+    assert clusters_of(kept, removed) == mod.predicted_clusters(docs, MinHashConfig(verify="exact"))
+    assert stats["minhash"]["verify"] == "exact" and stats["minhash"]["edges_rejected"] >= 1
+
+
+@pytest.fixture(scope="module")
+def chain(shared_data, tmp_path_factory):
+    """Seven documents, each two real pages of ~300 words: page k and page k+1. Neighbours
+    share a whole page (Jaccard ~1/3), documents two apart share nothing: a chain of weak
+    edges with nothing alike at its two ends."""
+    mod = load_eval_module()
+    pages = sorted((t for _, t in mod.extract_pages(60, warc_dir=shared_data / "warc") if 270 <= len(tokenize(t)) <= 320),
+                   key=lambda t: len(tokenize(t)))
+    assert len(pages) >= 8
+    docs = [Document(id=f"chain-{k}", url=f"https://example.org/{k}", text=pages[k] + "\n" + pages[k + 1])
+            for k in range(len(pages) - 1)]
+    src = tmp_path_factory.mktemp("chain_in")
+    write_parquet_file(str(src / "part-0.parquet"), [document_to_row(d) for d in docs])
+    return src, docs
+
+
+def test_verification_breaks_a_chain_of_shared_pages(chain, tmp_path):
+    src, docs = chain
+    # With loose bands and no check, every link is a candidate: one cluster of seven.
+    stats, kept, removed = run_job(src, tmp_path / "none", "--bands", "56", "--rows", "2", "--verify", "none",
+                                   "--keep_removed", "--components", "local")
+    assert set(clusters_of(kept, removed).values()) == {"chain-0"} and len(kept) == 1
+    for flags in ([], ["--bands", "56", "--rows", "2"], ["--verify", "exact"]):
+        stats, kept, removed = run_job(src, tmp_path / "_".join(["v", *flags]).replace("-", ""), *flags)
+        assert len(kept) == len(docs) and not removed
+        m = stats["minhash"]
+        assert m["edges_checked"] >= 5 and m["edges_rejected"] == m["edges_checked"]
+        assert stats["clusters"]["duplicate_clusters"] == 0
+
+
+def test_rejected_edges_are_a_beam_counter(chain, tmp_path):
+    """minhash.edges_rejected is counted by Beam too (the runner's metrics), and agrees
+    with stats.json's figure."""
+    from apache_beam.metrics.metric import MetricsFilter
+    from apache_beam.testing.test_pipeline import TestPipeline
+
+    _, docs = chain
+    p = TestPipeline()
+    result = p | beam.Create(docs) | MinhashDedup(MinHashConfig(bands=56, rows=2), components="local")
+    collected(result["stats"] | beam.Filter(lambda kv: kv[0] == "minhash") | beam.Map(lambda kv: kv[1]["edges_rejected"]),
+              tmp_path / "rejected.json")
+    run = p.run()
+    run.wait_until_finish()
+    counters = run.metrics().query(MetricsFilter().with_namespace("minhash").with_name("edges_rejected"))["counters"]
+    assert [c.committed for c in counters] == json.loads((tmp_path / "rejected.json").read_text()) == [len(docs) - 1]
+
+
+def test_verify_flags():
+    parser = argparse.ArgumentParser()
+    MinhashDedup.add_arguments(parser)
+    default = MinhashDedup.from_args(parser.parse_args(["--components", "local"])).config
+    assert (default.bands, default.rows, default.verify, default.verify_threshold) == (37, 3, "signature", 0.4)
+    exact = MinhashDedup.from_args(parser.parse_args(["--verify", "exact", "--verify_threshold", "0.6",
+                                                      "--threshold", "0.8", "--components", "local"])).config
+    assert (exact.verify, exact.verify_threshold) == ("exact", 0.6)
+    with pytest.raises(ValueError, match="verify_threshold"):
+        MinhashDedup.from_args(parser.parse_args(["--verify_threshold", "1.5", "--components", "local"]))
+    with pytest.raises(SystemExit):
+        parser.parse_args(["--verify", "sometimes"])
+
+
 @pytest.mark.slow  # dask_cluster: a scheduler and two workers
 def test_dask_cluster_writes_the_same_bytes_as_direct_runner(corpus, distributed_run, tmp_path):
     """A real local Dask cluster (scheduler + 2 worker processes on 127.0.0.1), with both
@@ -169,6 +299,7 @@ def test_report_shows_cluster_sizes_and_true_duplicate_pairs(corpus, distributed
     assert sum(int(c) for c, _ in rows) == stats["clusters"]["count"]
     assert page.count(">size 1<") == 1  # the cluster sizes are shown once
     assert "clusters are connected components" in page  # why a pair may sit below the threshold
+    assert f'{stats["minhash"]["edges_rejected"]:,} rejected' in page  # what verification dropped
     # Every document is in one cluster, except a second row with an id already seen.
     assert sum(int(d) for _, d in rows) == stats["documents_in"] - stats["dropped"].get("minhash.duplicate_id", 0)
     pairs = re.findall(r'data-removed="([^"]+)" data-kept="([^"]+)" data-jaccard="([0-9.]*)"', page)

@@ -1,17 +1,25 @@
 """MinHash-LSH fuzzy deduplication as Beam transforms (a stage of ``pipelines.dedup``).
 
 Steps (every one keyed and bounded; no step collects the corpus):
-1. ``ComputeBandKeys``: documents in batches -> ``(band key, doc id)`` pairs. The band key
-   is 10 bytes: band index (2) + 64-bit hash of the band's rows (8).
+1. ``ComputeBandKeys``: documents in batches -> ``(band key, doc id)`` pairs (a list per
+   document, unpacked after the split). The band key
+   is 10 bytes: band index (2) + 64-bit hash of the band's rows (8). With verification on,
+   also ``(doc id, payload)``: the document's whole signature (num_perm uint64 values as
+   bytes) or, with ``--verify exact``, its sorted shingle hashes.
 2. ``BucketsToEdges``: group by band key; each bucket with >= 2 members becomes a star of
    edges to its smallest id. That is O(n) edges for an n-member bucket (not n^2 pairs)
    and keeps exactly the connectivity of the bucket. The bucket iterable is streamed twice
    (min, then emit): a huge bucket (boilerplate pages) costs time, not memory.
-3. Connected components (``pipelines.dedup.components``): distributed large-star/small-star,
+3. ``VerifyEdges`` (unless ``--verify none``): every distinct candidate edge is checked on
+   its two documents' payloads and kept only if their Jaccard (estimated from all
+   num_perm values, or exact) reaches ``--verify_threshold``; the others are counted
+   (``edges_rejected``). Without it a chain of weak edges (A~B, B~C, ... each sharing one
+   band by chance or by a shared paragraph) merges unrelated documents into one cluster.
+4. Connected components (``pipelines.dedup.components``): distributed large-star/small-star,
    or union-find on one worker for small inputs.
-4. Keep rule: one document per cluster, chosen by (--keep) smallest_id, longest_text or
+5. Keep rule: one document per cluster, chosen by (--keep) smallest_id, longest_text or
    earliest_date, ties broken by id; the cluster id is the smallest member id.
-5. Join back to the documents by id: kept ones get ``minhash_cluster`` and
+6. Join back to the documents by id: kept ones get ``minhash_cluster`` and
    ``minhash_cluster_size``; the others are removed with ``duplicate_of`` = kept id.
 """
 from __future__ import annotations
@@ -30,10 +38,16 @@ from pipelines.stages.base import Document
 from pipelines.stages.minhash import (
     DEFAULT_BANDS,
     DEFAULT_NGRAM,
+    DEFAULT_NUM_PERM,
     DEFAULT_ROWS,
     DEFAULT_SEED,
+    DEFAULT_VERIFY,
+    DEFAULT_VERIFY_THRESHOLD,
+    VERIFY_MODES,
     MinHashConfig,
     MinHasher,
+    band_keys,
+    edge_similarity,
 )
 
 STAGE = "minhash"
@@ -57,11 +71,12 @@ def keep_key(doc: Document, rule: str) -> tuple:
 
 # Multi-output steps yield (tag, value) and are split with SplitByKind (Dask limit 1 in
 # pipelines.beam.runner).
-MAIN, METRIC, REMOVED = "main", "metric", "removed"
+MAIN, METRIC, REMOVED, PAYLOAD = "main", "metric", "removed", "payload"
 
 
 class ComputeBandKeys(beam.DoFn):
-    """Batch of documents -> (band key bytes, doc id); counts documents without shingles."""
+    """Batch of documents -> per document (MAIN, [(band key bytes, doc id), ...]), and with
+    verification on (PAYLOAD, (doc id, payload bytes)); counts documents without shingles."""
 
     def __init__(self, config: MinHashConfig):
         self.config = config
@@ -74,16 +89,24 @@ class ComputeBandKeys(beam.DoFn):
         self.progress = Progress("minhash", "documents hashed", 50_000)
 
     def process(self, batch: list[Document]) -> Iterator:
-        keys, n_sh = self.hasher.band_keys([d.text for d in batch])
+        texts = [d.text for d in batch]
+        sig, n_sh = self.hasher.signatures(texts)
+        keys = band_keys(sig, self.config.bands, self.config.rows)
+        payloads = self.hasher.verify_payloads(texts, sig) if self.config.verify != "none" else None
         self.progress.add(len(batch))
-        for doc, row, n in zip(batch, keys, n_sh):
+        for i, (doc, row, n) in enumerate(zip(batch, keys, n_sh)):
             if n == 0:
                 # Nothing to compare: such a document is its own cluster.
                 self.no_shingles.inc()
                 yield METRIC, ("documents_without_shingles", 1)
                 continue
-            for band, value in enumerate(row.tolist()):
-                yield MAIN, (band.to_bytes(2, "big") + value.to_bytes(8, "big"), doc.id)
+            # One element per document, not per band: every element of this step passes
+            # each filter of SplitByKind, and one element per band cost 7-10 % of the job
+            # (docs/dedup.md). "OneKeyPerBand" unpacks the list after the split.
+            yield MAIN, [(band.to_bytes(2, "big") + value.to_bytes(8, "big"), doc.id)
+                         for band, value in enumerate(row.tolist())]
+            if payloads is not None:
+                yield PAYLOAD, (doc.id, payloads[i])
 
 
 class BucketsToEdges(beam.DoFn):
@@ -103,6 +126,113 @@ class BucketsToEdges(beam.DoFn):
         for m in members:
             if m != smallest:
                 yield MAIN, (m, smallest)
+
+
+class CandidateEdges(beam.PTransform):
+    """Documents -> {MAIN: LSH candidate edges (member, smallest member) of every band
+    bucket, one per bucket shared (repeats kept, as the unverified job always had them),
+    METRIC: (name, number) pairs, and with verification on PAYLOAD: (id, payload)}."""
+
+    def __init__(self, config: MinHashConfig, batch_size: int = 256):
+        super().__init__()
+        self.config, self.batch_size = config, batch_size
+
+    def expand(self, docs):
+        kinds = [MAIN, METRIC, PAYLOAD] if self.config.verify != "none" else [MAIN, METRIC]
+        bands = (
+            docs
+            | "Batch" >> BatchDocuments(min_batch_size=16, max_batch_size=self.batch_size)
+            | "BandKeys" >> beam.ParDo(ComputeBandKeys(self.config))
+            | "BandKeysOut" >> SplitByKind(kinds)
+        )
+        buckets = (
+            bands[MAIN]
+            | "OneKeyPerBand" >> beam.FlatMap(lambda keys: keys)
+            | "GroupBuckets" >> beam.GroupByKey()
+            | "BucketEdges" >> beam.ParDo(BucketsToEdges())
+            | "BucketEdgesOut" >> SplitByKind([MAIN, METRIC])
+        )
+        edges = buckets[MAIN]
+        metrics = (
+            (bands[METRIC], buckets[METRIC], edges | "CountEdges" >> beam.Map(lambda _: ("candidate_edges", 1)))
+            | "CandidateMetrics" >> beam.Flatten()
+        )
+        return {MAIN: edges, METRIC: metrics, **({PAYLOAD: bands[PAYLOAD]} if PAYLOAD in kinds else {})}
+
+
+class VerifyEdges(beam.PTransform):
+    """{"edges": (u, v) candidate edges, "payloads": (id, payload)} -> {MAIN: (u, v) edges
+    that pass, METRIC: ("edges_checked" | "edges_rejected", 1)}.
+
+    Why a join by id and not a check inside the band bucket: a bucket only knows ids, and
+    carrying every signature with every band key would shuffle ``bands`` copies of each
+    signature (37 x 896 bytes per document at the default) instead of one; and a bucket's
+    star offers only (member, smallest) pairs anyway. Here each document's payload is
+    shuffled once, to its own id, next to its neighbour ids: the repeated candidate edges
+    (one per shared band) are made distinct, one CoGroupByKey on ids sends the payload to
+    every edge of the document, then a GroupByKey on the edge (smaller id, larger id)
+    brings its two payloads together. Bounds: one document's neighbour ids,
+    then two payloads per edge; no signature is held per bucket, so a huge bucket of
+    boilerplate pages still costs time, not memory.
+    """
+
+    def __init__(self, mode: str, threshold: float):
+        super().__init__()
+        if mode not in VERIFY_MODES or mode == "none":
+            raise ValueError(f"VerifyEdges needs mode 'signature' or 'exact', got {mode!r}")
+        self.mode, self.threshold = mode, threshold
+
+    def expand(self, inputs):
+        # A pair of near-duplicates shares most bands, so most candidate edges are repeats
+        # (11 per distinct edge on the 20k benchmark). Distinct combines them before the
+        # shuffle (combiner lifting), which costs less than carrying them through the join.
+        # Star edges are (member, smallest member): one orientation per pair.
+        distinct = inputs["edges"] | "DistinctEdges" >> beam.Distinct()
+        ends = (
+            {"payload": inputs["payloads"],
+             "neighbour": distinct | "BothEnds" >> beam.FlatMap(lambda e: [e, (e[1], e[0])])}
+            | "JoinPayloads" >> beam.CoGroupByKey()
+            | "PayloadPerEdge" >> beam.FlatMap(_payload_per_edge)
+        )
+        return (
+            ends
+            | "GroupEdgeEnds" >> beam.GroupByKey()
+            | "CheckEdges" >> beam.ParDo(_CheckEdge(self.mode, self.threshold))
+            | "CheckEdgesOut" >> SplitByKind([MAIN, METRIC])
+        )
+
+
+def _payload_per_edge(element) -> list:
+    """One document's payload -> ((smaller id, larger id), payload) for each distinct neighbour."""
+    doc_id, joined = element
+    payloads = list(joined["payload"])
+    if not payloads:
+        return []  # not reached: every id in an edge has shingles, hence a payload
+    # An id read twice (duplicate input rows) has two payloads: take a fixed one.
+    payload = min(payloads)
+    return [((min(doc_id, n), max(doc_id, n)), payload) for n in sorted(set(joined["neighbour"]))]
+
+
+class _CheckEdge(beam.DoFn):
+    """((u, v), [payload_u, payload_v]) -> MAIN (u, v) if similar enough; counts every edge."""
+
+    def __init__(self, mode: str, threshold: float):
+        self.mode, self.threshold = mode, threshold
+
+    def setup(self):
+        self.rejected = Metrics.counter(STAGE, "edges_rejected")
+        self.checked = Metrics.counter(STAGE, "edges_checked")
+
+    def process(self, element) -> Iterator:
+        edge, payloads = element
+        ends = list(payloads)
+        self.checked.inc()
+        yield METRIC, ("edges_checked", 1)
+        if len(ends) == 2 and edge_similarity(ends[0], ends[1], self.mode) >= self.threshold:
+            yield MAIN, edge
+        else:
+            self.rejected.inc()
+            yield METRIC, ("edges_rejected", 1)
 
 
 def _annotate(element) -> list:
@@ -127,8 +257,10 @@ def _annotate(element) -> list:
         removed = first.replace(minhash_cluster=cluster, minhash_cluster_size=size, duplicate_of=keeper)
         out = [(REMOVED, (removed, "duplicate"))]
     for doc in extra:
-        # Same id twice in the input (e.g. the same record read from two files).
-        dup = doc.replace(minhash_cluster=cluster, minhash_cluster_size=size, duplicate_of=first.id)
+        # Same id twice in the input (e.g. the same record read from two files). It points
+        # to the document its cluster keeps, like every removed row (that is the id itself
+        # unless the first row is a near-duplicate removed in favour of another document).
+        dup = doc.replace(minhash_cluster=cluster, minhash_cluster_size=size, duplicate_of=keeper)
         out.append((REMOVED, (dup, "duplicate_id")))
     return out
 
@@ -156,13 +288,20 @@ class MinhashDedup(beam.PTransform):
     @staticmethod
     def add_arguments(parser: argparse.ArgumentParser) -> None:
         g = parser.add_argument_group("minhash stage")
-        g.add_argument("--num_perm", type=int, default=DEFAULT_BANDS * DEFAULT_ROWS,
-                       help="number of MinHash permutations (default 112)")
-        g.add_argument("--bands", type=int, default=None, help="LSH bands (default 14)")
-        g.add_argument("--rows", type=int, default=None, help="rows per band (default 8)")
+        g.add_argument("--num_perm", type=int, default=DEFAULT_NUM_PERM,
+                       help=f"number of MinHash permutations (default {DEFAULT_NUM_PERM})")
+        g.add_argument("--bands", type=int, default=None, help=f"LSH bands (default {DEFAULT_BANDS})")
+        g.add_argument("--rows", type=int, default=None, help=f"rows per band (default {DEFAULT_ROWS})")
         g.add_argument("--threshold", type=float, default=None,
                        help="Jaccard threshold; derives --bands/--rows like datasketch's MinHashLSH "
                             "(cannot be combined with --bands/--rows)")
+        g.add_argument("--verify", choices=VERIFY_MODES, default=DEFAULT_VERIFY,
+                       help="check every LSH candidate edge before clustering: on the whole signatures "
+                            "(estimated Jaccard), on the exact shingle sets, or not at all "
+                            f"(default {DEFAULT_VERIFY})")
+        g.add_argument("--verify_threshold", type=float, default=DEFAULT_VERIFY_THRESHOLD,
+                       help="a candidate edge is kept when its Jaccard reaches this "
+                            f"(default {DEFAULT_VERIFY_THRESHOLD}, measured: docs/dedup.md)")
         g.add_argument("--ngram", type=int, default=DEFAULT_NGRAM, help="words per shingle (default 5)")
         g.add_argument("--minhash_seed", type=int, default=DEFAULT_SEED,
                        help="seed of the permutations (datasketch's MinHash seed)")
@@ -178,16 +317,17 @@ class MinhashDedup(beam.PTransform):
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> "MinhashDedup":
+        verification = {"verify": args.verify, "verify_threshold": args.verify_threshold}
         if args.threshold is not None:
             if args.bands is not None or args.rows is not None:
                 raise ValueError("give either --threshold or --bands/--rows, not both")
             config = MinHashConfig.from_threshold(args.threshold, num_perm=args.num_perm,
-                                                  ngram=args.ngram, seed=args.minhash_seed)
+                                                  ngram=args.ngram, seed=args.minhash_seed, **verification)
         else:
             config = MinHashConfig(num_perm=args.num_perm,
                                    bands=args.bands if args.bands is not None else DEFAULT_BANDS,
                                    rows=args.rows if args.rows is not None else DEFAULT_ROWS,
-                                   ngram=args.ngram, seed=args.minhash_seed)
+                                   ngram=args.ngram, seed=args.minhash_seed, **verification)
         mode = args.components
         if mode == "auto":
             # dedup.py counts the input rows from Parquet footers (cheap) before building the graph.
@@ -198,21 +338,15 @@ class MinhashDedup(beam.PTransform):
     # ---------------------------------------------------------------------- pipeline
     def expand(self, docs):
         config, keep = self.config, self.keep
-        bands = (
-            docs
-            | "Batch" >> BatchDocuments(min_batch_size=16, max_batch_size=self.batch_size)
-            | "BandKeys" >> beam.ParDo(ComputeBandKeys(config))
-            | "BandKeysOut" >> SplitByKind([MAIN, METRIC])
-        )
-        buckets = (
-            bands[MAIN]
-            | "GroupBuckets" >> beam.GroupByKey()
-            | "BucketEdges" >> beam.ParDo(BucketsToEdges())
-            | "BucketEdgesOut" >> SplitByKind([MAIN, METRIC])
-        )
-        edges = buckets[MAIN]
-        metric_pcolls = [bands[METRIC], buckets[METRIC],
-                         edges | "CountEdges" >> beam.Map(lambda _: ("candidate_edges", 1))]
+        verify = config.verify != "none"
+        candidates = docs | "Candidates" >> CandidateEdges(config, self.batch_size)
+        edges = candidates[MAIN]
+        metric_pcolls = [candidates[METRIC]]
+        if verify:
+            checked = ({"edges": edges, "payloads": candidates[PAYLOAD]}
+                       | "VerifyEdges" >> VerifyEdges(config.verify, config.verify_threshold))
+            edges = checked[MAIN]
+            metric_pcolls.append(checked[METRIC])
 
         if self.components == "local":
             labels = edges | "Components" >> LocalComponents()
@@ -258,8 +392,11 @@ class MinhashDedup(beam.PTransform):
         params = {
             "num_perm": config.num_perm, "bands": config.bands, "rows": config.rows,
             "ngram": config.ngram, "seed": config.seed, "threshold": round(config.threshold, 4),
-            "keep": keep,
+            "keep": keep, "verify": config.verify,
         }
+        if verify:
+            # Counted even when no edge was checked (metrics only exist once emitted).
+            params.update(verify_threshold=config.verify_threshold, edges_checked=0, edges_rejected=0)
         minhash_stats = (
             metric_pcolls
             | "AllMetrics" >> beam.Flatten()
@@ -274,9 +411,11 @@ class MinhashDedup(beam.PTransform):
 
 def _member_of_cluster(element) -> list:
     doc_id, joined = element
-    labels = list(joined["label"])
-    # No label: no duplicate candidate, a singleton handled at the final join.
-    return [(labels[0], (key, doc_id)) for key in joined["key"]] if labels else []
+    labels, keys = list(joined["label"]), list(joined["key"])
+    # No label: no duplicate candidate, a singleton handled at the final join. One member
+    # per id, so an id read twice counts once in its cluster's size (the second row is
+    # removed as duplicate_id).
+    return [(labels[0], (min(keys), doc_id))] if labels and keys else []
 
 
 class _ClusterSummary(beam.CombineFn):

@@ -165,10 +165,14 @@ def _cluster_table(rows: list[dict], total_clusters: int) -> str:
 def _minhash_line(minhash: dict) -> str:
     if not minhash:
         return ""
+    verify = minhash.get("verify", "none")
+    checked = (f'; candidate edges verified ({html.escape(str(verify))}, Jaccard &ge; '
+               f'{minhash.get("verify_threshold")}): {fmt_int(minhash.get("edges_checked"))} checked, '
+               f'{fmt_int(minhash.get("edges_rejected"))} rejected' if verify != "none" else "; edges not verified")
     return (f'<p class="muted">{minhash.get("bands")} bands x {minhash.get("rows")} rows '
             f'(S-curve midpoint Jaccard {minhash.get("threshold")}), {minhash.get("ngram")}-word shingles, '
             f'keep rule {html.escape(str(minhash.get("keep")))}, largest LSH bucket '
-            f'{fmt_int(minhash.get("largest_bucket"))}.</p>')
+            f'{fmt_int(minhash.get("largest_bucket"))}{checked}.</p>')
 
 
 def substring_section(substring: dict) -> str:

@@ -16,6 +16,11 @@ Pure library code (no Beam). The pieces:
    ``hashfunc=shingle_hash64`` a datasketch MinHash gives identical hash values (tested).
 5. Band keys: the signature cut into ``bands`` x ``rows``; each band is hashed to 64 bits.
    Two documents share a band key iff their band rows are equal (up to a 2**-64 chance).
+6. Verification of a candidate pair (``edge_similarity``): sharing one band says little
+   when a band has few rows, so before clustering every candidate edge is checked on the
+   whole signature (the share of all ``num_perm`` values that agree, an unbiased Jaccard
+   estimate) or, in ``exact`` mode, on the two documents' shingle sets. Payloads travel
+   as bytes of uint64 arrays (``verify_payloads``).
 
 Two implementations of steps 1-4 give identical signatures (tested): the compiled
 one-pass kernel in ``minhash_kernel.py`` (the default: ``MinHasher(backend="auto")``),
@@ -56,9 +61,16 @@ _PERM_CHUNK_COLS = 1 << 16
 _WORD_CHUNK_BYTES = 1 << 15
 
 DEFAULT_NGRAM = 5
-DEFAULT_BANDS = 14
-DEFAULT_ROWS = 8
+DEFAULT_BANDS = 37
+DEFAULT_ROWS = 3
 DEFAULT_SEED = 1
+DEFAULT_NUM_PERM = 112
+# How a candidate edge is checked before clustering: not at all, on the full signatures
+# (estimated Jaccard), or on the exact shingle sets. See docs/dedup.md for how the default
+# threshold was measured.
+VERIFY_MODES = ("none", "signature", "exact")
+DEFAULT_VERIFY = "signature"
+DEFAULT_VERIFY_THRESHOLD = 0.4
 
 
 def fmix64(h: np.ndarray) -> np.ndarray:
@@ -375,13 +387,15 @@ def band_keys(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
 
 @dataclasses.dataclass(frozen=True)
 class MinHashConfig:
-    """Plain, picklable MinHash-LSH parameters."""
+    """Plain, picklable MinHash-LSH parameters, and how candidate edges are verified."""
 
-    num_perm: int = DEFAULT_BANDS * DEFAULT_ROWS
+    num_perm: int = DEFAULT_NUM_PERM
     bands: int = DEFAULT_BANDS
     rows: int = DEFAULT_ROWS
     ngram: int = DEFAULT_NGRAM
     seed: int = DEFAULT_SEED
+    verify: str = DEFAULT_VERIFY
+    verify_threshold: float = DEFAULT_VERIFY_THRESHOLD
 
     def __post_init__(self):
         for name in ("num_perm", "bands", "rows", "ngram"):
@@ -392,6 +406,10 @@ class MinHashConfig:
                 f"--bands x --rows = {self.bands * self.rows} exceeds --num_perm = {self.num_perm}: "
                 "raise --num_perm or lower --bands/--rows"
             )
+        if self.verify not in VERIFY_MODES:
+            raise ValueError(f"--verify must be one of {', '.join(VERIFY_MODES)}, got {self.verify!r}")
+        if not 0.0 <= self.verify_threshold <= 1.0:
+            raise ValueError(f"--verify_threshold must be in [0, 1], got {self.verify_threshold}")
 
     @property
     def threshold(self) -> float:
@@ -399,17 +417,19 @@ class MinHashConfig:
         return (1.0 / self.bands) ** (1.0 / self.rows)
 
     @classmethod
-    def from_threshold(cls, threshold: float, num_perm: int = DEFAULT_BANDS * DEFAULT_ROWS,
+    def from_threshold(cls, threshold: float, num_perm: int = DEFAULT_NUM_PERM,
                        ngram: int = DEFAULT_NGRAM, seed: int = DEFAULT_SEED,
-                       false_positive_weight: float = 0.5, false_negative_weight: float = 0.5) -> "MinHashConfig":
-        """Bands and rows minimizing datasketch's weighted false positive/negative area."""
+                       false_positive_weight: float = 0.5, false_negative_weight: float = 0.5,
+                       **verification) -> "MinHashConfig":
+        """Bands and rows minimizing datasketch's weighted false positive/negative area
+        (``verification``: ``verify`` and ``verify_threshold``, passed through)."""
         if not 0.0 < threshold < 1.0:
             raise ValueError(f"--threshold must be in (0, 1), got {threshold}")
         # datasketch's own optimizer, so --threshold means exactly what it means there.
         from datasketch.lsh import _optimal_param
 
         b, r = _optimal_param(threshold, num_perm, false_positive_weight, false_negative_weight)
-        return cls(num_perm=num_perm, bands=b, rows=r, ngram=ngram, seed=seed)
+        return cls(num_perm=num_perm, bands=b, rows=r, ngram=ngram, seed=seed, **verification)
 
 
 @functools.lru_cache(maxsize=1)
@@ -501,6 +521,42 @@ class MinHasher:
         sig, n_sh = self.signatures(texts)
         return band_keys(sig, self.config.bands, self.config.rows), n_sh
 
+    def shingle_sets(self, texts: Iterable[str]) -> list[np.ndarray]:
+        """Each text's distinct shingle hashes, sorted (uint64): what ``exact`` verification
+        compares. The same shingles the signatures are made of (words from the kernel when
+        it imports, windows from ``shingle_hashes_from_words``)."""
+        texts = list(texts)
+        if not texts:
+            return []
+        wh, counts = text_word_hashes(texts)
+        sh, n_sh = shingle_hashes_from_words(wh, counts, self.config.ngram)
+        return [np.unique(part) for part in np.split(sh, np.cumsum(n_sh)[:-1])]
+
+    def verify_payloads(self, texts: Sequence[str], sig: np.ndarray) -> list[bytes]:
+        """What each document brings to the check of its candidate edges, as bytes: its
+        signature (``signature`` mode, num_perm x 8 bytes) or its shingle set (``exact``)."""
+        if self.config.verify == "exact":
+            return [s.tobytes() for s in self.shingle_sets(texts)]
+        return [row.tobytes() for row in sig]
+
 
 def estimated_jaccard(sig_a: np.ndarray, sig_b: np.ndarray) -> float:
     return float(np.mean(sig_a == sig_b))
+
+
+def exact_jaccard(set_a: np.ndarray, set_b: np.ndarray) -> float:
+    """|A & B| / |A | B| of two sorted arrays of distinct shingle hashes."""
+    if set_a.size == 0 and set_b.size == 0:
+        return 0.0  # documents without shingles are never anyone's duplicate
+    inter = np.intersect1d(set_a, set_b, assume_unique=True).size
+    return inter / (set_a.size + set_b.size - inter)
+
+
+def edge_similarity(payload_a: bytes, payload_b: bytes, mode: str) -> float:
+    """Jaccard of a candidate edge's two documents from their ``verify_payloads``."""
+    a, b = np.frombuffer(payload_a, dtype=U64), np.frombuffer(payload_b, dtype=U64)
+    if mode == "exact":
+        return exact_jaccard(a, b)
+    if a.size != b.size:
+        raise ValueError("signatures of different lengths: the documents were hashed with different --num_perm")
+    return estimated_jaccard(a, b)
