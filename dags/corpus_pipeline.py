@@ -59,16 +59,18 @@ def planned_steps(params: dict) -> dict[str, run_steps.Step]:
     return {s.name: s for s in steps}
 
 
-def run_step(name: str, params: dict) -> str:
-    """Run one step unless its marker says it is complete; returns its output folder."""
+def run_step(name: str, params: dict, upstream_ran: bool = False) -> bool:
+    """Run one step unless nothing before it ran and its marker says it is complete (the
+    rule of ``pipelines.run``); returns whether it ran, for the tasks after it."""
     step = planned_steps(params)[name]
-    if step.is_complete():
+    if run_steps.can_skip(step, upstream_ran):
         log.info("%s: up to date (its _SUCCESS matches these inputs and settings), skipped", name)
-        return step.output
+        return False
+    run_steps.prepare_to_run(step, upstream_ran)
     code = run_steps.run_logged(step, PYTHON, log)
     if code != 0:
         raise RuntimeError(f"step {name} failed with exit status {code}: its log is above")
-    return step.output
+    return True
 
 
 with DAG(
@@ -98,33 +100,34 @@ with DAG(
     },
     tags=["corpus"],
 ) as dag:
+    # Each task returns whether its step ran: a step after one that ran reruns too.
     @task
-    def clean(params=None) -> str:
+    def clean(params=None) -> bool:
         """WARCs (or a Common Crawl snapshot) -> clean, language-tagged documents (and report.html)."""
         return run_step("clean", params)
 
     @task
-    def dedup(_clean: str, params=None) -> str:
+    def dedup(clean_ran: bool, params=None) -> bool:
         """MinHash fuzzy dedup and exact-substring removal (``dedup_stages``)."""
-        return run_step("dedup", params)
+        return run_step("dedup", params, clean_ran)
 
     @task
-    def train_tokenizer(_dedup: str, params=None) -> str:
+    def train_tokenizer(dedup_ran: bool, params=None) -> bool:
         """SentencePiece BPE on a stratified sample of the deduplicated documents."""
-        return run_step("tokenizer", params)
+        return run_step("tokenizer", params, dedup_ran)
 
     @task
-    def tokenize(_dedup: str, _tokenizer: str, params=None) -> str:
+    def tokenize(dedup_ran: bool, tokenizer_ran: bool, params=None) -> bool:
         """Documents -> shuffled Arrow token shards + manifest.json for the trainer."""
-        return run_step("tokenize", params)
+        return run_step("tokenize", params, dedup_ran or tokenizer_ran)
 
     @task
-    def train(_shards: str, params=None) -> str:
+    def train(shards_ran: bool, params=None) -> bool:
         """A causal LM on the shards (only when ``train_steps`` > 0; otherwise nothing to do)."""
         if not params.get("train_steps"):
             log.info("train: train_steps is 0, no model is trained")
-            return ""
-        return run_step("train", params)
+            return False
+        return run_step("train", params, shards_ran)
 
     deduplicated = dedup(clean())
     train(tokenize(deduplicated, train_tokenizer(deduplicated)))

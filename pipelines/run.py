@@ -30,10 +30,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
-import json
 import logging
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -177,24 +175,6 @@ def run_step(step: run_steps.Step) -> int:
             signal.signal(sig, handler)
 
 
-def start_training_afresh_if_changed(step: run_steps.Step, data_changed: bool) -> None:
-    """The trainer resumes from the newest checkpoint in its folder. That is right after a
-    kill, wrong when the shards or the training flags changed since: the old checkpoints
-    then belong to another model, so the run's train folder is cleared first."""
-    config_path = os.path.join(step.output, "run_config.json")
-    if not os.path.isdir(step.output) or not os.path.exists(config_path):
-        return
-    try:
-        with open(config_path, encoding="utf-8") as f:
-            recorded = json.load(f).get("train", {}).get("argv")
-    except (OSError, ValueError):
-        recorded = None
-    if data_changed or recorded != list(step.argv):
-        why = "the token shards changed" if data_changed else "the training settings changed"
-        log.info("run: train: %s since the model in %s was trained; starting it afresh", why, step.output)
-        shutil.rmtree(step.output)
-
-
 def main(argv: Optional[list[str]] = None) -> int:
     started = joblog.setup()
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -228,13 +208,11 @@ def main(argv: Optional[list[str]] = None) -> int:
     completion.begin(args.output)
     stale = False  # once a step reruns, every later step must too (its input changed)
     for i, step in enumerate(planned, start=1):
-        if not stale and step.is_complete():
+        if run_steps.can_skip(step, upstream_ran=stale):
             log.info("run: step %d/%d %s: up to date, skipped", i, len(planned), step.name)
             continue
-        if step.name == "train":
-            start_training_afresh_if_changed(step, data_changed=stale)
+        run_steps.prepare_to_run(step, upstream_ran=stale)
         stale = True
-        completion.begin(step.output)  # the old marker goes now, not when the job gets to it
         log.info("run: step %d/%d %s: running", i, len(planned), step.name)
         step_started = time.monotonic()
         code = run_step(step)

@@ -12,13 +12,17 @@ marker changes, every step after it.
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 import re
+import shutil
 import subprocess
 from typing import Any, Optional
 
 from pipelines import completion
+
+log = logging.getLogger("pipelines.run")
 
 # Step name -> (python -m module, whether it is a Beam job that takes runner options).
 STEPS: dict[str, tuple[str, bool]] = {
@@ -56,6 +60,38 @@ class Step:
             if current is None or recorded.get(path) != current:
                 return False
         return True
+
+
+def can_skip(step: Step, upstream_ran: bool) -> bool:
+    """A step is skipped when nothing before it ran in this run and its marker matches.
+    (One rule for pipelines.run and the Airflow DAG.)"""
+    return not upstream_ran and step.is_complete()
+
+
+def prepare_to_run(step: Step, upstream_ran: bool) -> None:
+    """Before a step runs: its old marker goes at once (not when the job gets to it), and a
+    train folder whose model no longer fits the shards or the flags is cleared."""
+    if step.name == "train":
+        start_training_afresh_if_changed(step, data_changed=upstream_ran)
+    completion.begin(step.output)
+
+
+def start_training_afresh_if_changed(step: Step, data_changed: bool) -> None:
+    """The trainer resumes from the newest checkpoint in its folder. That is right after a
+    kill, wrong when the shards or the training flags changed since: the old checkpoints
+    then belong to another model, so the run's train folder is cleared first."""
+    config_path = os.path.join(step.output, "run_config.json")
+    if not os.path.isdir(step.output) or not os.path.exists(config_path):
+        return
+    try:
+        with open(config_path, encoding="utf-8") as f:
+            recorded = json.load(f).get("train", {}).get("argv")
+    except (OSError, ValueError):
+        recorded = None
+    if data_changed or recorded != list(step.argv):
+        why = "the token shards changed" if data_changed else "the training settings changed"
+        log.info("train: %s since the model in %s was trained; starting it afresh", why, step.output)
+        shutil.rmtree(step.output)
 
 
 def setting_flags(settings: dict[str, Any]) -> list[str]:
