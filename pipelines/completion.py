@@ -125,15 +125,19 @@ def success_path(folder: str) -> str:
     return _join(folder, SUCCESS_NAME)
 
 
-def read_success(folder: str) -> Optional[dict]:
-    """The marker of ``folder`` as a dict, or None when there is none (or it is not JSON)."""
-    path = success_path(folder)
+def _read_json(path: str) -> Optional[dict]:
+    """A small JSON file as data, or None when it is missing or not JSON."""
     if not _exists(path):
         return None
     try:
         return json.loads(_read(path).decode("utf-8"))
     except (ValueError, OSError):
         return None
+
+
+def read_success(folder: str) -> Optional[dict]:
+    """The marker of ``folder`` as a dict, or None when there is none (or it is not JSON)."""
+    return _read_json(success_path(folder))
 
 
 def success_digest(folder: str) -> Optional[str]:
@@ -269,13 +273,7 @@ def check_output(output: str) -> None:
 
 
 def read_stats(output: str) -> Optional[dict]:
-    path = _join(output, "stats.json")
-    if not _exists(path):
-        return None
-    try:
-        return json.loads(_read(path).decode("utf-8"))
-    except (ValueError, OSError):
-        return None
+    return _read_json(_join(output, "stats.json"))
 
 
 HEADLINE_KEYS = ("records_read", "documents_in", "documents_kept", "documents", "tokens", "vocab_size",

@@ -22,6 +22,14 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 
+def repo_env() -> dict:
+    """This process's environment with the repository first on PYTHONPATH, for children
+    started by other launchers (torchrun) that do not run from the repository root."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
 def run_module(module: str, *args, timeout: float = 900, check: bool = True,
                env: dict | None = None) -> subprocess.CompletedProcess:
     """Run ``python -m <module> <args>`` in the repo root as a user would, output captured.

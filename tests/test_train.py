@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import pathlib
 import shutil
 import signal
@@ -20,7 +19,7 @@ import time
 
 import pytest
 
-from conftest import REPO, run_module
+from conftest import REPO, repo_env, run_module
 from model.checkpoint import list_checkpoints
 from model.metrics import latest_by_step, read_jsonl
 
@@ -28,12 +27,6 @@ MAX_STEPS = 16
 RUN_ARGS = ["--config", "tiny", "--seq_len", "64", "--batch_size", "4", "--max_steps", str(MAX_STEPS),
             "--warmup_steps", "2", "--lr", "3e-3", "--eval_every", "8", "--eval_batches", "4", "--ckpt_every", "8"]
 PROCESS_TIMEOUT = 300
-
-
-def _env() -> dict:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
-    return env
 
 
 def _train_args(shards: pathlib.Path, out: pathlib.Path, extra=()) -> list[str]:
@@ -51,7 +44,7 @@ def runs(tmp_path_factory, trainer_shards):
     shards = trainer_shards
     root = tmp_path_factory.mktemp("train_runs")
     two, one, killed = root / "two_procs", root / "one_proc", root / "killed"
-    run_module(*_train_module(shards, two, nproc=2), env=_env(), timeout=PROCESS_TIMEOUT)
+    run_module(*_train_module(shards, two, nproc=2), env=repo_env(), timeout=PROCESS_TIMEOUT)
     from model.train import main
 
     main(_train_args(shards, one))
@@ -63,7 +56,7 @@ def runs(tmp_path_factory, trainer_shards):
     # mid-step, right after the step-4 checkpoint became visible.
     slowed = _train_module(shards, killed, 1, ["--ckpt_every", "4", "--step_delay", "0.5"])
     victim = subprocess.Popen([sys.executable, "-m", *slowed],
-                              cwd=REPO, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                              cwd=REPO, env=repo_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + PROCESS_TIMEOUT
     while not any(step >= 4 for step, _ in list_checkpoints(killed)):
         assert victim.poll() is None, f"run ended before its first checkpoint:\n{victim.stderr.read()[-4000:]}"

@@ -26,7 +26,7 @@ import time
 import pytest
 import torch
 
-from conftest import REPO, run_module
+from conftest import REPO, repo_env, run_module
 from model import checkpoint as ckpt
 from model.metrics import latest_by_step, read_jsonl
 
@@ -372,12 +372,6 @@ KILL_ARGS = ["--config", "tiny", "--seq_len", "64", "--batch_size", "4", "--max_
 PROCESS_TIMEOUT = 400
 
 
-def _env() -> dict:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
-    return env
-
-
 def _torchrun(shards: pathlib.Path, out: pathlib.Path, extra=()) -> list[str]:
     """What follows ``python -m``: a 2-process torchrun of model.train."""
     return ["torch.distributed.run", "--standalone", "--nproc_per_node=2",
@@ -415,13 +409,13 @@ def test_killed_torchrun_leaves_no_orphans_and_a_restart_continues_exactly(shard
     from model.train import main
 
     reference, run = tmp_path / "reference", tmp_path / "run"
-    run_module(*_torchrun(shards, reference), env=_env(), timeout=PROCESS_TIMEOUT)
+    run_module(*_torchrun(shards, reference), env=repo_env(), timeout=PROCESS_TIMEOUT)
 
     # The victim: slowed down (a sleep between backward and the optimizer step), in its own
     # process group, as a shell would start it.
     log = open(tmp_path / "victim.log", "w")  # a file, not a pipe nobody reads
     victim = subprocess.Popen([sys.executable, "-m", *_torchrun(shards, run, ["--step_delay", "1.0"])], cwd=REPO,
-                              env=_env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+                              env=repo_env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.monotonic() + PROCESS_TIMEOUT
         while not any(step >= 4 for step, _ in ckpt.list_checkpoints(run)):
@@ -460,7 +454,7 @@ def test_killed_torchrun_leaves_no_orphans_and_a_restart_continues_exactly(shard
     assert 4 <= logged < MAX_STEPS, logged  # killed mid-run
 
     # Restart on the same folder: the lock is free again, and the run continues exactly.
-    done = run_module(*_torchrun(shards, run), env=_env(), timeout=PROCESS_TIMEOUT)
+    done = run_module(*_torchrun(shards, run), env=repo_env(), timeout=PROCESS_TIMEOUT)
     assert "resumed from" in done.stderr
     assert sorted(_losses(run)) == list(range(1, MAX_STEPS + 1))
     assert _losses(run) == _losses(reference)  # bitwise on CPU
