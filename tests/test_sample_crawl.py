@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import collections
 import gzip
-import hashlib
 import importlib.util
 import re
 
@@ -60,10 +59,10 @@ def pages():
 def test_committed_file_is_reproduced_by_the_script(generator, tmp_path):
     rebuilt = generator.build(tmp_path / "sample-crawl.warc.gz").read_bytes()
     committed = SAMPLE.read_bytes()
-    # Same records first (a clearer failure when the texts changed), then the same bytes.
+    # The records, byte for byte; the gzip bytes around them depend on the zlib build, so
+    # they are not compared.
     assert gzip.decompress(rebuilt) == gzip.decompress(committed), (
         "sample-crawl.warc.gz is stale: run .venv/bin/python scripts/make_sample_crawl.py")
-    assert hashlib.sha256(rebuilt).hexdigest() == hashlib.sha256(committed).hexdigest()
 
 
 def test_size_stays_small():
