@@ -277,7 +277,7 @@ def read_stats(output: str) -> Optional[dict]:
 
 
 HEADLINE_KEYS = ("records_read", "documents_in", "documents_kept", "documents", "tokens", "vocab_size",
-                 "training_documents", "final_loss", "steps")
+                 "training_documents")
 
 
 def headline_counts(stats: Optional[dict]) -> dict:

@@ -28,6 +28,9 @@ KEPT = "kept"
 DROPPED = "dropped:"
 ERROR = "error:"
 DOCUMENTS_IN = "documents_in"  # counted once per input document by jobs that read documents
+# A top-level section of stats.json for counts outside the accounting invariant.
+NOTES = "notes"
+CONFLICTING_RECORD_ID = "warc.conflicting_record_id"  # records kept under a shared id
 
 
 def dropped(key: str) -> str:

@@ -18,7 +18,7 @@ STAGE INTERFACE. A dedup stage is a ``beam.PTransform`` class listed in ``STAGES
 * ``@staticmethod add_arguments(parser)``: its own flags (every registered stage's flags
   are always accepted, so ``--help`` lists them all);
 * ``@classmethod from_args(args) -> stage``: build it from the parsed flags. ``args`` also
-  carries ``input_documents`` (row count from the Parquet footers, or None) for stages
+  carries ``input_documents`` (row count from the Parquet footers) for stages
   that choose a strategy by input size;
 * ``expand(docs: PCollection[Document]) -> dict`` with
   ``"kept"``: PCollection[Document] (input of the next stage),
@@ -50,7 +50,7 @@ from pipelines.io.documents import (
     ReadDocuments,
     WriteDocuments,
     clear_shards,
-    expand_document_inputs,
+    expand_document_inputs_with_rows,
 )
 from pipelines.stats import KEPT, WriteStats, count_metric, dropped
 
@@ -87,21 +87,6 @@ def build_parser(stage_classes: dict) -> argparse.ArgumentParser:
     for cls in stage_classes.values():
         cls.add_arguments(p)
     return p
-
-
-def count_input_documents(files: list[str]) -> Optional[int]:
-    """Rows in the input Parquet files, from their footers (no data is read)."""
-    import pyarrow.parquet as pq
-
-    total = 0
-    try:
-        for path in files:
-            with FileSystems.open(path) as f:
-                total += pq.ParquetFile(f).metadata.num_rows
-    except Exception as e:  # unreadable footer: let the pipeline's reader report it
-        log.warning("could not count input rows (%s); --components=auto will pick distributed", e)
-        return None
-    return total
 
 
 def _outcome(key: str) -> str:
@@ -157,12 +142,12 @@ def main(argv: Optional[list[str]] = None) -> int:
         parser.error("--num_shards must be >= 1")
     try:
         specs, roots = completion.resolve_inputs(args.input, args.allow_incomplete_input)
-        files = expand_document_inputs(specs)
+        files, input_documents = expand_document_inputs_with_rows(specs)
         completion.check_output(args.output)
         completion.check_not_inside_inputs(args.output, roots)
     except (FileNotFoundError, ValueError) as e:
         parser.exit(2, f"{parser.prog}: error: {e}\n")  # one line, no usage dump: the message says what to do
-    args.input_documents = count_input_documents(files)
+    args.input_documents = input_documents
     stages = []
     for name in names:
         cls = STAGES[name]
@@ -170,8 +155,7 @@ def main(argv: Optional[list[str]] = None) -> int:
             stages.append((name, cls.from_args(args)))
         except ValueError as e:
             parser.error(f"stage {name}: {e}")
-    log.info("dedup: %d input files (%s documents), stages %s", len(files),
-             args.input_documents if args.input_documents is not None else "?", names)
+    log.info("dedup: %d input files (%d documents), stages %s", len(files), input_documents, names)
     completion.begin(args.output)
     # Stale shards go, removed/ too even without --keep_removed: the report would read them.
     clear_shards(FileSystems.join(args.output, "documents"))

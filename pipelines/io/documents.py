@@ -144,12 +144,14 @@ class DocumentInputError(ValueError):
 REQUIRED_COLUMNS = ("id", "text")
 
 
-def check_document_file(path: str) -> None:
+def check_document_file(path: str) -> int:
     """Read the footer (not the data) so a corrupt or foreign file stops the job at
-    start-up with its name, instead of failing a worker half-way through."""
+    start-up with its name, instead of failing a worker half-way through. Returns the
+    file's row count (from the same footer)."""
     try:
         with FileSystems.open(path) as f:
-            names = pq.ParquetFile(f).schema_arrow.names
+            footer = pq.ParquetFile(f)
+            names, rows = footer.schema_arrow.names, footer.metadata.num_rows
     except Exception as e:
         raise DocumentInputError(
             f"{path} is not a readable Parquet file ({e}); remove it from the input or "
@@ -161,10 +163,16 @@ def check_document_file(path: str) -> None:
             f"{path} lacks the document column(s) {missing}: give files written by "
             "`python -m pipelines.clean` or `pipelines.dedup` (schema in pipelines/io/documents.py)"
         )
+    return rows
 
 
 def expand_document_inputs(inputs: Iterable[str]) -> list[str]:
     """Resolve folders and globs to a sorted list of Parquet files (footers checked)."""
+    return expand_document_inputs_with_rows(inputs)[0]
+
+
+def expand_document_inputs_with_rows(inputs: Iterable[str]) -> tuple[list[str], int]:
+    """``expand_document_inputs``, and the files' total row count from the footers it reads."""
     files: list[str] = []
     for spec in inputs:
         spec = spec.strip()
@@ -183,9 +191,7 @@ def expand_document_inputs(inputs: Iterable[str]) -> list[str]:
             )
         files.extend(found)
     files = sorted(set(files))
-    for path in files:
-        check_document_file(path)
-    return files
+    return files, sum(check_document_file(path) for path in files)
 
 
 class ReadDocuments(beam.PTransform):

@@ -267,8 +267,8 @@ class ReadWarcOutcomes(beam.PTransform):
 # The stats.json section for counts that are not outcomes, and its key for records that
 # share a WARC-Record-ID with a different payload (also the Beam counter notes.warc /
 # conflicting_record_id).
-NOTES = "notes"
-CONFLICTING_RECORD_ID = "warc.conflicting_record_id"
+NOTES, CONFLICTING_RECORD_ID = stats.NOTES, stats.CONFLICTING_RECORD_ID
+_CONFLICTS = "conflicts"  # _first_copy's count of conflicting records, beside its outcomes
 
 
 def conflict_id(doc_id: str, payload_digest: str) -> str:
@@ -301,20 +301,14 @@ def _first_copy(keyed) -> Iterator[tuple[str, Optional[Document]]]:
         return
     groups = _by_payload(docs)
     conflicting = len(groups) > 1
-    if conflicting:
+    if conflicting:  # counted here, where the payloads are hashed anyway
         Metrics.counter(f"{NOTES}.warc", "conflicting_record_id").inc(len(groups) - 1)
+        yield _CONFLICTS, len(groups) - 1
     for digest, copies in groups.items():
         first = copies[0]
         yield stats.READ_OK, first.replace(id=conflict_id(first.id, digest)) if conflicting else first
         for _ in copies[1:]:
             yield stats.dropped("warc.duplicate_record"), None
-
-
-def _conflicts(keyed) -> Iterable[int]:
-    """Records of one id beyond its first payload (0 when all payloads are equal)."""
-    docs = list(keyed[1])
-    if len(docs) > 1:
-        yield len(_by_payload(docs)) - 1
 
 
 def _notes(conflicts: int) -> Iterable[tuple[str, dict]]:
@@ -348,11 +342,13 @@ class DropRepeatedRecords(beam.PTransform):
             | "KeyById" >> beam.Map(lambda r: (r[1].id, r[1]))
             | "GroupById" >> beam.GroupByKey()
         )
-        unique = groups | "FirstCopy" >> beam.FlatMap(_first_copy)
+        first_copies = groups | "FirstCopy" >> beam.FlatMap(_first_copy)
+        unique = first_copies | "Outcomes" >> beam.Filter(lambda r: r[0] != _CONFLICTS)
         kept = (unique, other) | "Rejoin" >> beam.Flatten()
         notes = (
-            groups
-            | "ConflictingRecords" >> beam.FlatMap(_conflicts)
+            first_copies
+            | "ConflictCounts" >> beam.Filter(lambda r: r[0] == _CONFLICTS)
+            | "Counts" >> beam.Map(lambda r: r[1])
             | "SumConflicts" >> beam.CombineGlobally(sum)
             | "Notes" >> beam.FlatMap(_notes)
         )
