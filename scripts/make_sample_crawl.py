@@ -32,14 +32,14 @@ from __future__ import annotations
 
 import gzip
 import io
-import struct
 import sys
 import uuid
-import zlib
 from pathlib import Path
 
-from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # also when loaded by path (the tests)
+from warc_fixtures import chunked, record_id, record_writer, tiny_png  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "pipelines" / "resources" / "sample" / "sample-crawl.warc.gz"
@@ -48,25 +48,10 @@ FILENAME = "sample-crawl.warc.gz"
 
 
 # --------------------------------------------------------------------------- helpers
-# (the same three helpers as tests/data/make_sample_warc.py, copied so that this script
-# does not depend on the test tree)
+
 
 def rid(key: str) -> str:
-    return f"<urn:uuid:{uuid.uuid5(NS, key)}>"
-
-
-def tiny_png() -> bytes:
-    """A valid 1x1 PNG (signature, IHDR, IDAT, IEND)."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    ihdr = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
-    idat = zlib.compress(b"\x00\x1f\x4e\x79")
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
-
-
-def chunked(data: bytes, size: int = 700) -> bytes:
-    out = b"".join(b"%x\r\n%s\r\n" % (len(data[i:i + size]), data[i:i + size]) for i in range(0, len(data), size))
-    return out + b"0\r\n\r\n"
+    return record_id(NS, key)
 
 
 def edit(paragraphs: list[str], *changes: tuple[str, str]) -> list[str]:
@@ -941,23 +926,11 @@ def build(out_path: Path) -> Path:
     writer = WARCWriter(stream, gzip=True)
     second = iter(range(10_000))
 
-    def write(uri, rec_type, payload=b"", http=None, extra=None, key=None):
+    def next_date() -> str:
         s = next(second) * 7  # 7 s apart, all within one hour
-        headers = {"WARC-Record-ID": rid(key or f"{rec_type} {uri}"),
-                   "WARC-Date": f"2024-04-16T09:{s // 60:02d}:{s % 60:02d}Z"}
-        headers.update(extra or {})
-        if http is not None:
-            status, fields = http
-            is_request = rec_type == "request"
-            http_headers = StatusAndHeaders(status + (" HTTP/1.1" if is_request else ""),
-                                            fields + [("Content-Length", str(len(payload)))],
-                                            protocol="" if is_request else "HTTP/1.1")
-        else:
-            http_headers = None
-        record = writer.create_warc_record(uri, rec_type, payload=io.BytesIO(payload), length=len(payload),
-                                           http_headers=http_headers, warc_headers_dict=headers)
-        writer.write_record(record)
-        return record
+        return f"2024-04-16T09:{s // 60:02d}:{s % 60:02d}Z"
+
+    write = record_writer(writer, NS, next_date)
 
     def html(uri, text, charset="utf-8", header_charset=True, extra_headers=(), key=None, status="200 OK",
              request=False, metadata=None):
@@ -1098,7 +1071,7 @@ def build(out_path: Path) -> Path:
     html("http://harbourtown-courier.example/", MOVED, status="301 Moved Permanently",
          extra_headers=[("Location", f"{courier}/")])
     html(f"{courier}/api/empty-teaser", b"")
-    write(f"{courier}/static/logo.png", "response", tiny_png(), http=("200 OK", [("Content-Type", "image/png")]))
+    write(f"{courier}/static/logo.png", "response", tiny_png(b"\x1f\x4e\x79"), http=("200 OK", [("Content-Type", "image/png")]))
     write(f"{courier}/static/site.css", "response", CSS, http=("200 OK", [("Content-Type", "text/css")]))
     write(f"{courier}/files/ferry-timetable-april.pdf", "response", PDF,
           http=("200 OK", [("Content-Type", "application/pdf")]))

@@ -24,21 +24,22 @@ from __future__ import annotations
 
 import gzip
 import io
-import struct
 import sys
 import uuid
-import zlib
 from pathlib import Path
 
-from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
+
+# The record writer and helpers shared with scripts/make_sample_crawl.py.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+from warc_fixtures import chunked, record_id, record_writer, tiny_png  # noqa: E402
 
 OUT = Path(__file__).with_name("sample.warc.gz")
 NS = uuid.UUID("6f1c1c52-0a7e-4f4e-9a51-3a4b8f0c2d11")
 
 
 def rid(key: str) -> str:
-    return f"<urn:uuid:{uuid.uuid5(NS, key)}>"
+    return record_id(NS, key)
 
 
 def page(title: str, paragraphs: list[str], lang: str, head_extra: str = "", nav: str = "Home | News | About | Contact") -> str:
@@ -212,41 +213,11 @@ EN_XHTML = (
 NOT_FOUND = page("Page not found", ["Sorry, the page you were looking for does not exist or has been moved."], "en")
 
 
-def tiny_png() -> bytes:
-    """A valid 1x1 red PNG (signature, IHDR, IDAT, IEND)."""
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-    ihdr = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
-    idat = zlib.compress(b"\x00\xff\x00\x00")
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
-
-
-def chunked(data: bytes, size: int = 700) -> bytes:
-    out = b"".join(b"%x\r\n%s\r\n" % (len(data[i:i + size]), data[i:i + size]) for i in range(0, len(data), size))
-    return out + b"0\r\n\r\n"
-
-
 def build(out_path: Path) -> Path:
     stream = io.BytesIO()
     writer = WARCWriter(stream, gzip=True)
     minute = iter(range(60))
-
-    def write(uri, rec_type, payload=b"", http=None, extra=None, key=None):
-        headers = {"WARC-Record-ID": rid(key or f"{rec_type} {uri}"),
-                   "WARC-Date": f"2024-03-05T10:{next(minute):02d}:00Z"}
-        headers.update(extra or {})
-        if http is not None:
-            status, fields = http
-            is_request = rec_type == "request"
-            http_headers = StatusAndHeaders(status + (" HTTP/1.1" if is_request else ""),
-                                            fields + [("Content-Length", str(len(payload)))],
-                                            protocol="" if is_request else "HTTP/1.1")
-        else:
-            http_headers = None
-        record = writer.create_warc_record(uri, rec_type, payload=io.BytesIO(payload), length=len(payload),
-                                           http_headers=http_headers, warc_headers_dict=headers)
-        writer.write_record(record)
-        return record
+    write = record_writer(writer, NS, lambda: f"2024-03-05T10:{next(minute):02d}:00Z")
 
     info = (b"software: tests/data/make_sample_warc.py (warcio)\r\nformat: WARC File Format 1.0\r\n"
             b"description: hand-written sample pages for the corpus pipeline tests\r\n")
