@@ -416,6 +416,7 @@ def test_killed_torchrun_leaves_no_orphans_and_a_restart_continues_exactly(shard
     log = open(tmp_path / "victim.log", "w")  # a file, not a pipe nobody reads
     victim = subprocess.Popen([sys.executable, "-m", *_torchrun(shards, run, ["--step_delay", "1.0"])], cwd=REPO,
                               env=repo_env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    workers: list[int] = []
     try:
         deadline = time.monotonic() + PROCESS_TIMEOUT
         while not any(step >= 4 for step, _ in ckpt.list_checkpoints(run)):
@@ -447,8 +448,11 @@ def test_killed_torchrun_leaves_no_orphans_and_a_restart_continues_exactly(shard
         if victim.poll() is None:
             os.killpg(victim.pid, signal.SIGKILL)
             victim.wait()
-        for pid in _children(victim.pid):
-            os.kill(pid, signal.SIGKILL)
+        # The workers seen before the kill: once the launcher is reaped, survivors have
+        # another parent and _children(victim.pid) would no longer find them.
+        for pid in [*workers, *_children(victim.pid)]:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
         log.close()
     logged = max(latest_by_step(read_jsonl(run / "metrics.jsonl"), "train"))
     assert 4 <= logged < MAX_STEPS, logged  # killed mid-run
