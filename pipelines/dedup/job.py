@@ -45,6 +45,7 @@ from pipelines.beam.runner import add_runner_defaults
 from pipelines.beam.transforms import JoinSinks
 from pipelines.dedup.decontaminate import Decontaminate
 from pipelines.dedup.minhash import MinhashDedup
+from pipelines.dedup.paragraph import ParagraphDedup
 from pipelines.dedup.substring import SubstringDedup
 from pipelines.io.documents import (
     ReadDocuments,
@@ -60,6 +61,7 @@ STAGES: dict[str, type] = {
     "minhash": MinhashDedup,
     "substring": SubstringDedup,
     "decontaminate": Decontaminate,
+    "paragraph": ParagraphDedup,
 }
 
 

@@ -8,8 +8,8 @@ Reads what ``python -m pipelines.dedup`` wrote into the output folder:
   removed/minhash/*.parquet     removed near-duplicates with ``duplicate_of`` (``--keep_removed``)
 and writes OUTPUT/report.html: summary cards, documents removed per stage, the cluster-size
 histogram (clusters and documents per size range; each row carries ``data-*`` attributes),
-substring and decontamination figures, and sampled duplicate pairs side by side with their
-MinHash Jaccard estimate, so a reader can see whether the threshold is right.
+substring, paragraph and decontamination figures, and sampled duplicate pairs side by side
+with their MinHash Jaccard estimate, so a reader can see whether the threshold is right.
 
 Memory bound: at most ``pairs`` removed documents are sampled (seeded, order-independent),
 then only their kept counterparts are looked up by id, batch by batch.
@@ -176,12 +176,21 @@ def _minhash_line(minhash: dict) -> str:
 
 
 def substring_section(substring: dict) -> str:
-    if not substring:
+    return _figures_section("substring", "Exact repeated substrings", substring)
+
+
+def paragraph_section(paragraph: dict) -> str:
+    return _figures_section("paragraph", "Exact duplicate paragraphs (Bloom filter)", paragraph)
+
+
+def _figures_section(anchor: str, title: str, figures: dict) -> str:
+    """A stage's flat stats.json figures as a two-column table (nothing when absent)."""
+    if not figures:
         return ""
-    return section("substring", "Exact repeated substrings", "<table><tbody>"
+    return section(anchor, title, "<table><tbody>"
                    + "".join(f'<tr><td class="name">{html.escape(k.replace("_", " "))}</td>'
                              f'<td class="num">{fmt_int(v) if isinstance(v, int) else html.escape(str(v))}</td></tr>'
-                             for k, v in substring.items() if not isinstance(v, (dict, list)))
+                             for k, v in figures.items() if not isinstance(v, (dict, list)))
                    + "</tbody></table>")
 
 
@@ -227,7 +236,8 @@ def _pair_html(p: DuplicatePair) -> str:
 def render_dedup_report(output_dir: str, stats: dict, pairs: list[DuplicatePair], removed_seen: int,
                         notes: list[str]) -> str:
     body = [notes_html(notes), summary_cards(stats), removed_section(stats), clusters_section(stats),
-            substring_section(stats.get("substring") or {}), decontamination_section(stats.get("decontamination") or {}),
+            substring_section(stats.get("substring") or {}), paragraph_section(stats.get("paragraph") or {}),
+            decontamination_section(stats.get("decontamination") or {}),
             pairs_section(pairs, removed_seen)]
     subtitle = f"{output_dir} · stages: {', '.join(stats.get('stages') or [])}"
     return page("Dedup run report", subtitle, "".join(body),
