@@ -7,7 +7,8 @@ Metrics per language on held-out documents (never in the training sample):
   tokens_per_char   lower = more text per context window (the number that matters for
                     CJK, where "words" are characters)
   tokens_per_word   words from pipelines.stages.segmentation.words (script aware)
-  bytes_per_token   UTF-8 bytes per token (compression)
+  tokens_per_byte   tokens per UTF-8 byte: comparable across scripts of different byte widths
+  bytes_per_token   UTF-8 bytes per token (compression; 1 / tokens_per_byte)
   byte_fallback     share of tokens that are byte-fallback pieces (rare characters)
   round_trip_exact  decode(encode(text)) == text for every document
 """
@@ -63,6 +64,7 @@ def evaluate_model(model_path: str, docs: Iterable[SampledDocument]) -> dict:
             **s,
             "tokens_per_char": s["tokens"] / max(s["chars"], 1),
             "tokens_per_word": s["tokens"] / max(s["words"], 1),
+            "tokens_per_byte": s["tokens"] / max(s["bytes"], 1),
             "bytes_per_token": s["bytes"] / max(s["tokens"], 1),
             "byte_fallback": s["byte_tokens"] / max(s["tokens"], 1),
         }

@@ -11,6 +11,11 @@ Why this design
 * Stratified: after the pass, the byte budget is split across languages in proportion
   to ``bytes_seen ** alpha`` (alpha < 1 up-weights small languages, as in XLM-R/mT5
   temperature sampling); budget a language cannot fill goes to the others.
+* Explicit shares (``language_weights``, e.g. ``{"zh": 0.33}``) take precedence: a named
+  language gets that share of the byte budget; the languages not named share the rest
+  by the alpha rule. Why both: temperature sampling can only flatten the natural mix,
+  while a target such as "a third Chinese" (Chinese-LLaMA's lesson: LLaMA's tokenizer
+  spends 1.45 tokens per Chinese character) has to be stated directly.
 * Held out: documents with ``hash("tokenizer-heldout", id) < holdout_fraction`` are kept
   apart (also bottom-k, capped) for the evaluation and never used for training.
 
@@ -23,7 +28,8 @@ from __future__ import annotations
 import dataclasses
 import heapq
 import logging
-from typing import Iterable, Iterator
+import math
+from typing import Iterable, Iterator, Optional
 
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
@@ -96,29 +102,85 @@ def iter_text_rows(files: list[str], batch_size: int = 1024) -> Iterator[tuple[s
                 yield from zip(cols["id"], langs, cols["text"])
 
 
-def allocate_budget(available: dict[str, int], seen: dict[str, int], total: int, alpha: float) -> dict[str, int]:
-    """Split ``total`` bytes over languages proportional to seen**alpha, water-filling:
-    a language capped by what its reservoir holds passes its leftover to the others."""
-    budget = {lang: 0 for lang in available}
-    open_langs = {lang for lang, n in available.items() if n > 0}
+def parse_language_weights(spec: str) -> dict[str, float]:
+    """``"zh=0.33,en=0.3"`` -> ``{"zh": 0.33, "en": 0.3}``: shares of the sample's byte budget.
+
+    Raises ValueError with one line saying what to write instead: each item must be
+    LANG=SHARE, a share a finite number >= 0, no language twice, shares summing to <= 1
+    (the languages not named share what is left)."""
+    weights: dict[str, float] = {}
+    example = "write LANG=SHARE items separated by commas, e.g. --language_weights zh=0.33,en=0.3"
+    for item in filter(None, (part.strip() for part in spec.split(","))):
+        lang, sep, value = (x.strip() for x in item.partition("="))
+        if not sep or not lang or "=" in value:
+            raise ValueError(f"--language_weights: {item!r} is not LANG=SHARE; {example}")
+        try:
+            share = float(value)
+        except ValueError:
+            raise ValueError(f"--language_weights: share {value!r} of {lang!r} is not a number; {example}") from None
+        if not math.isfinite(share) or share < 0:
+            raise ValueError(f"--language_weights: share of {lang!r} is {value}; shares are fractions of the "
+                             "sample in [0, 1] (0 leaves a language out)")
+        if lang in weights:
+            raise ValueError(f"--language_weights: {lang!r} is named twice; name each language once")
+        weights[lang] = share
+    if not weights:
+        raise ValueError(f"--language_weights: no shares in {spec!r}; {example}")
+    total = sum(weights.values())
+    if total > 1 + 1e-9:
+        raise ValueError(f"--language_weights: shares sum to {total:g} > 1; lower them so they sum to at most 1 "
+                         "(the languages not named share what is left)")
+    return weights
+
+
+def _water_fill(room: dict[str, int], weights: dict[str, float], total: int) -> dict[str, int]:
+    """Split ``total`` bytes over languages in proportion to ``weights``; a language capped
+    by its ``room`` passes its leftover on to the others."""
+    budget = {lang: 0 for lang in room}
+    open_langs = {lang for lang, n in room.items() if n > 0}
     remaining = total
     while open_langs and remaining > 0:
-        weights = {lang: float(seen[lang]) ** alpha for lang in open_langs}
-        norm = sum(weights.values()) or 1.0
+        norm = sum(weights[lang] for lang in open_langs) or 1.0
         capped = set()
         spent = 0
         for lang in sorted(open_langs):
-            share = int(remaining * weights[lang] / norm)
-            room = available[lang] - budget[lang]
-            give = min(share, room)
+            give = min(int(remaining * weights[lang] / norm), room[lang] - budget[lang])
             budget[lang] += give
             spent += give
-            if budget[lang] >= available[lang]:
+            if budget[lang] >= room[lang]:
                 capped.add(lang)
         remaining -= spent
         if not capped:
             break  # every open language took its full share
         open_langs -= capped
+    return budget
+
+
+def allocate_budget(available: dict[str, int], seen: dict[str, int], total: int, alpha: float,
+                    language_weights: Optional[dict[str, float]] = None) -> dict[str, int]:
+    """Split ``total`` bytes over languages, water-filling (no language gets more than its
+    reservoir ``available`` holds; what it cannot fill goes to the others).
+
+    Without ``language_weights``: in proportion to ``seen ** alpha``. With them: a named
+    language first gets ``share * total``; the languages not named then share the rest
+    (``1 - sum(shares)`` plus whatever a named language could not fill) by ``seen ** alpha``;
+    only if they cannot fill it either does it go to the named languages, by their shares
+    (so a share is a target, exceeded only when nothing else is left to sample)."""
+    weights = language_weights or {}
+    budget = {lang: 0 for lang in available}
+    for lang, share in weights.items():
+        if lang in available:
+            budget[lang] = min(int(share * total), available[lang])
+    unnamed = {lang: n for lang, n in available.items() if lang not in weights}
+    rest = _water_fill(unnamed, {lang: float(seen[lang]) ** alpha for lang in unnamed},
+                       total - sum(budget.values()))
+    for lang, give in rest.items():
+        budget[lang] += give
+    if any(budget[lang] < n for lang, n in unnamed.items()):
+        return budget  # the unnamed languages took their full shares (up to rounding)
+    named_room = {lang: available[lang] - budget[lang] for lang in available if lang in weights}
+    for lang, give in _water_fill(named_room, weights, total - sum(budget.values())).items():
+        budget[lang] += give
     return budget
 
 
@@ -132,8 +194,10 @@ def sample_documents(
     heldout_max_bytes: int = 2 * 1024 * 1024,
     min_chars: int = 1,
     progress: bool = True,
+    language_weights: Optional[dict[str, float]] = None,
 ) -> Sample:
-    """Stream the corpus once and return the stratified training sample + held-out docs."""
+    """Stream the corpus once and return the stratified training sample + held-out docs.
+    ``language_weights``: explicit shares of ``max_bytes`` per language (see allocate_budget)."""
     files = expand_document_inputs(list(inputs))
     reservoirs: dict[str, BottomK] = {}
     heldout: dict[str, BottomK] = {}
@@ -156,13 +220,16 @@ def sample_documents(
 
     available = {lang: r.bytes for lang, r in reservoirs.items()}
     seen = {lang: r.seen_bytes for lang, r in reservoirs.items()}
-    budget = allocate_budget(available, seen, max_bytes, alpha)
+    budget = allocate_budget(available, seen, max_bytes, alpha, language_weights)
+    absent = sorted(set(language_weights or {}) - set(reservoirs))
+    if absent:
+        log.warning("--language_weights names languages with no training documents: %s", ", ".join(absent))
     train: list[SampledDocument] = []
     per_language = {}
     for lang in sorted(reservoirs):
         taken = 0
         docs = []
-        for doc in reservoirs[lang].ordered(lang):
+        for doc in reservoirs[lang].ordered(lang) if budget[lang] > 0 else ():  # share 0: left out
             if taken >= budget[lang] and docs:
                 break
             size = _size(doc.text)
@@ -178,10 +245,14 @@ def sample_documents(
             "sampled_bytes": taken,
         }
     held = [d for lang in sorted(heldout) for d in heldout[lang].ordered(lang)]
+    sampled_total = sum(v["sampled_bytes"] for v in per_language.values())
+    for v in per_language.values():
+        v["share"] = round(v["sampled_bytes"] / max(sampled_total, 1), 4)  # of the sample's UTF-8 bytes
     stats = {
         "files": len(files),
         "seed": seed,
         "alpha": alpha,
+        "language_weights": dict(language_weights or {}),
         "max_bytes": max_bytes,
         "holdout_fraction": holdout_fraction,
         "skipped": skipped,

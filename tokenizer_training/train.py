@@ -33,7 +33,7 @@ import sentencepiece as spm
 
 from pipelines import completion, joblog
 from tokenizer_training.evaluate import evaluate_against_baseline, format_table
-from tokenizer_training.sample import Sample, sample_documents, training_lines
+from tokenizer_training.sample import Sample, parse_language_weights, sample_documents, training_lines
 from tokenizer_training.sentencepiece_trainer import (
     EOS_ID, MAX_LINE_BYTES, SPECIAL_PIECES, train_sentencepiece, trainer_options, write_json,
 )
@@ -106,6 +106,7 @@ def train_tokenizer(
     sample_mb: float = 256,
     seed: int = 0,
     alpha: float = 0.3,
+    language_weights: Optional[dict[str, float]] = None,
     holdout_fraction: float = 0.02,
     character_coverage: float = 0.9995,
     user_defined_symbols: Iterable[str] = (),
@@ -128,7 +129,8 @@ def train_tokenizer(
     work = tempfile.mkdtemp(prefix="tokenizer-") if remote else output
     try:
         summary = _train_into(work, inputs, vocab_size, sample_mb=sample_mb, seed=seed, alpha=alpha,
-                              holdout_fraction=holdout_fraction, character_coverage=character_coverage,
+                              language_weights=language_weights, holdout_fraction=holdout_fraction,
+                              character_coverage=character_coverage,
                               user_defined_symbols=user_defined_symbols, num_threads=num_threads,
                               evaluate=evaluate, baseline=baseline, progress=progress, sample=sample)
         if remote:
@@ -140,14 +142,15 @@ def train_tokenizer(
             shutil.rmtree(work, ignore_errors=True)
 
 
-def _train_into(output: str, inputs: list[str], vocab_size: int, *, sample_mb, seed, alpha, holdout_fraction,
-                character_coverage, user_defined_symbols, num_threads, evaluate, baseline, progress,
-                sample) -> dict:
+def _train_into(output: str, inputs: list[str], vocab_size: int, *, sample_mb, seed, alpha, language_weights,
+                holdout_fraction, character_coverage, user_defined_symbols, num_threads, evaluate, baseline,
+                progress, sample) -> dict:
     """train_tokenizer's work, into a local folder."""
     os.makedirs(output, exist_ok=True)
     if sample is None:
         sample = sample_documents(inputs, max_bytes=int(sample_mb * 1024 * 1024), seed=seed, alpha=alpha,
-                                  holdout_fraction=holdout_fraction, progress=progress)
+                                  holdout_fraction=holdout_fraction, progress=progress,
+                                  language_weights=language_weights)
     lines = list(training_lines(sample.train, MAX_LINE_BYTES))
     symbols = [s for s in user_defined_symbols if s]
     options = trainer_options(vocab_size, character_coverage=character_coverage,
@@ -183,6 +186,10 @@ def build_arg_parser() -> argparse.ArgumentParser:
     p.add_argument("--sample_mb", type=float, default=256, help="training sample size in MiB of text")
     p.add_argument("--seed", type=int, default=0, help="sampling seed (recorded in sample.json)")
     p.add_argument("--alpha", type=float, default=0.3, help="language stratification exponent (1 = natural mix)")
+    p.add_argument("--language_weights", default="",
+                   help="explicit shares of the sample per language, e.g. 'zh=0.33,en=0.3' (sum <= 1); the "
+                        "languages not named share the rest by --alpha; a share a language cannot fill goes "
+                        "to the others; 0 leaves a language out")
     p.add_argument("--holdout_fraction", type=float, default=0.02, help="documents held out for the evaluation")
     p.add_argument("--character_coverage", type=float, default=0.9995, help="0.9995 suits CJK-heavy corpora")
     p.add_argument("--user_defined_symbols", default="",
@@ -207,6 +214,11 @@ def main(argv: Optional[list[str]] = None) -> int:
         print("error: --character_coverage must be in (0, 1]", file=sys.stderr)
         return 2
     try:
+        language_weights = parse_language_weights(args.language_weights) if args.language_weights else None
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
         # An output root reads its documents/; an unfinished one is refused.
         inputs, roots = completion.resolve_inputs(args.input, args.allow_incomplete_input)
         completion.check_output(args.output)
@@ -214,6 +226,7 @@ def main(argv: Optional[list[str]] = None) -> int:
         completion.begin(args.output, extra=("evaluation.json",))
         summary = train_tokenizer(
             inputs, args.output, args.vocab_size, sample_mb=args.sample_mb, seed=args.seed, alpha=args.alpha,
+            language_weights=language_weights,
             holdout_fraction=args.holdout_fraction, character_coverage=args.character_coverage,
             user_defined_symbols=args.user_defined_symbols.split(","), num_threads=args.num_threads,
             evaluate=not args.no_eval, baseline=args.baseline)
