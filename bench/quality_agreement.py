@@ -83,12 +83,13 @@ def load_texts(pattern: str = DEFAULT_WARCS, max_docs: int | None = None) -> lis
     return rows[:max_docs] if max_docs else rows
 
 
-def our_filters():
-    from pipelines.stages.c4 import C4Quality
-    from pipelines.stages.fineweb import FineWebQuality
-    from pipelines.stages.gopher import GopherQuality, GopherRepetition
-    return {"gopher_repetition": GopherRepetition(), "gopher_quality": GopherQuality(),
-            "c4": C4Quality(), "fineweb": FineWebQuality()}
+def our_filters(config_path: str | None = None):
+    """The four filters as the clean job builds them from the config (default: the
+    default config, with its calibrated ``languages:`` tables), each alone."""
+    from pipelines.config import build_filter_stages, load_config
+    config = load_config(config_path)
+    config = {**config, "order": ["gopher_repetition", "gopher_quality", "c4", "fineweb"]}
+    return {stage.name: stage for stage in build_filter_stages(config)}
 
 
 def datatrove_filters(language: str = "en", stop_words: list[str] | None = None):

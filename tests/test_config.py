@@ -23,11 +23,10 @@ def test_default_config_is_the_fineweb_recipe():
     config = load_config(None)
     assert config["order"] == ["lines", "gopher_repetition", "gopher_quality", "c4", "fineweb", "pii"]
     names = [s.name for s in build(config)]
-    # FineWeb's order; RefinedWeb line cleanup is opt-in.
-    assert names[:4] == ["gopher_repetition", "gopher_quality", "c4", "fineweb"]
-    assert "lines" not in names
+    # Line cleanup first (on since issue #15, calibrated per language), then FineWeb's order.
+    assert names[:5] == ["lines", "gopher_repetition", "gopher_quality", "c4", "fineweb"]
     # The YAML repeats every stage default, so the file documents them all and stays in sync.
-    for stage in build(config)[:4]:
+    for stage in build(config)[:5]:
         assert {k: v for k, v in config[stage.name].items() if k != "enabled"} == stage.DEFAULTS
     assert config["c4"]["filter_no_terminal_punct"] is False
 

@@ -521,3 +521,70 @@ def test_odd_input_gives_a_verdict_not_a_crash(text):
         # Every stage sees every input (each gets a fresh document): no early exit.
         if isinstance(result, Drop):
             assert result.reason in type(stage).REASONS
+
+
+# ------------------------------------------------- issue #15: CJK rules, line cleanup lists
+
+def test_chinese_figures_and_units_are_words_not_symbols():
+    # A weather report: figures and units between one-character words.
+    report = "本周北京最低气温零下5℃，最高气温7℃，降水概率20%，风力3级。" * 10
+    chinese = doc(report, "zh")
+    GopherQuality().process(chinese)  # signals are stored on the document, kept or dropped
+    assert chinese.signals["gopher_alpha_words_ratio"] > 0.85
+    # English keeps datatrove's semantics: a number is a word without a letter.
+    english = doc("It was 5 degrees at 7 am and 20 percent rain. " * 10)
+    GopherQuality().process(english)
+    assert english.signals["gopher_alpha_words_ratio"] < 0.85
+
+
+def test_chinese_line_ends_know_closing_quotes_semicolons_and_table_rows():
+    text = "\n".join(["他说：“我们明天再来。”", "第一条 为了加强监督，制定本法；",
+                      "| 第六十九条 本法自公布之日起施行。 |", "|---|", "标题没有句号"])
+    chinese = doc(text, "zh")
+    FineWebQuality().process(chinese)
+    assert chinese.signals["fineweb_line_punct_ratio"] == pytest.approx(3 / 4)  # the rule row is not a line
+    # English lines are judged as datatrove does: a closing quote ends no sentence there.
+    english = doc('He said "we will come back."\nNo stop here')
+    FineWebQuality().process(english)
+    assert english.signals["fineweb_line_punct_ratio"] == 0.0
+
+
+def test_latin_acronyms_in_a_chinese_line_are_no_uppercase_banner():
+    line = "华为已经预告，在即将到来的IFA（柏林消费电子展）期间，带来最新的5G麒麟处理器和COVID检测。"
+    assert line_removal_reason(line, len(quality_words(line)), 20, 5, 0.5) is None
+
+
+def test_trailing_headline_block_after_a_marker_is_cut(test_data):
+    article = fixture_text(test_data, "zh_news")
+    hot = ["热门推荐", "海尔4名员工午休被开除 员工：只有30分钟午餐时间", "- 2019年09月06日", "- APP专享",
+           "传iPhone 11成本下降了10% 但苹果没打算降价让利", "- 78,693"]
+    result = LineCleanup().process(doc(article + "\n" + "\n".join(hot), "zh"))
+    assert not isinstance(result, Drop)
+    assert result.signals["lines_removed_headline_list"] == len(hot)
+    assert result.text.rstrip().endswith(article.strip()[-10:])
+    # The block cut does not count toward RefinedWeb's share of removed words.
+    assert result.signals["words_removed_frac"] == 0.0
+
+
+def test_trailing_numbered_link_list_is_cut_but_a_numbered_article_is_not():
+    prose = "这篇文章介绍了城市公园的历史和今天的变化，记者走访了多位市民和管理人员。" * 3
+    menu = ["扫描下方二维码解锁更多技能", "1、回复【公租房】查看最新消息", "2、回复【福利】查看各种政策福利",
+            "3、回复【社保】查询广州社保缴纳记录"]
+    cleaned = LineCleanup().process(doc(prose + "\n" + "\n".join(menu), "zh"))
+    assert cleaned.signals["lines_removed_headline_list"] == 4 and cleaned.text == prose
+    steps = "\n".join(f"{i}. Preheat the oven and mix the flour with the butter for step {i} of the recipe."
+                      for i in range(1, 5))
+    kept = LineCleanup().process(doc("How to bake the cake at home.\n" + steps))
+    assert "lines_removed_headline_list" not in kept.signals
+
+
+def test_line_word_lists_are_per_language():
+    from pipelines.stages.lines import line_words
+    assert "weiterlesen" in line_words("de").navigation_contains
+    assert "weiterlesen" not in line_words("zh").navigation_contains
+    assert line_words("sv") == line_words("en")  # no list of its own: English
+    # A disclaimer line is boilerplate in a short line, text in a long one.
+    zh = line_words("zh")
+    disclaimer = "网友评论仅供其表达个人看法，并不表明网易立场。"
+    assert line_removal_reason(disclaimer, len(quality_words(disclaimer)), 20, 5, 0.5, zh, 100) == "copyright"
+    assert line_removal_reason(disclaimer, 500, 20, 5, 0.5, zh, 100) is None

@@ -12,7 +12,12 @@ from pipelines.stages.base import Document, StageResult
 from pipelines.stages.gopher import count_duplicates
 from pipelines.stages.language_table import LanguageAwareStage
 from pipelines.stages.rules import MAX, MIN, Rule, first_failing_rule
-from pipelines.stages.segmentation import ends_with_terminal_punctuation, word_tokens
+from pipelines.stages.segmentation import (
+    ends_sentence_cjk,
+    ends_with_terminal_punctuation,
+    table_row_content,
+    word_tokens,
+)
 
 
 class FineWebQuality(LanguageAwareStage):
@@ -41,11 +46,18 @@ class FineWebQuality(LanguageAwareStage):
         if not lines:
             return self.drop(doc, "fineweb_empty")
         _, dup_chars = count_duplicates(lines)
+        ends_sentence = ends_with_terminal_punctuation
+        punct_lines = lines
+        if profile.no_space_script:
+            # Chinese/Japanese lines end in 。” or ；, and sites frame articles in tables
+            # ("| 第六十九条 本法自公布之日起施行。 |"): judge the cell text, skip rule rows.
+            ends_sentence = ends_sentence_cjk
+            punct_lines = [c for c in (table_row_content(l).rstrip() for l in lines) if c] or lines
         # Tokens as a word tokenizer counts them (punctuation included): FineWeb's 0.3 was
         # tuned on spaCy tokens.
         n_tokens = len(word_tokens(text, profile.segmentation, profile.join_hyphens))
         s = {
-            "fineweb_line_punct_ratio": sum(ends_with_terminal_punctuation(l) for l in lines) / len(lines),
+            "fineweb_line_punct_ratio": sum(ends_sentence(l) for l in punct_lines) / len(punct_lines),
             "fineweb_short_line_ratio": sum(len(l) <= p["short_line_length"] for l in lines) / len(lines),
             "fineweb_char_dup_ratio": dup_chars / max(len(text) - text.count("\n"), 1),
             "fineweb_new_line_ratio": text.count("\n") / max(n_tokens, 1),

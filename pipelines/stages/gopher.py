@@ -20,7 +20,7 @@ import numpy as np
 from pipelines.stages.base import Document, StageResult
 from pipelines.stages.language_table import LanguageAwareStage
 from pipelines.stages.rules import MAX, MIN, Rule, first_failing_rule
-from pipelines.stages.segmentation import is_symbol_token, word_tokens
+from pipelines.stages.segmentation import is_number_or_unit, is_symbol_token, word_tokens
 
 _PARAGRAPH_SPLIT = re.compile(r"\n{2,}")
 _LINE_SPLIT = re.compile(r"\n+")
@@ -86,13 +86,29 @@ class GopherQuality(LanguageAwareStage):
             "gopher_ellipsis_ratio": (text.count("...") + text.count("…")) / max(n_tokens, 1),
             "gopher_bullet_lines_ratio": sum(l.lstrip().startswith(("•", "-")) for l in lines) / len(lines),
             "gopher_ellipsis_lines_ratio": sum(l.rstrip().endswith(("...", "…")) for l in lines) / len(lines),
-            "gopher_alpha_words_ratio": sum(w.isalpha() or any(c.isalpha() for c in w) for w in words) / max(n_tokens, 1),
+            "gopher_alpha_words_ratio": _alpha_words_ratio(tokens, words, profile.no_space_script),
             "gopher_stop_words": float(n_stop),
         }
         doc.signals.update(s)
 
         reason = first_failing_rule(s, self.RULES, p)
         return self.drop(doc, reason) if reason else doc
+
+
+def _alpha_words_ratio(tokens: list[str], words: list[str], no_space_script: bool) -> float:
+    """Words with a letter / all tokens (punctuation included, datatrove's semantics).
+
+    In no-space scripts every character is a word, so a figure or a unit stands for a
+    whole word among one-character words ("气温零下5℃", "增长3.5%"): counted as words
+    with a letter, a weather or finance report is not a "page of symbols"; the "|" frame
+    of table rows is layout, not text, and is not counted at all (issue #15).
+    """
+    if no_space_script:
+        alpha = sum(1 for w in words if is_number_or_unit(w) or any(c.isalpha() for c in w))
+        alpha += sum(1 for t in tokens if is_symbol_token(t) and is_number_or_unit(t))
+        n = sum(1 for t in tokens if t != "|")
+        return alpha / max(n, 1)
+    return sum(any(c.isalpha() for c in w) for w in words) / max(len(tokens), 1)
 
 
 def count_duplicates(items: list[str]) -> tuple[int, int]:

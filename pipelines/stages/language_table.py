@@ -51,7 +51,7 @@ class LanguageProfile:
 
 # Character-based thresholds shared by Chinese, Japanese and Thai.
 _CHAR_SCRIPT_OVERRIDES: dict[str, dict[str, Any]] = {
-    "lines": {"nav_max_words": 20},
+    "lines": {"nav_max_words": 20, "disclaimer_max_words": 100},
     # 50 English words carry about as much as 100 Chinese characters.
     "gopher_quality": {"min_doc_words": 100, "max_doc_words": 200_000,
                        "min_avg_word_length": None, "max_avg_word_length": None},

@@ -7,19 +7,28 @@ empty line (two consecutive newlines). When it had to remove more than 5% of the
 the page is mostly boilerplate and is dropped ("lines_removed_too_many"), as RefinedWeb
 does.
 
-Pattern lists are deliberately small (en/de/fr/zh): a long list removes real sentences.
-Navigation phrases only count in short lines (<= ``nav_max_words`` words); counters and
-cookie/JavaScript notices are removed at any length, as C4 does.
+Word lists are per language, in pipelines/resources/line_words.yaml (small on purpose: a
+long list removes real sentences). Navigation phrases only count in short lines (<=
+``nav_max_words`` words), copyright/disclaimer phrases in lines of <= ``disclaimer_max_words``;
+counters and cookie/JavaScript notices are removed at any length, as C4 does. A trailing
+block of related headlines (after a marker such as "Related articles"/"热门推荐", or a run of
+numbered link titles) is cut off (``headline_block_start``; issue #15); its words do not
+count toward the 5% rule.
 """
 from __future__ import annotations
 
+import dataclasses
+import functools
+import pathlib
 import re
 from typing import Any
 
+import yaml
+
 from pipelines.stages.base import Document, StageResult
-from pipelines.stages.language_table import LanguageAwareStage
+from pipelines.stages.language_table import LanguageAwareStage, normalize_language
 from pipelines.stages.rules import MAX, Rule, first_failing_rule
-from pipelines.stages.segmentation import quality_words
+from pipelines.stages.segmentation import ends_sentence_cjk, quality_words
 
 # Leading blanks go too, so "old town [citation needed]." becomes "old town."
 CITATION_RE = re.compile(r"\s*\[(?:\d+|edit|citation needed|bearbeiten|modifier|編輯|编辑)\]", re.IGNORECASE)
@@ -38,56 +47,125 @@ COUNTER_RE = re.compile(
     re.IGNORECASE,
 )
 
-# Whole short line is one of these (after lowercasing and stripping punctuation).
-NAV_EXACT = frozenset({
-    "home", "menu", "next", "previous", "print", "search", "share", "subscribe", "top", "login", "log in",
-    "startseite", "suche", "weiter", "zurück", "drucken", "teilen", "anmelden",
-    "accueil", "recherche", "suivant", "précédent", "imprimer", "partager",
-    "首页", "登录", "注册", "搜索", "更多", "分享", "上一页", "下一页", "返回",
-})
-# Phrases that mark a short line as navigation/boilerplate wherever they occur in it.
-NAV_CONTAINS = (
-    "read more", "sign in", "sign up", "log in", "log out", "items in cart", "your cart", "shopping cart",
-    "accept cookies", "cookie settings", "skip to content", "back to top", "share this", "all rights reserved",
-    "weiterlesen", "mehr lesen", "anmelden", "registrieren", "warenkorb", "cookies akzeptieren",
-    "nach oben", "alle rechte vorbehalten",
-    "lire la suite", "en savoir plus", "se connecter", "s'inscrire", "panier", "accepter les cookies",
-    "retour en haut", "tous droits réservés",
-    "阅读全文", "阅读更多", "购物车", "返回顶部", "分享到", "上一篇", "下一篇", "版权所有", "当前位置",
-)
-# C4's line rules that FineWeb keeps, plus their de/fr/zh equivalents.
-POLICY_PHRASES = (
-    "javascript", "terms of use", "privacy policy", "cookie policy", "uses cookies", "use of cookies",
-    "use cookies", "datenschutzerklärung", "nutzungsbedingungen", "verwendet cookies",
-    "politique de confidentialité", "utilise des cookies", "conditions d'utilisation",
-    "隐私政策", "使用条款", "使用cookie",
-)
+WORDS_PATH = pathlib.Path(__file__).resolve().parents[1] / "resources" / "line_words.yaml"
 _PUNCT_RE = re.compile(r"[^\w\s']+", re.UNICODE)
 _BLANK_RUNS_RE = re.compile(r"\n{3,}")
+# An item of a numbered list: "1. ...", "- 56. ...", "3、回复【社保】...", "(2) ...".
+_NUMBERED_ITEM_RE = re.compile(r"^\s*(?:[-*•]\s*)?[(（]?\d{1,3}\s*[.、．)）]\s*\S")
 
 
-# What line_removal_reason returns; each is also a signal ``lines_removed_<reason>``.
-LINE_REMOVAL_REASONS = ("no_letters", "counter", "policy", "uppercase", "navigation")
+@dataclasses.dataclass(frozen=True)
+class LineWords:
+    """The phrase lists one page is matched against (see pipelines/resources/line_words.yaml)."""
+
+    navigation_exact: frozenset = frozenset()
+    navigation_contains: tuple = ()
+    policy: tuple = ()
+    copyright: tuple = ()
+    headline_markers: tuple = ()
+
+    def merged(self, other: "LineWords") -> "LineWords":
+        return LineWords(*(a | b if isinstance(a, frozenset) else a + b
+                           for a, b in zip(dataclasses.astuple(self), dataclasses.astuple(other))))
+
+
+@functools.lru_cache(maxsize=None)
+def _word_table() -> dict[str, LineWords]:
+    with open(WORDS_PATH, encoding="utf-8") as f:
+        raw = yaml.safe_load(f)
+    return {lang: LineWords(frozenset(str(w).lower() for w in lists.get("navigation_exact") or ()),
+                            *(tuple(str(w).lower() for w in lists.get(field.name) or ())
+                              for field in dataclasses.fields(LineWords)[1:]))
+            for lang, lists in raw.items()}
+
+
+@functools.lru_cache(maxsize=None)
+def line_words(language: str = "") -> LineWords:
+    """``common`` plus the lists of ``language`` (English where it has none); every
+    language's lists together for ``"*"`` (what a page of unknown language is matched against)."""
+    table = _word_table()
+    if language == "*":
+        merged = LineWords()
+        for words in table.values():
+            merged = merged.merged(words)
+        return merged
+    return table["common"].merged(table.get(language) or table["en"])
+
+
+# What line_removal_reason returns, then the block rule; each is also a signal
+# ``lines_removed_<reason>``.
+LINE_REMOVAL_REASONS = ("no_letters", "counter", "policy", "copyright", "uppercase", "navigation", "headline_list")
+
+
+def _normalized(lower: str) -> str:
+    return " ".join(_PUNCT_RE.sub(" ", lower).split())
 
 
 def line_removal_reason(line: str, words_in_line: int, nav_max_words: int, min_upper_letters: int,
-                        max_upper_frac: float) -> str | None:
-    """Why a (stripped, non-empty) line is boilerplate, or None to keep it."""
+                        max_upper_frac: float, words: LineWords | None = None,
+                        disclaimer_max_words: float | None = 30) -> str | None:
+    """Why a (stripped, non-empty) line is boilerplate, or None to keep it. ``words``:
+    the page language's lists (default: every language's)."""
+    words = words or line_words("*")
     if not any(c.isalpha() for c in line):
         return "no_letters"  # only digits, punctuation, symbols
     lower = line.lower()
     if COUNTER_RE.match(line):
         return "counter"
-    if any(p in lower for p in POLICY_PHRASES):
+    if any(p in lower for p in words.policy):
         return "policy"
-    cased = [c for c in line if c.isupper() or c.islower()]
-    if len(cased) >= min_upper_letters and sum(c.isupper() for c in cased) / len(cased) > max_upper_frac:
+    if (disclaimer_max_words is not None and words_in_line <= disclaimer_max_words
+            and any(p in lower for p in words.copyright)):
+        return "copyright"
+    # Share of upper case among all letters: Han characters are letters without case, so
+    # "5G", "IFA" or "COVID" in a Chinese sentence do not make it an all-caps banner.
+    letters = [c for c in line if c.isalpha()]
+    upper = sum(c.isupper() for c in letters)
+    if upper >= min_upper_letters and upper / len(letters) > max_upper_frac:
         return "uppercase"
     if words_in_line <= nav_max_words:
-        normalized = " ".join(_PUNCT_RE.sub(" ", lower).split())
-        if normalized in NAV_EXACT or any(p in normalized for p in NAV_CONTAINS):
+        normalized = _normalized(lower)
+        if normalized in words.navigation_exact or any(p in normalized for p in words.navigation_contains):
             return "navigation"
     return None
+
+
+def headline_block_start(lines: list[str], counts: list[int], nav_max_words: int, words: LineWords) -> int:
+    """Index of the first line of a trailing block of related headlines, or len(lines).
+
+    Two shapes (issue #15; pages keep such lists after the article): a short marker line
+    ("Related articles", "热门推荐", "加载更多", "责任编辑：…") after the first quarter of the
+    page's words and followed by no line of prose (more than 2 x ``nav_max_words`` words,
+    ending a sentence), which opens the block up to the end; or a run of >= 3 numbered items at
+    the end ("1、回复【社保】…", "- 56. 蔡健雅… [引用日期…]"), followed by at most 3 short
+    lines and preceded by at most one short heading. ``lines`` are stripped, non-empty;
+    ``counts`` their word counts.
+    """
+    total = sum(counts)
+    # From the end: is there a line of prose (long, ending a sentence) at or after i?
+    prose_after = [False] * (len(lines) + 1)
+    for i in range(len(lines) - 1, -1, -1):
+        prose_after[i] = prose_after[i + 1] or (counts[i] > 2 * nav_max_words and ends_sentence_cjk(lines[i]))
+    seen = 0
+    for i, (line, n) in enumerate(zip(lines, counts)):
+        if (seen >= total / 4 and n <= nav_max_words and words.headline_markers and not prose_after[i + 1]
+                and _normalized(line.lower()).startswith(words.headline_markers)):
+            return i
+        seen += n
+    end = len(lines)
+    while end > 0 and len(lines) - end < 3 and counts[end - 1] <= nav_max_words \
+            and not _NUMBERED_ITEM_RE.match(lines[end - 1]):
+        end -= 1
+    start = end
+    # Link titles end without a sentence terminal; numbered steps of a recipe or a how-to
+    # end theirs ("3. Bake for 20 minutes.") and are text.
+    while start > 0 and _NUMBERED_ITEM_RE.match(lines[start - 1]) and not ends_sentence_cjk(lines[start - 1]):
+        start -= 1
+    if end - start < 3:
+        return len(lines)
+    if start > 0 and counts[start - 1] <= nav_max_words:
+        start -= 1  # its heading ("扫描下方二维码解锁更多技能", "References")
+    return start
 
 
 class LineCleanup(LanguageAwareStage):
@@ -98,37 +176,46 @@ class LineCleanup(LanguageAwareStage):
         "max_uppercase_frac": 0.5,  # a line with more upper- than lowercase letters...
         "min_uppercase_letters": 5,  # ...and at least this many letters ("USA" stays)
         "strip_citations": True,
+        "disclaimer_max_words": 30,  # copyright/disclaimer phrases only in lines this short
+        "remove_headline_blocks": True,  # cut a trailing related-headline block
     }
     REASONS = ("lines_empty_doc", "lines_removed_too_many")
     RULES = (Rule("max_removed_words_frac", "words_removed_frac", "lines_removed_too_many", MAX),)
 
     def process(self, doc: Document) -> StageResult:
         profile, p = self.settings(doc)
-        kept: list[str] = []
-        total_words = removed_words = total_lines = removed_lines = 0
-        removed_by: dict[str, int] = {}  # removal reason -> lines it removed
+        words = line_words(normalize_language(doc.language))
+        rows: list[str] = []  # stripped lines, "" for blank ones (paragraph structure)
         for raw in doc.text.split("\n"):
             line = raw.strip()
             if p["strip_citations"]:
                 line = CITATION_RE.sub("", line).strip()
-            if not line:
-                kept.append("")  # paragraph structure; blank runs collapsed below
-                continue
-            n_words = len(quality_words(line, profile.segmentation))
-            total_words += n_words
-            total_lines += 1
-            why = line_removal_reason(line, n_words, p["nav_max_words"], p["min_uppercase_letters"],
-                                      p["max_uppercase_frac"])
+            rows.append(line)
+        content = [i for i, line in enumerate(rows) if line]
+        if not content:
+            return self.drop(doc, "lines_empty_doc")
+        counts = [len(quality_words(rows[i], profile.segmentation)) for i in content]
+        block = len(content)
+        if p["remove_headline_blocks"]:
+            block = headline_block_start([rows[i] for i in content], counts, p["nav_max_words"], words)
+        removed_by: dict[str, int] = {}  # removal reason -> lines it removed
+        removed: set[int] = set()
+        total_words = sum(counts)
+        removed_words = 0
+        for k, (i, n_words) in enumerate(zip(content, counts)):
+            why = "headline_list" if k >= block else line_removal_reason(
+                rows[i], n_words, p["nav_max_words"], p["min_uppercase_letters"], p["max_uppercase_frac"],
+                words, p["disclaimer_max_words"])
             if why:
                 removed_by[why] = removed_by.get(why, 0) + 1
-                removed_words += n_words
-                removed_lines += 1
-                continue
-            kept.append(line)
-        if not total_lines:
-            return self.drop(doc, "lines_empty_doc")
-        words_frac = removed_words / total_words if total_words else 1.0
-        doc.signals["lines_removed_frac"] = removed_lines / total_lines
+                removed.add(i)
+                # A cut-off trailing block says nothing about the page above it (the
+                # later rules judge what is left): only line removals count toward
+                # RefinedWeb's share of removed words.
+                removed_words += n_words if why != "headline_list" else 0
+        kept_words = total_words - sum(n for k, n in enumerate(counts) if k >= block)
+        words_frac = removed_words / kept_words if kept_words else 1.0
+        doc.signals["lines_removed_frac"] = len(removed) / len(content)
         doc.signals["words_removed_frac"] = words_frac
         # Which kinds of boilerplate went, only for kinds that were found, so a page
         # dropped for too many removed words says what they were.
@@ -137,5 +224,6 @@ class LineCleanup(LanguageAwareStage):
         reason = first_failing_rule(doc.signals, self.RULES, p)
         if reason:
             return self.drop(doc, reason)
+        kept = [line for i, line in enumerate(rows) if i not in removed]
         doc.text = _BLANK_RUNS_RE.sub("\n\n", "\n".join(kept)).strip()
         return doc

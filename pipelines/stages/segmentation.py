@@ -178,3 +178,50 @@ def _is_abbreviation_period(text: str, match) -> bool:
     if word.isdigit():
         return len(word) <= 2
     return len(word) <= 3 and _NEXT_LOWER_OR_DIGIT_RE.match(text, match.end()) is not None
+
+
+# ---------------------------------------------------------------------------
+# Line and token classes the CJK variants of the rules need (issue #15). Chinese news
+# quotes whole sentences (“……。”), so a line ends in a closing quote after its 。; a
+# statute or a list ends clauses in ；; sites lay articles out in tables, which the
+# extractor writes as "| cell | cell |" rows; weather and finance reports are full of
+# figures and units (12℃, 3.5%, 28951亿元) that are words of the text, not symbols.
+# ---------------------------------------------------------------------------
+
+# Closing quotes and brackets that may follow a sentence terminal at the end of a line.
+_LINE_END_CLOSERS = "\"'”’»)]）」』》】〉"
+# Clause terminals that end a line of running Chinese/Japanese text besides 。！？.
+_CJK_EXTRA_TERMINALS = "；;"
+# A markdown table row as trafilatura writes tables: "| a | b |" (also the "|---|" rule).
+_TABLE_ROW_RE = re.compile(r"^\s*\|.*\|\s*$")
+# A number ("2020", "3.5", "28,951", "10:30") or a unit/currency sign standing alone.
+_NUMBER_RE = re.compile(r"^\d+(?:[.,:]\d+)*$")
+UNIT_SYMBOLS = frozenset("%％‰°℃℉¥￥$€£㎡㎞㎏")
+
+
+def ends_sentence_cjk(line: str) -> bool:
+    """True when a (right-stripped) line ends a sentence or clause, closing quotes and
+    brackets after the terminal allowed: "……。”", "第一条 ……；"."""
+    stripped = line.rstrip(_LINE_END_CLOSERS)
+    if not stripped:
+        return False
+    return stripped[-1] in _CJK_EXTRA_TERMINALS or ends_with_terminal_punctuation(stripped)
+
+
+def is_table_row(line: str) -> bool:
+    """True for a table row as the extractor writes it ("| cell | cell |")."""
+    return _TABLE_ROW_RE.match(line) is not None
+
+
+def table_row_content(line: str) -> str:
+    """The text of a line with a table row's outer frame removed ("| a | b |" -> "a | b");
+    "" for a rule row ("|---|---|"); other lines unchanged."""
+    if not is_table_row(line):
+        return line
+    inner = line.strip()[1:-1].strip()
+    return "" if not inner.strip("-:| ") else inner
+
+
+def is_number_or_unit(token: str) -> bool:
+    """True for a token that is a number or a unit/currency sign ("2020", "3.5", "℃", "%")."""
+    return token in UNIT_SYMBOLS or _NUMBER_RE.match(token) is not None
