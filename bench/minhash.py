@@ -12,24 +12,29 @@ with a share of near-duplicates (bench/minhash_eval.py's edits).
      with the compiled kernel (numba, the default) and with the NumPy path;
    - datasketch ``MinHash(num_perm=112, scheme="affine64").update_batch(shingles)`` per
      document (its sha1 hashfunc), from the same tokens;
-   - datatrove ``MinhashDedupSignature.get_shingles + get_signature`` per document, from text.
+   - datatrove ``MinhashDedupSignature.get_shingles + get_signature`` per document, from text;
+   - rensa ``RMinHash(num_perm=112).update(shingles)`` per document (Rust; 32-bit hash
+     values), from the same tokens, and from raw text with the same ``tokenize``.
 2. Verification, in process (CPU time, best of --repeats): what checking the LSH
    candidate edges costs per document (its payload: the signature as bytes, or its
    shingle set for ``--verify exact``) and per distinct candidate edge (``edge_similarity``
-   on two payloads, as the job's ``VerifyEdges`` calls it), at the default bands.
+   on two payloads, as the job's ``EdgeEnds`` checks them), at the default bands.
 3. End to end: ``python -m pipelines.dedup`` on --n documents (DirectRunner, one
    worker), once per setting of --jobs on the same input: docs/s per core (documents /
-   CPU seconds of the job process), peak RSS, candidate edges checked and rejected, the
-   largest cluster. Verification on vs off is the default setting vs ``--verify none``;
-   their CPU difference over the edges checked is the end-to-end cost per edge.
+   CPU seconds of the job process), its peak RSS (the job is one process: the peak of
+   the one worker), candidate edges checked and rejected, the largest cluster.
+   Verification on vs off is the default setting vs ``--verify none``; their CPU
+   difference over the edges checked is the end-to-end cost per edge.
+
+Every figure is also printed as one JSON line (``{"bench": "minhash", ...}``).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import pathlib
 import random
-import resource
 import subprocess
 import sys
 import tempfile
@@ -93,6 +98,11 @@ def rate(n: int, seconds: float) -> str:
     return f"{n / seconds:9.0f} docs/s"
 
 
+def emit(**figures) -> None:
+    """One JSON line of figures (the machine-readable copy of the lines around it)."""
+    print(json.dumps({"bench": "minhash", **figures}), flush=True)
+
+
 def bench_signatures(docs: list[Document], repeats: int = 3) -> None:
     from datasketch import MinHash
     from datatrove.pipeline.dedup.minhash import MinhashConfig, MinhashDedupSignature
@@ -135,18 +145,28 @@ def bench_signatures(docs: list[Document], repeats: int = 3) -> None:
         for x in texts[:m]:
             step.get_signature(step.get_shingles(x))
 
+    from rensa import RMinHash
+
+    def run_rensa_tok():
+        for toks in tokens[:m]:
+            RMinHash(num_perm=112, seed=1).update([s.decode() for s in shingles(toks, 5)])
+
+    def run_rensa():
+        for x in texts[:m]:
+            RMinHash(num_perm=112, seed=1).update([s.decode() for s in shingles(tokenize(x), 5)])
+
     # CPU time of this process (time.process_time), not wall time: on a shared, loaded
     # machine wall time also counts other processes. Each measurement is repeated,
     # interleaved with the others, and the fastest repeat is kept.
     runs = {"tok": run_tok, "ours_tok": run_ours_tok, "ours": run_ours, "np_tok": run_np_tok, "np": run_np,
-            "ds": run_ds, "dt": run_dt}
+            "ds": run_ds, "dt": run_dt, "rensa_tok": run_rensa_tok, "rensa": run_rensa}
     best = dict.fromkeys(runs, float("inf"))
     for _ in range(repeats):
         for name, fn in runs.items():
             t = time.process_time()
             fn()
             best[name] = min(best[name], time.process_time() - t)
-    t_tok, t_ours_tok, t_ours, t_np_tok, t_np, t_ds, t_dt = (best[k] for k in runs)
+    t_tok, t_ours_tok, t_ours, t_np_tok, t_np, t_ds, t_dt, t_rs_tok, t_rs = (best[k] for k in runs)
 
     def vs_ds(t):
         return f"{t_ds / m / (t / n):.1f}x datasketch"
@@ -160,6 +180,14 @@ def bench_signatures(docs: list[Document], repeats: int = 3) -> None:
     print(f"datasketch, text -> sig (+ same tokenize)   {rate(m, t_ds + t_tok * m / n)}   ours is "
           f"{(t_ds / m + t_tok / n) / (t_ours / n):.1f}x faster")
     print(f"datatrove (sha1) shingles+signature, text  {rate(m, t_dt)}   ours is {t_dt / m / (t_ours / n):.1f}x faster")
+    print(f"rensa RMinHash, tokens -> sig               {rate(m, t_rs_tok)}   (shingle strings made in Python)")
+    print(f"rensa RMinHash, text -> sig (same tokenize) {rate(m, t_rs)}   ours is {t_rs / m / (t_ours / n):.1f}x faster")
+    per_core = {"tokenize": (n, t_tok), "ours_numba_tokens": (n, t_ours_tok), "ours_numpy_tokens": (n, t_np_tok),
+                "ours_numba_text": (n, t_ours), "ours_numpy_text": (n, t_np), "datasketch_tokens": (m, t_ds),
+                "datasketch_text": (m, t_ds + t_tok * m / n), "datatrove_text": (m, t_dt),
+                "rensa_tokens": (m, t_rs_tok), "rensa_text": (m, t_rs)}
+    for name, (count, seconds) in per_core.items():
+        emit(part="signatures", impl=name, documents=count, docs_per_cpu_s=round(count / seconds, 1))
 
 
 def bench_verification(docs: list[Document], repeats: int = 3) -> None:
@@ -201,6 +229,10 @@ def bench_verification(docs: list[Document], repeats: int = 3) -> None:
               f"({size:,.0f} bytes/document to shuffle)")
         print(f"--verify {mode:9s} check                  {1e6 * best[f'{mode} checks'] / max(1, len(pairs)):8.1f} us/edge"
               f"   = {1e6 * best[f'{mode} checks'] / n:6.2f} us/document here; {len(pairs) - passed[mode]} edges rejected")
+        emit(part="verification", mode=mode, documents=n, distinct_edges=len(pairs),
+             payload_us_per_doc=round(1e6 * best[f"{mode} payloads"] / n, 2), payload_bytes_per_doc=round(size),
+             check_us_per_edge=round(1e6 * best[f"{mode} checks"] / max(1, len(pairs)), 2),
+             check_us_per_doc=round(1e6 * best[f"{mode} checks"] / n, 2))
 
 
 def bench_job(docs_iter, n: int, workdir: pathlib.Path, extra: list[str], settings: list[str]) -> None:
@@ -225,34 +257,59 @@ def bench_job(docs_iter, n: int, workdir: pathlib.Path, extra: list[str], settin
     if "default" in cpu and "none" in cpu:
         # Same input, same bands: the difference is the verification (payloads, two shuffles, checks).
         extra_cpu = cpu["default"] - cpu["none"]
+        checked = stats["minhash"]["edges_checked"]
         print(f"verification end to end: {extra_cpu:+.1f} s CPU = {1e6 * extra_cpu / n:+.0f} us/document, "
-              f"{1e6 * extra_cpu / max(1, stats['minhash']['edges_checked']):+.0f} us/edge checked "
-              f"({stats['minhash']['edges_checked']} edges)")
+              f"{1e6 * extra_cpu / max(1, checked):+.0f} us/edge checked ({checked} edges)")
+        emit(part="verification_end_to_end", documents=n, cpu_s=round(extra_cpu, 2),
+             us_per_doc=round(1e6 * extra_cpu / n, 1), us_per_edge_checked=round(1e6 * extra_cpu / max(1, checked), 1),
+             edges_checked=checked)
 
 
 def run_job(src: pathlib.Path, out: pathlib.Path, flags: list[str], n: int, text_bytes: int, label: str):
     """One dedup job in a child process: (its CPU seconds, its stats.json)."""
     cmd = [sys.executable, "-m", "pipelines.dedup", "--input", str(src), "--output", str(out),
-           "--num_shards", "8", "--direct_num_workers=1", "--no_report", *flags]
+           "--num_shards", "8", "--direct_num_workers=1", "--no_report", "--keep_removed", *flags]
     print(f"-- {label}: {' '.join(cmd[1:])}")
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
-    subprocess.run(cmd, check=True, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # wait4: the CPU time and peak RSS of this job alone (the job is one process, one
+    # worker: --direct_num_workers=1). Docs per CPU second is docs/s per core, and unlike
+    # wall time it does not depend on what else runs on a shared machine.
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        raise subprocess.CalledProcessError(proc.returncode, cmd)
     dt = time.perf_counter() - t
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    # CPU seconds of the job process: docs per CPU second is docs/s per core, and unlike
-    # wall time it does not depend on what else runs on a shared machine. (ru_maxrss of
-    # children is the largest child so far: a running maximum over the settings.)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    cpu = usage.ru_utime + usage.ru_stime
+    peak_mb = usage.ru_maxrss / 1024
     stats = json.loads((out / "stats.json").read_text())
     m = stats["minhash"]
     largest = max(int(k) for k in stats["clusters"]["size_histogram"])
-    print(f"   wall {dt:.1f}s, CPU {cpu:.1f}s: {rate(n, cpu)} per core, {text_bytes / 1e6 / cpu:.2f} MB/s per core, "
-          f"peak RSS so far {after.ru_maxrss / 1024:.0f} MB")
+    print(f"   wall {dt:.1f}s, CPU {cpu:.1f}s (user {usage.ru_utime:.1f}, system {usage.ru_stime:.1f}): "
+          f"{rate(n, cpu)} per core, {text_bytes / 1e6 / cpu:.2f} MB/s per core, peak RSS of the worker {peak_mb:.0f} MB")
     print(f"   kept {stats['documents_kept']} of {stats['documents_in']}, duplicate clusters "
           f"{stats['clusters']['duplicate_clusters']}, largest cluster {largest}, candidate edges {m.get('candidate_edges', 0)}"
           + (f", checked {m['edges_checked']}, rejected {m['edges_rejected']}" if m.get("verify") != "none" else ""))
+    emit(part="job", setting=label, flags=flags, documents=n, text_mb=round(text_bytes / 1e6), cpu_s=round(cpu, 2),
+         user_s=round(usage.ru_utime, 2), system_s=round(usage.ru_stime, 2), wall_s=round(dt, 1),
+         docs_per_cpu_s=round(n / cpu), mb_per_cpu_s=round(text_bytes / 1e6 / cpu, 2), peak_rss_mb=round(peak_mb),
+         peak_rss_bytes_per_input_byte=round(usage.ru_maxrss * 1024 / text_bytes, 2), kept=stats["documents_kept"],
+         removed=stats["documents_in"] - stats["documents_kept"], largest_cluster=largest,
+         candidate_edges=m.get("candidate_edges", 0), edges_checked=m.get("edges_checked"),
+         edges_rejected=m.get("edges_rejected"), load_avg=os.getloadavg(),
+         output_sha256=output_digest(out))
     return cpu, stats
+
+
+def output_digest(out: pathlib.Path) -> str:
+    """SHA-256 over the job's output files (documents/, removed/, stats.json): equal
+    digests mean byte-identical output, e.g. before and after a change of the job."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for f in sorted(p for p in out.rglob("*") if p.is_file() and p.name != "_SUCCESS"):
+        h.update(str(f.relative_to(out)).encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()
 
 
 def main() -> None:

@@ -9,7 +9,8 @@ import apache_beam as beam
 import pytest
 
 from dedup_helpers import load_minhash_eval
-from pipelines.dedup.components import DistributedComponents, LocalComponents, union_find_components
+from pipelines.dedup.components import DistributedComponents, union_find_components
+from pipelines.stages.minhash_graph import as_ints, compact_ids, connected_labels
 
 
 def run_beam(edges, transform, workdir: pathlib.Path):
@@ -74,10 +75,26 @@ def test_same_clusters_on_real_near_duplicates(shared_data, tmp_path):
     # Plus a random graph and a long path (disjoint ids) to exercise many rounds.
     edges += random_graph(7)
     dist, stats = run_beam(edges, DistributedComponents(max_rounds=8), tmp_path / "d")
-    local, _ = run_beam(edges, LocalComponents(), tmp_path / "l")
-    assert dist == local == union_find_components(edges)
+    assert dist == union_find_components(edges) == array_components(edges)
     assert stats["converged"] is True
     assert stats["rounds_changes"][0] > 0 and stats["rounds_changes"][-1] == 0
+
+
+def array_components(edges) -> dict:
+    """The job's single-worker path: compact ids, SciPy components, smallest id per component."""
+    names = {}
+    ends = []
+    for u, v in edges:
+        for x in (u, v):
+            names[as_ints(*compact_ids([x]))[0]] = x
+        ends.append((u, v))
+    (uh, ul), (vh, vl) = compact_ids([u for u, _ in ends]), compact_ids([v for _, v in ends])
+    nh, nl, comp = connected_labels(uh, ul, vh, vl)
+    nodes = [names[i] for i in as_ints(nh, nl)]
+    smallest = {}
+    for node, c in zip(nodes, comp.tolist()):
+        smallest[c] = min(smallest.get(c, node), node)
+    return {node: smallest[c] for node, c in zip(nodes, comp.tolist())}
 
 
 def test_max_rounds_must_be_positive():

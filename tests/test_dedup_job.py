@@ -14,6 +14,7 @@ from pipelines.dedup import job as dedup
 from pipelines.io.documents import document_to_row, iter_parquet_documents, write_parquet_file
 from pipelines.dedup.minhash import MAIN, CandidateEdges, MinhashDedup, keep_key
 from pipelines.stages.base import Document
+from pipelines.stages.minhash_graph import as_ints, compact_name, is_canonical_id
 from pipelines.stages.minhash import MinHashConfig, MinHasher, band_keys, tokenize
 
 
@@ -109,6 +110,36 @@ def test_rerun_is_byte_identical_and_local_components_give_the_same_output(corpu
     assert {k: v for k, v in local.items() if k != "stats.json"} == {k: v for k, v in dist.items() if k != "stats.json"}
 
 
+def test_partitions_and_components_paths_give_the_same_output(corpus, distributed_run, tmp_path):
+    """Band buckets and edge checks split over 3 partitions (as on a cluster, where each
+    partition is grouped on one worker) write the bytes of the 1-partition job, with
+    either components path."""
+    src = corpus[0]
+    dist_out, _ = distributed_run
+    flags = ["--keep_removed", "--keep", "longest_text", "--minhash_partitions", "3"]
+    run_job(src, tmp_path / "d", "--components", "distributed", "--max_rounds", "4", *flags)
+    run_job(src, tmp_path / "l", "--components", "local", *flags)
+    assert tree_digest(tmp_path / "d") == tree_digest(dist_out)
+    local, dist = tree_digest(tmp_path / "l"), tree_digest(dist_out)
+    assert {k: v for k, v in local.items() if k != "stats.json"} == {k: v for k, v in dist.items() if k != "stats.json"}
+
+
+def test_compact_ids_keep_the_order_of_stable_ids_and_name_the_others():
+    from pipelines.stages.base import stable_id
+    from pipelines.stages.minhash_graph import compact_ids, compact_int
+
+    ids = [stable_id(str(i)) for i in range(300)] + ["no-words-0", "chain-1", "é", ""]
+    hi, lo = compact_ids(ids)
+    ints = as_ints(hi, lo)
+    assert len(set(ints)) == len(ids) and ints == [compact_int(i) for i in ids]
+    canonical = ids[:300]
+    # Hex ids decode exactly: same order as the strings, and back to the same string.
+    assert sorted(canonical) == [compact_name(c) for c in sorted(ints[:300])]
+    names = {c: i for c, i in zip(ints[300:], ids[300:])}
+    assert [compact_name(c, names) for c in ints] == ids
+    assert not is_canonical_id("ABCDEF0123456789abcdef0123456789") and is_canonical_id(ids[0])
+
+
 def test_keep_rules_order():
     a = Document(id="a", text="short", warc_date="2021-01-01")
     b = Document(id="b", text="much longer text", warc_date="2020-05-01")
@@ -160,23 +191,37 @@ def collected(pcoll, path: pathlib.Path):
             | f"Write{path.stem}" >> beam.Map(lambda xs: path.write_text(json.dumps(sorted(xs)))))
 
 
+def _edge_names(element) -> list:
+    """CandidateEdges' (partition, ("edges", arrays)) -> [member id, smallest member id] pairs."""
+    _, (_, e) = element
+    u, v = as_ints(e["u_hi"], e["u_lo"]), as_ints(e["v_hi"], e["v_lo"])
+    return [[compact_name(a), compact_name(b)] for a, b in zip(u, v)]
+
+
 def test_verify_none_gives_the_unverified_candidate_edges_and_clusters(corpus, tmp_path):
     """--verify none is the code path of the job before verification: the same candidate
-    edges (verification on or off does not change them) and the same clusters as the
-    unverified library path, with the old 14 x 8 bands."""
+    edges (verification on or off does not change them; made from arrays in partitions
+    of band hashes, however many) and the same clusters as the unverified library path,
+    with the old 14 x 8 bands."""
     from apache_beam.testing.test_pipeline import TestPipeline
 
     src, docs, _, mod = corpus
     old = MinHashConfig(bands=14, rows=8, verify="none")
+    # Ids of real pages only: the "no-words" rows have no shingles, hence no edge.
+    pages = [d for d in docs if is_canonical_id(d.id)]
     with TestPipeline() as p:
-        pcoll = p | beam.Create(docs)
-        for name, config in (("none", old), ("signature", MinHashConfig(bands=14, rows=8))):
-            collected((pcoll | f"Edges_{name}" >> CandidateEdges(config))[MAIN], tmp_path / f"edges_{name}.json")
+        pcoll = p | beam.Create(pages)
+        for name, config, parts in (("none", old, 1), ("signature", MinHashConfig(bands=14, rows=8), 1),
+                                    ("parts", old, 3)):
+            edges = pcoll | f"Edges_{name}" >> CandidateEdges(config, partitions=parts, batch_size=100)
+            collected(edges[MAIN] | f"Names_{name}" >> beam.FlatMap(_edge_names), tmp_path / f"edges_{name}.json")
     # (the Create holds the duplicate-id row only once: the Parquet input has it twice)
-    expected = [list(e) for e in unverified_star_edges(docs, old)]
+    expected = sorted({tuple(e) for e in unverified_star_edges(pages, old)})
     assert len(expected) > 20
-    for name in ("none", "signature"):
-        assert json.loads((tmp_path / f"edges_{name}.json").read_text()) == expected
+    for name in ("none", "signature", "parts"):
+        # (distinct per partition of band hashes: an edge whose bands fall in several
+        # partitions comes from each; the next join makes them distinct)
+        assert sorted({tuple(e) for e in json.loads((tmp_path / f"edges_{name}.json").read_text())}) == expected
 
     stats, kept, removed = run_job(src, tmp_path / "out", "--verify", "none", "--bands", "14", "--rows", "8",
                                    "--keep_removed", "--components", "local")
@@ -228,7 +273,9 @@ def test_verification_breaks_a_chain_of_shared_pages(chain, tmp_path):
     # With loose bands and no check, every link is a candidate: one cluster of seven.
     stats, kept, removed = run_job(src, tmp_path / "none", "--bands", "56", "--rows", "2", "--verify", "none",
                                    "--keep_removed", "--components", "local")
-    assert set(clusters_of(kept, removed).values()) == {"chain-0"} and len(kept) == 1
+    # (one cluster of all seven; its id is the member with the smallest compact id, which
+    # for ids that are not stable_id's 32 hex digits is a hash: pipelines.stages.minhash_graph)
+    assert len(set(clusters_of(kept, removed).values())) == 1 and len(kept) == 1 and len(removed) == len(docs) - 1
     for flags in ([], ["--bands", "56", "--rows", "2"], ["--verify", "exact"]):
         stats, kept, removed = run_job(src, tmp_path / "_".join(["v", *flags]).replace("-", ""), *flags)
         assert len(kept) == len(docs) and not removed

@@ -3,10 +3,9 @@
 Both label every node with the smallest node id of its component (ids are compared as
 strings, like document ids everywhere else), so results are directly comparable.
 
-``union_find_components`` / ``LocalComponents``: single node. The Beam version combines
-edges into a union-find forest with a mergeable CombineFn. Memory bound: the whole forest
-(one entry per node that has an edge, i.e. per document that has a duplicate candidate)
-lives in one worker. Use it for inputs up to a few million candidate documents.
+``union_find_components``: single node, the reference. The dedup job's single-worker path
+runs on arrays instead (SciPy's connected components: ``minhash_graph.connected_labels``,
+wired by ``minhash.LocalClusters``); the tests check all three agree.
 
 ``DistributedComponents``: the large-star / small-star algorithm of Kiveris et al.,
 "Connected Components in MapReduce and Beyond" (SoCC 2014), as Beam rounds. Each step
@@ -61,53 +60,6 @@ def union_find_components(edges: Iterable[tuple[str, str]]) -> dict[str, str]:
             else:
                 parent[ru] = rv
     return {node: find(node) for node in parent}
-
-
-class _UnionFindCombine(beam.CombineFn):
-    """Edges -> {node: parent} forest; merging two forests unions their pairs."""
-
-    def create_accumulator(self):
-        return {}
-
-    def add_input(self, forest, edge):
-        u, v = edge
-        forest.setdefault(u, u)
-        forest.setdefault(v, v)
-        forest[u] = _root(forest, u)
-        forest[v] = _root(forest, v)
-        ru, rv = forest[u], forest[v]
-        if ru != rv:
-            forest[max(ru, rv)] = min(ru, rv)
-        return forest
-
-    def merge_accumulators(self, forests):
-        forests = list(forests)
-        merged = forests[0]
-        for other in forests[1:]:
-            for node, par in other.items():
-                self.add_input(merged, (node, par))
-        return merged
-
-    def extract_output(self, forest):
-        return union_find_components(forest.items())
-
-
-def _root(forest: dict, x: str) -> str:
-    while forest[x] != x:
-        forest[x] = forest[forest[x]]  # path halving
-        x = forest[x]
-    return x
-
-
-class LocalComponents(beam.PTransform):
-    """PCollection[(u, v)] -> PCollection[(node, component_min)] on one worker."""
-
-    def expand(self, edges):
-        return (
-            edges
-            | "UnionFind" >> beam.CombineGlobally(_UnionFindCombine()).without_defaults()
-            | "Labels" >> beam.FlatMap(lambda labels: sorted(labels.items()))
-        )
 
 
 # ------------------------------------------------------------------- distributed version

@@ -1,39 +1,54 @@
 """MinHash-LSH fuzzy deduplication as Beam transforms (a stage of ``pipelines.dedup``).
 
-Steps (every one keyed and bounded; no step collects the corpus):
-1. ``ComputeBandKeys``: documents in batches -> ``(band key, doc id)`` pairs (a list per
-   document, unpacked after the split). The band key
-   is 10 bytes: band index (2) + 64-bit hash of the band's rows (8). With verification on,
-   also ``(doc id, payload)``: the document's whole signature (num_perm uint64 values as
-   bytes) or, with ``--verify exact``, its sorted shingle hashes.
-2. ``BucketsToEdges``: group by band key; each bucket with >= 2 members becomes a star of
-   edges to its smallest id. That is O(n) edges for an n-member bucket (not n^2 pairs)
-   and keeps exactly the connectivity of the bucket. The bucket iterable is streamed twice
-   (min, then emit): a huge bucket (boilerplate pages) costs time, not memory.
-3. ``VerifyEdges`` (unless ``--verify none``): every distinct candidate edge is checked on
-   its two documents' payloads and kept only if their Jaccard (estimated from all
-   num_perm values, or exact) reaches ``--verify_threshold``; the others are counted
-   (``edges_rejected``). Without it a chain of weak edges (A~B, B~C, ... each sharing one
-   band by chance or by a shared paragraph) merges unrelated documents into one cluster.
-4. Connected components (``pipelines.dedup.components``): distributed large-star/small-star,
-   or union-find on one worker for small inputs.
-5. Keep rule: one document per cluster, chosen by (--keep) smallest_id, longest_text or
-   earliest_date, ties broken by id; the cluster id is the smallest member id.
-6. Join back to the documents by id: kept ones get ``minhash_cluster`` and
-   ``minhash_cluster_size``; the others are removed with ``duplicate_of`` = kept id.
+Elements are batches and partitions of NumPy arrays, not documents, bands or edges: the
+old job moved one Beam element per band key, per edge and per document through every
+step, and that overhead was most of its cost (docs/dedup.md, "Speed"). The array work
+lives in ``pipelines.stages.minhash_graph``; ids inside the stage are 128-bit compact ids
+(two uint64 arrays), exact and order-preserving for ``stable_id`` ids (see there).
+
+Steps (every one keyed and bounded; ``P`` = ``--minhash_partitions``, by default one
+partition per ``DOCS_PER_PARTITION`` input documents):
+1. ``SketchBatch``: a batch of documents -> one element of arrays: compact ids, band
+   hashes (documents x bands), keep-key columns, and with verification the payloads
+   (whole signatures, or with ``--verify exact`` the shingle sets).
+2. Buckets: each batch's band entries are split into ``P`` partitions by band hash; a
+   partition's entries (every entry of its buckets) are grouped on one worker, sorted,
+   and every bucket of >= 2 members becomes a star of edges to its smallest id
+   (``bucket_star_edges``): O(n) edges per bucket, the bucket's whole connectivity.
+3. Endpoints (``EdgeEnds``): two joins by partition of id bring each distinct edge its
+   two documents' payloads and keep keys; with verification on, an edge is kept only if
+   the two documents' Jaccard (estimated from all num_perm values, or exact) reaches
+   ``--verify_threshold``; the others are counted (``edges_rejected``). Without the check
+   a chain of weak edges (A~B, B~C, ...) merges unrelated documents into one cluster.
+   The first join also finds ids read twice.
+4. Clusters: ``local``: every kept edge on one worker, SciPy's connected components,
+   cluster size and kept document per cluster on arrays. ``distributed``: large-star /
+   small-star rounds (``pipelines.dedup.components``) on 128-bit ints, then the summary by
+   cluster with combiners. Cluster id = smallest member id; kept = smallest keep key
+   (--keep smallest_id, longest_text or earliest_date; ties by id).
+5. Annotate: kept documents get ``minhash_cluster`` / ``minhash_cluster_size``, the others
+   are removed with ``duplicate_of`` = the kept id. ``local`` hands the cluster of every
+   clustered document to one ParDo over the documents as a side input (bounded like the
+   union-find: one entry per document that has a near-duplicate), so documents are not
+   shuffled; only rows of an id read twice are grouped. ``distributed`` (and the Dask
+   runner, which recomputes side inputs: ``pipelines.beam.runner``) joins by id.
 """
 from __future__ import annotations
 
 import argparse
 import logging
+import math
 from typing import Iterator, Optional
 
 import apache_beam as beam
+import numpy as np
 from apache_beam.metrics import Metrics
 
+from pipelines.beam.runner import is_dask_pipeline
 from pipelines.beam.transforms import BatchDocuments, MergeNamedNumbers, SplitByKind
-from pipelines.dedup.components import DEFAULT_MAX_ROUNDS, DistributedComponents, LocalComponents
+from pipelines.dedup.components import DEFAULT_MAX_ROUNDS, DistributedComponents
 from pipelines.progress import Progress
+from pipelines.stages import minhash_graph as graph
 from pipelines.stages.base import Document
 from pipelines.stages.minhash import (
     DEFAULT_BANDS,
@@ -47,16 +62,23 @@ from pipelines.stages.minhash import (
     MinHashConfig,
     MinHasher,
     band_keys,
-    edge_similarity,
+    exact_jaccard,
 )
 
 STAGE = "minhash"
 KEEP_RULES = ("smallest_id", "longest_text", "earliest_date")
 COMPONENT_MODES = ("auto", "distributed", "local")
-# --components=auto uses the single-worker union-find up to this many input documents.
+# --components=auto uses the single-worker components up to this many input documents.
 DEFAULT_LOCAL_MAX_DOCS = 1_000_000
+# Documents per partition of the bucket and endpoint joins when --minhash_partitions is
+# not given: ~1 KB of band entries (37 x 26 bytes) and ~0.9 KB of signature per document,
+# so a partition holds ~200 MB of arrays on one worker.
+DOCS_PER_PARTITION = 100_000
+DEFAULT_BATCH_SIZE = 2048
 
 log = logging.getLogger(__name__)
+
+U64 = np.uint64
 
 
 def keep_key(doc: Document, rule: str) -> tuple:
@@ -71,15 +93,46 @@ def keep_key(doc: Document, rule: str) -> tuple:
 
 # Multi-output steps yield (tag, value) and are split with SplitByKind (Dask limit 1 in
 # pipelines.beam.runner).
-MAIN, METRIC, REMOVED, PAYLOAD = "main", "metric", "removed", "payload"
+MAIN, METRIC, REMOVED, DUP = "main", "metric", "removed", "dup"
 
 
-class ComputeBandKeys(beam.DoFn):
-    """Batch of documents -> per document (MAIN, [(band key bytes, doc id), ...]), and with
-    verification on (PAYLOAD, (doc id, payload bytes)); counts documents without shingles."""
+def _take(arrays: dict, rows: np.ndarray) -> dict:
+    """The rows of every per-document column (None columns stay None)."""
+    out = {}
+    for name, col in arrays.items():
+        if col is None:
+            out[name] = None
+        elif isinstance(col, list):
+            out[name] = [col[i] for i in rows.tolist()]
+        else:
+            out[name] = col[rows]
+    return out
 
-    def __init__(self, config: MinHashConfig):
-        self.config = config
+
+def _concat(parts: list[dict]) -> dict:
+    """Columns of several array dicts, concatenated (list columns joined)."""
+    out = {}
+    for name in parts[0]:
+        cols = [p[name] for p in parts]
+        if cols[0] is None:
+            out[name] = None
+        elif isinstance(cols[0], list):
+            out[name] = [x for c in cols for x in c]
+        else:
+            out[name] = np.concatenate(cols)
+    return out
+
+
+# ------------------------------------------------------------------------ 1. sketches
+class SketchBatch(beam.DoFn):
+    """Batch of documents -> one dict of arrays (documents with shingles only):
+    ``hi``/``lo`` compact ids, ``bands`` (n x bands band hashes), ``length`` (characters,
+    for --keep longest_text), ``date`` (for --keep earliest_date, else None), ``payload``
+    (signature rows, a list of shingle sets, or None); ``no_shingles``: how many documents
+    of the batch had no word (each its own cluster)."""
+
+    def __init__(self, config: MinHashConfig, keep: str):
+        self.config, self.keep = config, keep
         self.hasher: Optional[MinHasher] = None
 
     def setup(self):
@@ -88,181 +141,435 @@ class ComputeBandKeys(beam.DoFn):
         self.no_shingles = Metrics.counter(STAGE, "documents_without_shingles")
         self.progress = Progress("minhash", "documents hashed", 50_000)
 
-    def process(self, batch: list[Document]) -> Iterator:
+    def process(self, batch: list[Document]) -> Iterator[dict]:
         texts = [d.text for d in batch]
         sig, n_sh = self.hasher.signatures(texts)
-        keys = band_keys(sig, self.config.bands, self.config.rows)
-        payloads = self.hasher.verify_payloads(texts, sig) if self.config.verify != "none" else None
+        rows = np.flatnonzero(n_sh > 0)
         self.progress.add(len(batch))
-        for i, (doc, row, n) in enumerate(zip(batch, keys, n_sh)):
-            if n == 0:
-                # Nothing to compare: such a document is its own cluster.
-                self.no_shingles.inc()
-                yield METRIC, ("documents_without_shingles", 1)
-                continue
-            # One element per document, not per band: every element of this step passes
-            # each filter of SplitByKind, and one element per band cost 7-10 % of the job
-            # (docs/dedup.md). "OneKeyPerBand" unpacks the list after the split.
-            yield MAIN, [(band.to_bytes(2, "big") + value.to_bytes(8, "big"), doc.id)
-                         for band, value in enumerate(row.tolist())]
-            if payloads is not None:
-                yield PAYLOAD, (doc.id, payloads[i])
+        if rows.size < len(batch):
+            self.no_shingles.inc(len(batch) - rows.size)
+        hi, lo = graph.compact_ids([batch[i].id for i in rows.tolist()])
+        payload = None
+        if self.config.verify == "signature":
+            payload = sig[rows]
+        elif self.config.verify == "exact":
+            payload = self.hasher.shingle_sets([texts[i] for i in rows.tolist()])
+        yield {
+            "hi": hi, "lo": lo,
+            "bands": band_keys(sig[rows], self.config.bands, self.config.rows),
+            "length": np.fromiter((len(texts[i]) for i in rows.tolist()), np.int64, rows.size),
+            "date": ([batch[i].warc_date or "" for i in rows.tolist()] if self.keep == "earliest_date" else None),
+            "payload": payload,
+            "no_shingles": len(batch) - int(rows.size),
+        }
 
 
-class BucketsToEdges(beam.DoFn):
-    """(band key, member ids) -> (member, smallest member) for every other member."""
+def _node_columns(sketch: dict) -> dict:
+    return {k: sketch[k] for k in ("hi", "lo", "length", "date", "payload")}
 
-    def process(self, element) -> Iterator:
-        _, members = element
-        smallest, size = None, 0
-        for m in members:
-            size += 1
-            if smallest is None or m < smallest:
-                smallest = m
-        if size < 2:
-            return
-        yield METRIC, ("buckets_with_candidates", 1)
-        yield METRIC, ("max:largest_bucket", size)
-        for m in members:
-            if m != smallest:
-                yield MAIN, (m, smallest)
+
+def _by_partition(values: np.ndarray, partitions: int) -> list[tuple[int, np.ndarray]]:
+    """(partition, rows) for every partition that has rows."""
+    if partitions == 1:
+        return [(0, np.arange(values.size))] if values.size else []
+    part = graph.partition_of(values, partitions)
+    order = np.argsort(part, kind="stable")
+    bounds = np.searchsorted(part[order], np.arange(partitions + 1))
+    return [(p, order[bounds[p]:bounds[p + 1]]) for p in range(partitions) if bounds[p + 1] > bounds[p]]
+
+
+# ------------------------------------------------------------------------- 2. buckets
+def _band_entries(sketch: dict, partitions: int) -> list:
+    """A batch's band entries, one (partition, arrays) element per partition."""
+    n, bands = sketch["bands"].shape
+    if n == 0:
+        return []
+    key = sketch["bands"].ravel()
+    entries = {"band": np.tile(np.arange(bands, dtype=np.uint16), n), "key": key,
+               "hi": np.repeat(sketch["hi"], bands), "lo": np.repeat(sketch["lo"], bands)}
+    return [(p, _take(entries, rows)) for p, rows in _by_partition(key, partitions)]
+
+
+def _bucket_edges(element, partitions: int) -> list:
+    """One partition of band entries -> its star edges, keyed by the partition of their
+    first end (the next join's key), and its counts."""
+    _, parts = element
+    e = _concat(list(parts))
+    star = graph.bucket_star_edges(e["band"], e["key"], e["hi"], e["lo"])
+    # Only counts that are not zero, as when every bucket and edge was an element.
+    out = [(METRIC, (name, star[name])) for name in ("candidate_edges", "buckets_with_candidates") if star[name]]
+    if star["largest_bucket"]:
+        out.append((METRIC, ("max:largest_bucket", star["largest_bucket"])))
+    edges = {k: star[k] for k in ("u_hi", "u_lo", "v_hi", "v_lo")}
+    out += [(MAIN, (p, ("edges", _take(edges, rows)))) for p, rows in _by_partition(edges["u_lo"], partitions)]
+    return out
 
 
 class CandidateEdges(beam.PTransform):
-    """Documents -> {MAIN: LSH candidate edges (member, smallest member) of every band
-    bucket, one per bucket shared (repeats kept, as the unverified job always had them),
-    METRIC: (name, number) pairs, and with verification on PAYLOAD: (id, payload)}."""
+    """Documents -> {MAIN: (partition of u, ("edges", distinct star edges u -> smallest
+    member v as compact-id arrays)), METRIC: (name, number), "sketches": the batches}."""
 
-    def __init__(self, config: MinHashConfig, batch_size: int = 256):
+    def __init__(self, config: MinHashConfig, keep: str = "smallest_id", partitions: int = 1,
+                 batch_size: int = DEFAULT_BATCH_SIZE):
         super().__init__()
-        self.config, self.batch_size = config, batch_size
+        self.config, self.keep, self.partitions, self.batch_size = config, keep, partitions, batch_size
 
     def expand(self, docs):
-        kinds = [MAIN, METRIC, PAYLOAD] if self.config.verify != "none" else [MAIN, METRIC]
-        bands = (
+        parts = self.partitions
+        sketches = (
             docs
-            | "Batch" >> BatchDocuments(min_batch_size=16, max_batch_size=self.batch_size)
-            | "BandKeys" >> beam.ParDo(ComputeBandKeys(self.config))
-            | "BandKeysOut" >> SplitByKind(kinds)
+            | "Batch" >> BatchDocuments(min_batch_size=min(64, self.batch_size), max_batch_size=self.batch_size)
+            | "Sketch" >> beam.ParDo(SketchBatch(self.config, self.keep))
         )
         buckets = (
-            bands[MAIN]
-            | "OneKeyPerBand" >> beam.FlatMap(lambda keys: keys)
+            sketches
+            | "BandEntries" >> beam.FlatMap(_band_entries, parts)
             | "GroupBuckets" >> beam.GroupByKey()
-            | "BucketEdges" >> beam.ParDo(BucketsToEdges())
+            | "BucketEdges" >> beam.FlatMap(_bucket_edges, parts)
             | "BucketEdgesOut" >> SplitByKind([MAIN, METRIC])
         )
-        edges = buckets[MAIN]
-        metrics = (
-            (bands[METRIC], buckets[METRIC], edges | "CountEdges" >> beam.Map(lambda _: ("candidate_edges", 1)))
-            | "CandidateMetrics" >> beam.Flatten()
-        )
-        return {MAIN: edges, METRIC: metrics, **({PAYLOAD: bands[PAYLOAD]} if PAYLOAD in kinds else {})}
+        no_shingles = sketches | "NoShingles" >> beam.FlatMap(
+            lambda s: [("documents_without_shingles", s["no_shingles"])] if s["no_shingles"] else [])
+        metrics = (buckets[METRIC], no_shingles) | "CandidateMetrics" >> beam.Flatten()
+        return {MAIN: buckets[MAIN], METRIC: metrics, "sketches": sketches}
 
 
-class VerifyEdges(beam.PTransform):
-    """{"edges": (u, v) candidate edges, "payloads": (id, payload)} -> {MAIN: (u, v) edges
-    that pass, METRIC: ("edges_checked" | "edges_rejected", 1)}.
+# --------------------------------------------------------------------- 3. edge ends
+def _nodes(sketch: dict, partitions: int) -> list:
+    """A batch's documents (ids, keep-key columns, payloads) by partition of id."""
+    cols = _node_columns(sketch)
+    return [(p, ("nodes", _take(cols, rows))) for p, rows in _by_partition(cols["lo"], partitions)]
 
-    Why a join by id and not a check inside the band bucket: a bucket only knows ids, and
-    carrying every signature with every band key would shuffle ``bands`` copies of each
-    signature (37 x 896 bytes per document at the default) instead of one; and a bucket's
-    star offers only (member, smallest) pairs anyway. Here each document's payload is
-    shuffled once, to its own id, next to its neighbour ids: the repeated candidate edges
-    (one per shared band) are made distinct, one CoGroupByKey on ids sends the payload to
-    every edge of the document, then a GroupByKey on the edge (smaller id, larger id)
-    brings its two payloads together. Bounds: one document's neighbour ids,
-    then two payloads per edge; no signature is held per bucket, so a huge bucket of
-    boilerplate pages still costs time, not memory.
+
+def _payload_bytes(payload, rows: np.ndarray) -> list[bytes]:
+    return [payload[i].tobytes() for i in rows.tolist()]
+
+
+def _distinct_nodes(nodes: list[dict]) -> tuple[dict, list[int]]:
+    """One row per id (an id read twice keeps the copy with the smallest payload, as the
+    old join did; its keep key is the smallest of its copies) and the ids read twice."""
+    cols = _concat(nodes)
+    n = cols["hi"].size
+    _, _, ranks = graph.dense_ranks(cols["hi"], cols["lo"])
+    if np.bincount(ranks, minlength=1).max(initial=1) <= 1:
+        return cols, []
+    payload = _payload_bytes(cols["payload"], np.arange(n)) if cols["payload"] is not None else None
+    rows = graph.first_of_each_id(cols["hi"], cols["lo"], payload)
+    counts = np.bincount(ranks)
+    twice = np.flatnonzero(counts[ranks] > 1)
+    out = _take(cols, rows)
+    # Keep key of an id read twice: the smallest of its copies (longest text, earliest date).
+    for r in np.flatnonzero(counts[ranks[rows]] > 1).tolist():
+        copies = twice[ranks[twice] == ranks[rows[r]]]
+        out["length"][r] = cols["length"][copies].max()
+        if out["date"] is not None:
+            dates = [cols["date"][i] for i in copies.tolist()]
+            out["date"][r] = min(dates, key=lambda d: (0 if d else 1, d))
+    dup = sorted(set(graph.as_ints(cols["hi"][twice], cols["lo"][twice])))
+    return out, dup
+
+
+def _group(parts) -> tuple[list[dict], list[dict]]:
+    nodes, other = [], []
+    for kind, arrays in parts:
+        (nodes if kind == "nodes" else other).append(arrays)
+    return nodes, other
+
+
+_END_COLUMNS = ("length", "date", "payload")
+
+
+def _first_ends(element, partitions: int) -> list:
+    """Partition of ids: its documents and the edges whose first end u is here -> each
+    distinct edge with u's columns, keyed by the partition of v; and the ids read twice."""
+    _, parts = element
+    nodes, edges = _group(parts)
+    if not nodes:
+        return []  # not reached: every edge end has shingles, hence a node row
+    cols, dup = _distinct_nodes(nodes)
+    out = [(DUP, dup)] if dup else []
+    if not edges:
+        return out
+    e = _concat(edges)
+    pair = np.unique(np.stack([e["u_hi"], e["u_lo"], e["v_hi"], e["v_lo"]], axis=1), axis=0)
+    e = {"u_hi": pair[:, 0], "u_lo": pair[:, 1], "v_hi": pair[:, 2], "v_lo": pair[:, 3]}
+    at = graph.lookup(e["u_hi"], e["u_lo"], cols["hi"], cols["lo"])
+    e.update({f"u_{c}": _take({c: cols[c]}, at)[c] for c in _END_COLUMNS})
+    out += [(MAIN, (p, ("half", _take(e, rows)))) for p, rows in _by_partition(e["v_lo"], partitions)]
+    return out
+
+
+def _second_ends(element, mode: str, threshold: float) -> list:
+    """Partition of ids: its documents and the half-edges whose v is here -> edges with
+    both ends' keep columns; with verification, only the edges similar enough (counted)."""
+    _, parts = element
+    nodes, halves = _group(parts)
+    if not halves or not nodes:
+        return []
+    cols, _ = _distinct_nodes(nodes)
+    e = _concat(halves)
+    at = graph.lookup(e["v_hi"], e["v_lo"], cols["hi"], cols["lo"])
+    e.update({f"v_{c}": _take({c: cols[c]}, at)[c] for c in _END_COLUMNS})
+    out = []
+    if mode != "none":
+        if mode == "exact":
+            sim = np.array([exact_jaccard(a, b) for a, b in zip(e["u_payload"], e["v_payload"])])
+        else:
+            sim = graph.signature_similarity(e["u_payload"], e["v_payload"])
+        ok = sim >= threshold
+        Metrics.counter(STAGE, "edges_checked").inc(int(ok.size))
+        Metrics.counter(STAGE, "edges_rejected").inc(int((~ok).sum()))
+        out += [(METRIC, ("edges_checked", int(ok.size))), (METRIC, ("edges_rejected", int((~ok).sum())))]
+        e = _take(e, np.flatnonzero(ok))
+    e.pop("u_payload"), e.pop("v_payload")
+    if e["u_hi"].size:
+        out.append((MAIN, e))
+    return out
+
+
+class EdgeEnds(beam.PTransform):
+    """{"edges": CandidateEdges' MAIN, "sketches"} -> {MAIN: edge arrays with both ends'
+    keep columns (verified unless mode "none"), METRIC, DUP: lists of ids read twice}.
+
+    Why two joins by partition of id and not a check inside the band bucket: a bucket
+    only knows ids, and carrying every payload with every band entry would shuffle
+    ``bands`` copies of it (37 x 896 bytes per document at the default) instead of two.
     """
 
-    def __init__(self, mode: str, threshold: float):
+    def __init__(self, mode: str, threshold: float, partitions: int):
         super().__init__()
-        if mode not in VERIFY_MODES or mode == "none":
-            raise ValueError(f"VerifyEdges needs mode 'signature' or 'exact', got {mode!r}")
-        self.mode, self.threshold = mode, threshold
+        if mode not in VERIFY_MODES:
+            raise ValueError(f"verify mode must be one of {VERIFY_MODES}, got {mode!r}")
+        self.mode, self.threshold, self.partitions = mode, threshold, partitions
 
     def expand(self, inputs):
-        # A pair of near-duplicates shares most bands, so most candidate edges are repeats
-        # (11 per distinct edge on the 20k benchmark). Distinct combines them before the
-        # shuffle (combiner lifting), which costs less than carrying them through the join.
-        # Star edges are (member, smallest member): one orientation per pair.
-        distinct = inputs["edges"] | "DistinctEdges" >> beam.Distinct()
-        ends = (
-            {"payload": inputs["payloads"],
-             "neighbour": distinct | "BothEnds" >> beam.FlatMap(lambda e: [e, (e[1], e[0])])}
-            | "JoinPayloads" >> beam.CoGroupByKey()
-            | "PayloadPerEdge" >> beam.FlatMap(_payload_per_edge)
+        parts = self.partitions
+        nodes = inputs["sketches"] | "Nodes" >> beam.FlatMap(_nodes, parts)
+        first = (
+            (nodes, inputs["edges"])
+            | "FirstEndInputs" >> beam.Flatten()
+            | "GroupFirstEnds" >> beam.GroupByKey()
+            | "FirstEnds" >> beam.FlatMap(_first_ends, parts)
+            | "FirstEndsOut" >> SplitByKind([MAIN, DUP])
         )
-        return (
-            ends
-            | "GroupEdgeEnds" >> beam.GroupByKey()
-            | "CheckEdges" >> beam.ParDo(_CheckEdge(self.mode, self.threshold))
-            | "CheckEdgesOut" >> SplitByKind([MAIN, METRIC])
+        second = (
+            (nodes, first[MAIN])
+            | "SecondEndInputs" >> beam.Flatten()
+            | "GroupSecondEnds" >> beam.GroupByKey()
+            | "SecondEnds" >> beam.FlatMap(_second_ends, self.mode, self.threshold)
+            | "SecondEndsOut" >> SplitByKind([MAIN, METRIC])
         )
+        return {MAIN: second[MAIN], METRIC: second[METRIC], DUP: first[DUP]}
 
 
-def _payload_per_edge(element) -> list:
-    """One document's payload -> ((smaller id, larger id), payload) for each distinct neighbour."""
-    doc_id, joined = element
-    payloads = list(joined["payload"])
-    if not payloads:
-        return []  # not reached: every id in an edge has shingles, hence a payload
-    # An id read twice (duplicate input rows) has two payloads: take a fixed one.
-    payload = min(payloads)
-    return [((min(doc_id, n), max(doc_id, n)), payload) for n in sorted(set(joined["neighbour"]))]
+# ------------------------------------------------------------------------ 4. clusters
+def _keep_sort(keep: str, length: np.ndarray, date) -> list[np.ndarray]:
+    """np.lexsort keys (least significant first) of the keep rule, before the id."""
+    if keep == "longest_text":
+        return [-length]
+    if keep == "earliest_date":
+        dates = np.array(date, dtype=str) if len(date) else np.zeros(0, dtype=str)
+        return [dates, (dates == "").astype(np.int8)]
+    return []
 
 
-class _CheckEdge(beam.DoFn):
-    """((u, v), [payload_u, payload_v]) -> MAIN (u, v) if similar enough; counts every edge."""
+def _node_table(e: dict) -> tuple:
+    """Edges with end columns -> (node hi, lo, length, date) of each distinct node, id order."""
+    hi = np.concatenate([e["u_hi"], e["v_hi"]])
+    lo = np.concatenate([e["u_lo"], e["v_lo"]])
+    nh, nl, ranks = graph.dense_ranks(hi, lo)
+    first = np.full(nh.size, hi.size, np.int64)
+    np.minimum.at(first, ranks, np.arange(hi.size))
+    length = np.concatenate([e["u_length"], e["v_length"]])[first]
+    date = None
+    if e["u_date"] is not None:
+        both = list(e["u_date"]) + list(e["v_date"])
+        date = [both[i] for i in first.tolist()]
+    return nh, nl, length, date
 
-    def __init__(self, mode: str, threshold: float):
-        self.mode, self.threshold = mode, threshold
 
-    def setup(self):
-        self.rejected = Metrics.counter(STAGE, "edges_rejected")
-        self.checked = Metrics.counter(STAGE, "edges_checked")
-
-    def process(self, element) -> Iterator:
-        edge, payloads = element
-        ends = list(payloads)
-        self.checked.inc()
-        yield METRIC, ("edges_checked", 1)
-        if len(ends) == 2 and edge_similarity(ends[0], ends[1], self.mode) >= self.threshold:
-            yield MAIN, edge
+def _local_clusters(element, keep: str, names: dict) -> dict:
+    """Every kept edge and every id read twice on one worker -> {"info": {document id:
+    (cluster id, size, kept id)} for documents in clusters, "twice": ids read twice}."""
+    _, parts = element
+    edges, twice = [], set()
+    for kind, value in parts:
+        if kind == "edges":
+            edges.append(value)
         else:
-            self.rejected.inc()
-            yield METRIC, ("edges_rejected", 1)
+            twice.update(value)
+    info = {}
+    if edges:
+        e = _concat(edges)
+        nh, nl, comp = graph.connected_labels(e["u_hi"], e["u_lo"], e["v_hi"], e["v_lo"])
+        th, tl, length, date = _node_table(e)
+        assert np.array_equal(nh, th) and np.array_equal(nl, tl)
+        cluster, size, keeper = graph.cluster_summary(comp, _keep_sort(keep, length, date))
+        ids = [graph.compact_name(i, names) for i in graph.as_ints(nh, nl)]
+        for i, c, s, k in zip(ids, cluster.tolist(), size.tolist(), keeper.tolist()):
+            info[i] = (ids[c], s, ids[k])
+    return {"info": info, "twice": {graph.compact_name(i, names) for i in twice}}
 
 
-def _annotate(element) -> list:
-    """Join of one id: its document(s) and, if it has duplicate candidates, its cluster.
+class LocalClusters(beam.PTransform):
+    """{MAIN: kept edges, DUP: ids read twice} -> one dict (``_local_clusters``)."""
 
-    (FlatMap functions here return lists, not generators with an early ``return``: Beam
-    warns about "yield and return" in every run otherwise.)
-    """
-    doc_id, joined = element
-    docs = sorted(joined["doc"], key=lambda d: (d.text, d.url, d.warc_date))
-    infos = list(joined["info"])
+    def __init__(self, keep: str):
+        super().__init__()
+        self.keep = keep
+
+    def expand(self, inputs):
+        edges = inputs[MAIN] | "EdgesToOne" >> beam.Map(lambda e: (0, ("edges", e)))
+        twice = inputs[DUP] | "TwiceToOne" >> beam.Map(lambda d: (0, ("twice", d)))
+        seed = inputs[MAIN].pipeline | "Nothing" >> beam.Create([(0, ("twice", []))])  # an empty input still gives a dict
+        return (
+            (edges, twice, seed)
+            | "AllToOne" >> beam.Flatten()
+            | "OneWorker" >> beam.GroupByKey()
+            | "Clusters" >> beam.Map(_local_clusters, self.keep, beam.pvalue.AsDict(inputs["names"]))
+        )
+
+
+def _edge_ints(e: dict, keep: str) -> list:
+    """Edge arrays -> ("edge", (u, v)) and ("key", (node, keep key)) elements, ints."""
+    u, v = graph.as_ints(e["u_hi"], e["u_lo"]), graph.as_ints(e["v_hi"], e["v_lo"])
+    out = [("edge", (a, b)) for a, b in zip(u, v)]
+    for end, ids in (("u", u), ("v", v)):
+        length = e[f"{end}_length"].tolist()
+        date = e[f"{end}_date"]
+        for i, node in enumerate(ids):
+            if keep == "longest_text":
+                key = (-length[i], node)
+            elif keep == "earliest_date":
+                key = (0 if date[i] else 1, date[i], node)
+            else:
+                key = (node,)
+            out.append(("key", (node, key)))
+    return out
+
+
+class DistributedClusters(beam.PTransform):
+    """{MAIN: kept edges} -> {"info": (document id, (cluster id, size, kept id)) for every
+    document in a cluster, "stats": the components' round stats}; no worker holds more
+    than one node's neighbours or one cluster's accumulator."""
+
+    def __init__(self, keep: str, max_rounds: int):
+        super().__init__()
+        self.keep, self.max_rounds = keep, max_rounds
+
+    def expand(self, inputs):
+        ints = inputs[MAIN] | "EdgeInts" >> beam.FlatMap(_edge_ints, self.keep) | "EdgeIntsOut" >> SplitByKind(["edge", "key"])
+        comp = ints["edge"] | "Components" >> DistributedComponents(self.max_rounds)
+        keys = ints["key"] | "KeepKeyPerNode" >> beam.CombinePerKey(min)
+        members = (
+            {"label": comp["labels"], "key": keys}
+            | "JoinKeepKeys" >> beam.CoGroupByKey()
+            | "MemberOfCluster" >> beam.FlatMap(_member_of_cluster)
+        )
+        summaries = members | "ClusterSummary" >> beam.CombinePerKey(_ClusterSummary())
+        info = (
+            {"summary": summaries, "member": members}
+            | "JoinSummary" >> beam.CoGroupByKey()
+            | "InfoPerMember" >> beam.FlatMap(_info_per_member, beam.pvalue.AsDict(inputs["names"]))
+        )
+        return {"info": info, "stats": comp["stats"]}
+
+
+def _member_of_cluster(element) -> list:
+    node, joined = element
+    labels, keys = list(joined["label"]), list(joined["key"])
+    return [(labels[0], (min(keys), node))] if labels and keys else []
+
+
+class _ClusterSummary(beam.CombineFn):
+    """(keep key, id) members -> (size, id of the member with the smallest keep key)."""
+
+    def create_accumulator(self):
+        return (0, None)
+
+    def add_input(self, acc, member):
+        n, best = acc
+        return n + 1, member if best is None or member < best else best
+
+    def merge_accumulators(self, accs):
+        n, best = 0, None
+        for m, b in accs:
+            n += m
+            if b is not None and (best is None or b < best):
+                best = b
+        return n, best
+
+    def extract_output(self, acc):
+        n, best = acc
+        return n, best[1]
+
+
+def _info_per_member(element, names: dict) -> list:
+    cluster, joined = element
+    summary = list(joined["summary"])
+    if not summary:
+        return []
+    size, keeper = summary[0]
+    c, k = graph.compact_name(cluster, names), graph.compact_name(keeper, names)
+    return [(graph.compact_name(node, names), (c, size, k)) for _, node in joined["member"]]
+
+
+def _non_canonical(doc: Document) -> list:
+    """(compact int, id) of an id that is hashed, not hex-decoded (module docstring)."""
+    return [] if graph.is_canonical_id(doc.id) else [(graph.compact_int(doc.id), doc.id)]
+
+
+# ------------------------------------------------------------------------ 5. annotate
+def _annotate_one(doc: Document, info: tuple) -> list:
+    cluster, size, keeper = info
+    if keeper == doc.id:
+        return [(MAIN, doc.replace(minhash_cluster=cluster, minhash_cluster_size=size, duplicate_of=None))]
+    return [(REMOVED, (doc.replace(minhash_cluster=cluster, minhash_cluster_size=size, duplicate_of=keeper),
+                       "duplicate"))]
+
+
+def _annotate_rows(doc_id: str, docs: list, infos: list) -> list:
+    """All rows of one id and its cluster (if any): the first row by (text, url, date) is
+    annotated, every other row is removed as ``duplicate_id``, pointing to the document its
+    cluster keeps. (FlatMap functions here return lists, not generators with an early
+    ``return``: Beam warns about "yield and return" in every run otherwise.)"""
+    docs = sorted(docs, key=lambda d: (d.text, d.url, d.warc_date))
     if not docs:
         return []
     first, extra = docs[0], docs[1:]
-    if infos:
-        cluster, size, keeper = infos[0]
-    else:
-        cluster, size, keeper = first.id, 1, first.id
-    if keeper == first.id:
-        out = [(MAIN, first.replace(minhash_cluster=cluster, minhash_cluster_size=size, duplicate_of=None))]
-    else:
-        removed = first.replace(minhash_cluster=cluster, minhash_cluster_size=size, duplicate_of=keeper)
-        out = [(REMOVED, (removed, "duplicate"))]
+    info = infos[0] if infos else (first.id, 1, first.id)
+    out = _annotate_one(first, info)
+    cluster, size, keeper = info
     for doc in extra:
-        # Same id twice in the input (e.g. the same record read from two files). It points
-        # to the document its cluster keeps, like every removed row (that is the id itself
-        # unless the first row is a near-duplicate removed in favour of another document).
         dup = doc.replace(minhash_cluster=cluster, minhash_cluster_size=size, duplicate_of=keeper)
         out.append((REMOVED, (dup, "duplicate_id")))
     return out
+
+
+def _annotate_joined(element) -> list:
+    doc_id, joined = element
+    return _annotate_rows(doc_id, list(joined["doc"]), list(joined["info"]))
+
+
+class _AnnotateFromSide(beam.DoFn):
+    """Document + the local clusters (side input) -> kept / removed; rows of an id read
+    twice go to DUP, to be grouped by id."""
+
+    def process(self, doc: Document, clusters: dict) -> Iterator:
+        if doc.id in clusters["twice"]:
+            yield DUP, (doc.id, doc)
+            return
+        info = clusters["info"].get(doc.id)
+        if info is None:
+            yield MAIN, doc.replace(minhash_cluster=doc.id, minhash_cluster_size=1, duplicate_of=None)
+        else:
+            yield from _annotate_one(doc, info)
+
+
+def _annotate_twice(element, clusters: dict) -> list:
+    doc_id, docs = element
+    info = clusters["info"].get(doc_id)
+    return _annotate_rows(doc_id, list(docs), [info] if info else [])
 
 
 class MinhashDedup(beam.PTransform):
@@ -272,7 +579,7 @@ class MinhashDedup(beam.PTransform):
 
     def __init__(self, config: MinHashConfig = MinHashConfig(), keep: str = "smallest_id",
                  components: str = "distributed", max_rounds: int = DEFAULT_MAX_ROUNDS,
-                 batch_size: int = 256):
+                 batch_size: int = DEFAULT_BATCH_SIZE, partitions: int = 1):
         super().__init__()
         if keep not in KEEP_RULES:
             raise ValueError(f"--keep must be one of {', '.join(KEEP_RULES)}, got {keep!r}")
@@ -283,6 +590,9 @@ class MinhashDedup(beam.PTransform):
         self.components = components
         self.max_rounds = max_rounds
         self.batch_size = batch_size
+        if partitions < 1:
+            raise ValueError("--minhash_partitions must be >= 1")
+        self.partitions = partitions
 
     # ------------------------------------------------------------------ command line
     @staticmethod
@@ -314,6 +624,9 @@ class MinhashDedup(beam.PTransform):
                        help="--components=auto picks local up to this many input documents")
         g.add_argument("--max_rounds", type=int, default=DEFAULT_MAX_ROUNDS,
                        help="rounds unrolled for distributed components (stats say if they converged)")
+        g.add_argument("--minhash_partitions", type=int, default=None,
+                       help="partitions of the band buckets and of the edge checks, each grouped on one "
+                            f"worker (default: one per {DOCS_PER_PARTITION:,} input documents)")
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> "MinhashDedup":
@@ -333,54 +646,56 @@ class MinhashDedup(beam.PTransform):
             # dedup.py counts the input rows from Parquet footers (cheap) before building the graph.
             n = getattr(args, "input_documents", None)
             mode = "local" if n is not None and n <= args.local_components_max_docs else "distributed"
-        return cls(config=config, keep=args.keep, components=mode, max_rounds=args.max_rounds)
+        partitions = getattr(args, "minhash_partitions", None)
+        if partitions is None:
+            n = getattr(args, "input_documents", None) or 0
+            partitions = max(1, math.ceil(n / DOCS_PER_PARTITION))
+        return cls(config=config, keep=args.keep, components=mode, max_rounds=args.max_rounds,
+                   partitions=partitions)
 
     # ---------------------------------------------------------------------- pipeline
     def expand(self, docs):
         config, keep = self.config, self.keep
         verify = config.verify != "none"
-        candidates = docs | "Candidates" >> CandidateEdges(config, self.batch_size)
-        edges = candidates[MAIN]
-        metric_pcolls = [candidates[METRIC]]
-        if verify:
-            checked = ({"edges": edges, "payloads": candidates[PAYLOAD]}
-                       | "VerifyEdges" >> VerifyEdges(config.verify, config.verify_threshold))
-            edges = checked[MAIN]
-            metric_pcolls.append(checked[METRIC])
+        names = docs | "NonCanonicalIds" >> beam.FlatMap(_non_canonical)
+        candidates = docs | "Candidates" >> CandidateEdges(config, keep, self.partitions, self.batch_size)
+        ends = ({"edges": candidates[MAIN], "sketches": candidates["sketches"]}
+                | "EdgeEnds" >> EdgeEnds(config.verify, config.verify_threshold, self.partitions))
+        metric_pcolls = [candidates[METRIC], ends[METRIC]]
 
         if self.components == "local":
-            labels = edges | "Components" >> LocalComponents()
+            clusters = {MAIN: ends[MAIN], DUP: ends[DUP], "names": names} | "Clusters" >> LocalClusters(keep)
             comp_stats = docs.pipeline | "ComponentStats" >> beam.Create([{"mode": "local"}])
         else:
-            comp = edges | "Components" >> DistributedComponents(self.max_rounds)
-            labels = comp["labels"]
+            comp = {MAIN: ends[MAIN], "names": names} | "Clusters" >> DistributedClusters(keep, self.max_rounds)
             comp_stats = (
                 comp["stats"]
                 | "ComponentStatsDict" >> beam.combiners.ToDict()
                 | "AddMode" >> beam.Map(lambda d: {"mode": "distributed", **d})
             )
 
-        # Cluster of each node: size and the document to keep.
-        keyed_docs = docs | "KeyById" >> beam.Map(lambda d: (d.id, d))
-        keys = docs | "KeepKeys" >> beam.Map(lambda d: (d.id, keep_key(d, keep)))
-        members = (
-            {"label": labels, "key": keys}
-            | "JoinKeepKeys" >> beam.CoGroupByKey()
-            | "MemberOfCluster" >> beam.FlatMap(_member_of_cluster)
-        )
-        summaries = members | "ClusterSummary" >> beam.CombinePerKey(_ClusterSummary())
-        info = (
-            {"summary": summaries, "member": members}
-            | "JoinSummary" >> beam.CoGroupByKey()
-            | "InfoPerMember" >> beam.FlatMap(_info_per_member)
-        )
-        annotated = (
-            {"doc": keyed_docs, "info": info}
-            | "JoinDocs" >> beam.CoGroupByKey()
-            | "Annotate" >> beam.FlatMap(_annotate)
-            | "AnnotateOut" >> SplitByKind([MAIN, REMOVED])
-        )
-        kept, removed = annotated[MAIN], annotated[REMOVED]
+        if self.components == "local" and not is_dask_pipeline(docs.pipeline):
+            # Documents are not shuffled: each looks its cluster up in the side input.
+            side = beam.pvalue.AsSingleton(clusters)
+            annotated = docs | "Annotate" >> beam.ParDo(_AnnotateFromSide(), side) | "AnnotateOut" >> SplitByKind([MAIN, REMOVED, DUP])
+            twice = (
+                annotated[DUP]
+                | "GroupTwice" >> beam.GroupByKey()
+                | "AnnotateTwice" >> beam.FlatMap(_annotate_twice, side)
+                | "AnnotateTwiceOut" >> SplitByKind([MAIN, REMOVED])
+            )
+            kept = (annotated[MAIN], twice[MAIN]) | "Kept" >> beam.Flatten()
+            removed = (annotated[REMOVED], twice[REMOVED]) | "Removed" >> beam.Flatten()
+        else:
+            info = (clusters | "InfoItems" >> beam.FlatMap(lambda c: sorted(c["info"].items()))
+                    if self.components == "local" else comp["info"])
+            joined = (
+                {"doc": docs | "KeyById" >> beam.Map(lambda d: (d.id, d)), "info": info}
+                | "JoinDocs" >> beam.CoGroupByKey()
+                | "Annotate" >> beam.FlatMap(_annotate_joined)
+                | "AnnotateOut" >> SplitByKind([MAIN, REMOVED])
+            )
+            kept, removed = joined[MAIN], joined[REMOVED]
 
         histogram = (
             kept
@@ -407,47 +722,6 @@ class MinhashDedup(beam.PTransform):
         )
         stats = (histogram, minhash_stats) | "Stats" >> beam.Flatten()
         return {"kept": kept, "removed": removed, "stats": stats}
-
-
-def _member_of_cluster(element) -> list:
-    doc_id, joined = element
-    labels, keys = list(joined["label"]), list(joined["key"])
-    # No label: no duplicate candidate, a singleton handled at the final join. One member
-    # per id, so an id read twice counts once in its cluster's size (the second row is
-    # removed as duplicate_id).
-    return [(labels[0], (min(keys), doc_id))] if labels and keys else []
-
-
-class _ClusterSummary(beam.CombineFn):
-    """(keep key, id) members -> (size, id of the member with the smallest keep key)."""
-
-    def create_accumulator(self):
-        return (0, None)
-
-    def add_input(self, acc, member):
-        n, best = acc
-        return n + 1, member if best is None or member < best else best
-
-    def merge_accumulators(self, accs):
-        n, best = 0, None
-        for m, b in accs:
-            n += m
-            if b is not None and (best is None or b < best):
-                best = b
-        return n, best
-
-    def extract_output(self, acc):
-        n, best = acc
-        return n, best[1]
-
-
-def _info_per_member(element) -> list:
-    cluster, joined = element
-    summary = list(joined["summary"])
-    if not summary:
-        return []
-    size, keeper = summary[0]
-    return [(doc_id, (cluster, size, keeper)) for _, doc_id in joined["member"]]
 
 
 def _cluster_stats(histogram: dict) -> tuple:
