@@ -1,20 +1,32 @@
-"""Benchmark the clean job's front stages against datatrove on the same WARC files.
+"""The whole clean job against datatrove's full FineWeb recipe, on the same WARC files.
 
-    .venv/bin/python bench/clean.py                      # the 884 real pages
-    .venv/bin/python bench/clean.py --limit 100 --no_job  # quick look while developing
+    .venv/bin/python bench/clean.py                          # the 884 real pages, all languages and en
+    .venv/bin/python bench/clean.py --variants all           # one variant only
+    .venv/bin/python bench/clean.py --write_rates            # also update pipelines/resources/stage_rates.json
+    .venv/bin/python bench/clean.py --front_steps [--limit N] # the front stages one by one (older view)
 
-For each step (read, URL filter, extract, language id) it prints documents/s per core
-(documents / CPU seconds, children included, so a busy shared machine does not skew
-the figure the way wall time would), wall time, and datatrove's figure for the same
-step on the same files with our/datatrove ratios. Then: our stages chained in-process
-vs datatrove's steps chained (same work, one pass), and the real clean job
-(`python -m pipelines.clean`, all its stages) as a subprocess. Peak memory is the max
-RSS of this process (and of the job's processes).
+End to end, one worker each, each side a fresh process: `python -m pipelines.clean
+--direct_num_workers=1` (every stage of our recipe, Parquet and stats.json written) and
+datatrove's recipe chained in one process (WarcReader, URLFilter, Trafilatura,
+LanguageFilter, GopherRepetitionFilter, GopherQualityFilter, C4QualityFilter,
+FineWebQualityFilter, PIIFormatter; its steps' `run` generators chained, no executor,
+nothing written: the least datatrove can spend on this work). CPU time is that of the
+whole process tree (resource.getrusage of the finished children: the job, its
+extraction child, datatrove's extraction sandbox), never wall time: the machine is
+shared. `--languages en` on our side is compared with LanguageFilter(languages=["en"]).
+
+Prints JSON lines: one per side and variant (records and HTML pages read, CPU s,
+records and pages per CPU-second, peak RSS of the process tree sampled every 0.2 s,
+kept documents), the ratios, our CPU seconds per stage (stats.json's funnel) beside
+datatrove's time per step, the bytes the record-id dedup shuffles per page before
+(HTML) and after (stage results) moving it behind the stages, and the machine load.
+Pages per CPU-second uses the same denominator on both sides (HTML responses in the
+files), so a side that reads fewer records is not flattered.
 
 datatrove settings mirror ours: Trafilatura(favour_precision=True, deduplicate=False,
 timeout=5), LanguageFilter(language_threshold=0.65) with FT176LID pointed at the same
 lid.176.ftz (it would otherwise download lid.176.bin), URLFilter defaults (its own
-embedded lists; needs tldextract + pyahocorasick, skipped with a note when missing).
+embedded lists; tldextract told to use its bundled suffix list: no network).
 """
 from __future__ import annotations
 
@@ -159,7 +171,7 @@ def copy_docs(docs):
 
 
 # ----------------------------------------------------------------------- datatrove
-def datatrove_steps(warc_glob: str, limit: int):
+def datatrove_steps(warc_glob: str, limit: int, languages: list[str] | None = None):
     """datatrove's steps, or None with the reason it cannot run here."""
     import datatrove.utils._import_utils as dt_imports
     import datatrove.utils.lid as dt_lid
@@ -175,7 +187,7 @@ def datatrove_steps(warc_glob: str, limit: int):
     # Point datatrove's model "download" at the local file: no network at run time.
     dt_lid.FT176LID.MODEL_URL = str(default_model_path())
     folder, pattern = os.path.split(warc_glob)
-    language_filter = LanguageFilter(language_threshold=0.65)
+    language_filter = LanguageFilter(languages=languages, language_threshold=0.65)
     # fasttext-predict returns scores as a tuple of floats where the official fasttext
     # wheel returns a NumPy array (datatrove calls .item()); adapt, same model file.
     import fasttext
@@ -221,18 +233,7 @@ def dt_run(step, docs):
 # ----------------------------------------------------------------------- job
 def run_job(files: list[str], python: str):
     with tempfile.TemporaryDirectory() as out:
-        cmd = [python, "-m", "pipelines.clean", "--input", ",".join(files), "--output", out, "--no_report"]
-        with CpuMeter() as m, tempfile.TemporaryFile("w+") as log_file:
-            proc = subprocess.Popen(cmd, cwd=REPO, stdout=log_file, stderr=subprocess.STDOUT, text=True)
-            m.peak_tree_rss_mb = 0.0
-            while proc.poll() is None:  # sample the job's whole process tree (workers, children)
-                m.peak_tree_rss_mb = max(m.peak_tree_rss_mb, tree_rss_mb(proc.pid))
-                time.sleep(0.2)
-            log_file.seek(0)
-            output = log_file.read()
-        if proc.returncode != 0:
-            print(output[-3000:], file=sys.stderr)
-            raise SystemExit(f"the clean job failed (exit {proc.returncode}): {' '.join(cmd)}")
+        m, _ = run_tree([python, "-m", "pipelines.clean", "--input", ",".join(files), "--output", out, "--no_report"])
         stats_path = pathlib.Path(out) / "stats.json"
         stats = json.loads(stats_path.read_text()) if stats_path.exists() else {}
     return m, stats
@@ -262,8 +263,9 @@ def print_table(rows, ref=None):
         print(f"{r['step']:<26}{r['docs']:>6}{r['cpu_s']:>9.2f}{r['wall_s']:>9.2f}{r['docs_per_core_s']:>13.1f}{ratio:>14}")
 
 
-def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def front_steps_main(argv=None):
+    """The front stages one by one against datatrove's (the older view of this benchmark)."""
+    p = argparse.ArgumentParser(description="bench/clean.py --front_steps: " + __doc__.split("\n\n")[0])
     p.add_argument("--warcs", default=DEFAULT_WARCS, help="glob of WARC files (default: the 884 real pages)")
     p.add_argument("--limit", type=int, default=0, help="use only the first N HTML documents (0 = all)")
     p.add_argument("--blocklist_dir", default=str(DEFAULT_UT1) if DEFAULT_UT1.is_dir() else None,
@@ -409,6 +411,247 @@ def main(argv=None):
             print(f"job stats: {json.dumps(summary)[:600]}")
         else:
             print("pipelines/clean.py not found: end-to-end figure is the in-process chain above")
+
+
+
+
+# ----------------------------------------------------------------------- end to end
+RATES_FILE = REPO / "pipelines" / "resources" / "stage_rates.json"
+VARIANTS = {"all": None, "en": "en"}
+
+
+def load_now() -> dict:
+    one, five, fifteen = os.getloadavg()
+    return {"load_1m": round(one, 2), "load_5m": round(five, 2), "cores": os.cpu_count()}
+
+
+def run_tree(cmd: list[str]) -> tuple[CpuMeter, str]:
+    """Run ``cmd``, return its process tree's CPU (CpuMeter) with the peak tree RSS, and its output."""
+    with CpuMeter() as m, tempfile.TemporaryFile("w+") as log_file:
+        proc = subprocess.Popen(cmd, cwd=REPO, stdout=log_file, stderr=subprocess.STDOUT, text=True)
+        m.peak_tree_rss_mb = 0.0
+        while proc.poll() is None:  # sample the whole process tree (workers, children)
+            m.peak_tree_rss_mb = max(m.peak_tree_rss_mb, tree_rss_mb(proc.pid))
+            time.sleep(0.2)
+        log_file.seek(0)
+        output = log_file.read()
+    if proc.returncode != 0:
+        print(output[-3000:], file=sys.stderr)
+        raise SystemExit(f"failed (exit {proc.returncode}): {' '.join(cmd)}")
+    return m, output
+
+
+def ours_end_to_end(files: list[str], languages: str | None, extra: list[str]) -> tuple[CpuMeter, dict]:
+    with tempfile.TemporaryDirectory() as out:
+        cmd = [sys.executable, "-m", "pipelines.clean", "--input", ",".join(files), "--output", out,
+               "--no_report", "--direct_num_workers=1"] + (["--languages", languages] if languages else []) + extra
+        m, _ = run_tree(cmd)
+        stats = json.loads((pathlib.Path(out) / "stats.json").read_text())
+    return m, stats
+
+
+def datatrove_end_to_end(warcs: str, languages: str | None, deps: str | None) -> tuple[CpuMeter, dict]:
+    cmd = [sys.executable, str(pathlib.Path(__file__).resolve()), "--datatrove_child", "--warcs", warcs]
+    cmd += (["--languages", languages] if languages else []) + (["--datatrove_deps", deps] if deps else [])
+    m, output = run_tree(cmd)
+    line = next(ln for ln in reversed(output.splitlines()) if ln.startswith("{"))
+    return m, json.loads(line)
+
+
+def datatrove_child(warcs: str, languages: str | None) -> None:
+    """Run datatrove's full recipe in this process; print one JSON line of counts."""
+    from datatrove.pipeline.filters import (
+        C4QualityFilter, FineWebQualityFilter, GopherQualityFilter, GopherRepetitionFilter,
+    )
+    from datatrove.pipeline.formatters import PIIFormatter
+
+    steps = datatrove_steps(warcs, 0, [languages] if languages else None)
+    if isinstance(steps["url_filter"], str):
+        raise SystemExit(f"datatrove URLFilter {steps['url_filter']}")
+    chain = [steps["read"], steps["url_filter"], steps["extract"], steps["langid"],
+             GopherRepetitionFilter(), GopherQualityFilter(), C4QualityFilter(filter_no_terminal_punct=False),
+             FineWebQualityFilter(), PIIFormatter()]
+    read = collections.Counter()
+
+    def counted(docs):
+        for doc in docs:
+            read["docs"] += 1
+            yield doc
+
+    data = None
+    for i, step in enumerate(chain):
+        data = step.run(data, rank=0, world_size=1)
+        if i == 0:
+            data = counted(data)
+    kept = sum(1 for _ in data)
+    per_step = {}
+    for step in chain:
+        total = step.stats.get("total") if hasattr(step.stats, "get") else None
+        timing = getattr(step.stats, "time_stats", None)
+        per_step[step.name] = {"wall_s": round(timing.total, 3) if timing is not None else None,
+                               "docs": getattr(total, "total", None)}
+    print(json.dumps({"read": read["docs"], "kept": kept, "steps": per_step}))
+
+
+def html_pages(files: list[str]) -> int:
+    return sum(1 for f in files for outcome, _ in iter_warc_outcomes(f) if outcome == "ok")
+
+
+def shuffle_bytes_per_page(files: list[str], args) -> dict:
+    """Bytes the record-id dedup shuffles per HTML page, as Beam's coder encodes them: the
+    old keyed (id, Document with HTML) and the new keyed (id, StagedRecord) after the
+    stages (the job's own ApplyStages, run here on the same records)."""
+    from apache_beam.coders import FastPrimitivesCoder
+
+    from pipelines.beam.apply_stages import ApplyStages
+    from pipelines.clean import build_arg_parser, build_stages
+
+    job_args = build_arg_parser().parse_args(["--output", "unused"] + (["--languages", args.languages_for_shuffle]
+                                                                     if args.languages_for_shuffle else []))
+    apply = ApplyStages(build_stages(job_args))
+    apply.setup()
+    coder = FastPrimitivesCoder()
+    before = after = pages = 0
+    try:
+        for path in files:
+            for outcome, doc in iter_warc_outcomes(path):
+                if outcome != "ok":
+                    continue
+                pages += 1
+                before += len(coder.encode((doc.id, doc)))
+                for _, staged in apply.process((outcome, doc)):
+                    after += len(coder.encode((staged.id, staged)))
+    finally:
+        apply.teardown()
+    return {"pages": pages, "before_bytes_per_page": round(before / pages), "after_bytes_per_page": round(after / pages),
+            "reduction": round(before / after, 1) if after else None}
+
+
+def stage_cpu(stats: dict) -> dict:
+    return {r["stage"]: r.get("cpu_s") for r in stats.get("funnel", []) if r.get("cpu_s") is not None}
+
+
+def fixed_costs(files: list[str]) -> dict:
+    """What the per-page rates must not scale: the job's start-up (imports, models, the
+    extraction child; measured as the whole job on a file with no HTML page) and, for
+    the split of the rest, reading the WARC files alone (this process, in-process)."""
+    empty = REPO.parent / "shared" / "data" / "warc" / "edge" / "revisit-only.warc.gz"
+    startup, _ = ours_end_to_end([str(empty)], None, [])
+    with CpuMeter() as read:
+        for path in files:
+            for _ in iter_warc_outcomes(path):
+                pass
+    return {"startup_cpu_s": startup.cpu, "read_cpu_s": read.cpu}
+
+
+def write_rates(result: dict, pages: int, files: list[str]) -> None:
+    """Update the clean section of the measurements file pipelines.plan_crawl projects from."""
+    rates = json.loads(RATES_FILE.read_text()) if RATES_FILE.exists() else {}
+    ours, m = result["stats"], result["meter"]
+    fixed = fixed_costs(files)
+    stages_cpu = stage_cpu(ours)
+    funnel = {r["stage"]: r for r in ours["funnel"]}
+    stages = {name: {"cpu_s_per_page": round(cpu / pages, 6), "cpu_s": cpu} for name, cpu in stages_cpu.items()}
+    beam_cpu = m.cpu - fixed["startup_cpu_s"] - fixed["read_cpu_s"] - sum(stages_cpu.values())
+    rates["clean"] = {
+        "source": "bench/clean.py --write_rates: python -m pipelines.clean --direct_num_workers=1, all languages, "
+                  "default flags; CPU of the process tree",
+        "measured": time.strftime("%Y-%m-%d"),
+        "input": f"{len(files)} WARC files, {pages} HTML pages "
+                 f"({sum(os.path.getsize(f) for f in files) / 1e6:.1f} MB compressed)",
+        "html_bytes_per_page": round(funnel["warc"]["bytes"] / funnel["warc"]["documents"]),
+        "text_bytes_per_kept_page": round(ours["funnel"][-1]["bytes"] / max(ours["documents_kept"], 1)),
+        "kept_share_of_pages": round(ours["documents_kept"] / pages, 4),
+        "job_cpu_s": round(m.cpu, 2),
+        "job_cpu_s_per_page": round(m.cpu / pages, 6),
+        "startup_cpu_s_per_process": round(fixed["startup_cpu_s"], 2),
+        "read_cpu_s_per_page": round(fixed["read_cpu_s"] / pages, 6),
+        "beam_cpu_s_per_page": round(max(beam_cpu, 0.0) / pages, 6),
+        "beam_is": "the job's CPU less start-up, reading and the stages: Beam moving and encoding elements, "
+                   "the record-id shuffle, writing Parquet and stats",
+        "stages": stages,
+        "peak_worker_rss_mb": round(m.peak_tree_rss_mb),
+        "peak_worker_rss_is": "the job's whole process tree (one worker and its extraction child), sampled every 0.2 s",
+        "shuffle_bytes_per_page": result.get("shuffle", {}).get("after_bytes_per_page"),
+        "load": result["load"],
+    }
+    RATES_FILE.write_text(json.dumps(rates, indent=2) + "\n")
+    print(json.dumps({"wrote": str(RATES_FILE.relative_to(REPO)), **{k: round(v, 2) for k, v in fixed.items()}}))
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--front_steps" in argv:
+        argv.remove("--front_steps")
+        return front_steps_main(argv)
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--warcs", default=DEFAULT_WARCS, help="glob of WARC files (default: the 884 real pages)")
+    p.add_argument("--variants", default="all,en", help="comma-separated: all (every language), en (--languages en on "
+                   "both sides); default both")
+    p.add_argument("--no_datatrove", action="store_true", help="only our job")
+    p.add_argument("--no_shuffle", action="store_true", help="skip the bytes-shuffled-per-page measurement")
+    p.add_argument("--write_rates", action="store_true",
+                   help=f"update the clean section of {RATES_FILE.relative_to(REPO)} from the 'all' run")
+    p.add_argument("--job_args", default="", help="extra flags for python -m pipelines.clean (space-separated)")
+    p.add_argument("--datatrove_deps", help="folder with datatrove's URLFilter dependencies if not in the venv")
+    p.add_argument("--datatrove_child", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--languages", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("trafilatura").setLevel(logging.CRITICAL)
+    if args.datatrove_deps:
+        sys.path.append(args.datatrove_deps)  # appended: the venv's own packages win
+    if args.datatrove_child:
+        return datatrove_child(args.warcs, args.languages)
+
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    unknown = set(variants) - set(VARIANTS)
+    if unknown:
+        p.error(f"--variants: unknown {sorted(unknown)}; choose from {sorted(VARIANTS)}")
+    files = sorted(glob.glob(args.warcs))
+    if not files:
+        p.error(f"no WARC files match {args.warcs!r}; pass --warcs 'path/*.warc.gz'")
+    pages = html_pages(files)
+    print(json.dumps({"input": args.warcs, "files": len(files), "html_pages": pages,
+                      "compressed_mb": round(sum(os.path.getsize(f) for f in files) / 1e6, 1), **load_now()}))
+    results = {}
+    for variant in variants:
+        languages = VARIANTS[variant]
+        load_before = load_now()
+        m, stats = ours_end_to_end(files, languages, args.job_args.split())
+        ours = {"bench": "clean_end_to_end", "side": "ours", "languages": variant,
+                "records": stats["records_read"], "pages": pages, "kept": stats["documents_kept"],
+                "cpu_s": round(m.cpu, 2), "wall_s": round(m.wall, 1),
+                "records_per_cpu_s": round(stats["records_read"] / m.cpu, 2),
+                "pages_per_cpu_s": round(pages / m.cpu, 2), "peak_tree_rss_mb": round(m.peak_tree_rss_mb),
+                "stage_cpu_s": stage_cpu(stats), "load_before": load_before, "load_after": load_now()}
+        print(json.dumps(ours))
+        results[variant] = {"stats": stats, "meter": m, "load": ours["load_after"]}
+        if args.no_datatrove:
+            continue
+        load_before = load_now()
+        m_dt, dt = datatrove_end_to_end(args.warcs, languages, args.datatrove_deps)
+        theirs = {"bench": "clean_end_to_end", "side": "datatrove", "languages": variant,
+                  "records": dt["read"], "pages": pages, "kept": dt["kept"],
+                  "cpu_s": round(m_dt.cpu, 2), "wall_s": round(m_dt.wall, 1),
+                  "records_per_cpu_s": round(dt["read"] / m_dt.cpu, 2),
+                  "pages_per_cpu_s": round(pages / m_dt.cpu, 2), "peak_tree_rss_mb": round(m_dt.peak_tree_rss_mb),
+                  "step_wall_s": {k: v["wall_s"] for k, v in dt["steps"].items()},
+                  "load_before": load_before, "load_after": load_now()}
+        print(json.dumps(theirs, ensure_ascii=False))
+        print(json.dumps({"bench": "clean_end_to_end", "ratio": "ours/datatrove", "languages": variant,
+                          "records_per_cpu_s": round(ours["records_per_cpu_s"] / theirs["records_per_cpu_s"], 2),
+                          "pages_per_cpu_s": round(ours["pages_per_cpu_s"] / theirs["pages_per_cpu_s"], 2)}))
+    if not args.no_shuffle:
+        args.languages_for_shuffle = None
+        shuffle = {"bench": "record_id_dedup_shuffle", **shuffle_bytes_per_page(files, args)}
+        print(json.dumps(shuffle))
+        if "all" in results:
+            results["all"]["shuffle"] = shuffle
+    if args.write_rates:
+        if "all" not in results:
+            p.error("--write_rates needs the 'all' variant")
+        write_rates(results["all"], pages, files)
 
 
 if __name__ == "__main__":

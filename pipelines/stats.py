@@ -14,7 +14,9 @@ metrics because the Dask runner does not implement that.
 """
 from __future__ import annotations
 
+import hashlib
 import json
+import pathlib
 from typing import Callable, Optional
 
 import apache_beam as beam
@@ -80,6 +82,32 @@ def document_counts_to_stats(counts: dict[str, int], stages: list[str]) -> dict:
         "dropped": drops,
         "stages": stages,
     }
+
+
+# Keys of stats.json that measure the run, not the data (the funnel's CPU seconds per
+# stage): they differ between identical reruns, so byte-identity checks leave them out.
+TIMING_KEYS = ("cpu_s",)
+
+
+def without_timings(obj):
+    """``obj`` (parsed stats.json, or any part of it) without the TIMING_KEYS, at any depth."""
+    if isinstance(obj, dict):
+        return {k: without_timings(v) for k, v in obj.items() if k not in TIMING_KEYS}
+    if isinstance(obj, list):
+        return [without_timings(v) for v in obj]
+    return obj
+
+
+def data_digest(path) -> str:
+    """sha256 of a job output file's bytes; a .json file that holds timings is hashed
+    without them (as canonical JSON), every other file as it is."""
+    data = pathlib.Path(path).read_bytes()
+    if str(path).endswith(".json"):
+        obj = json.loads(data)
+        stable = without_timings(obj)
+        if stable != obj:
+            data = json.dumps(stable, sort_keys=True).encode()
+    return hashlib.sha256(data).hexdigest()
 
 
 def write_json(path: str, obj: dict) -> str:

@@ -16,7 +16,6 @@ report.html is left out, as it names its output folder. Exit 1 when any digest d
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import pathlib
@@ -25,6 +24,7 @@ import sys
 import time
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # pipelines.stats.data_digest
 SHARED_WARC = pathlib.Path(os.environ.get("SHARED_DATA", REPO.parent / "shared" / "data")) / "warc"
 DATA_SUFFIXES = (".parquet", ".arrow", ".json", ".model")
 # Written by the tokenizer evaluation and by run bookkeeping: times and paths, not data.
@@ -32,8 +32,10 @@ VOLATILE = ("evaluation.json",)
 
 
 def tree_digest(directory: pathlib.Path) -> dict[str, str]:
+    from pipelines.stats import data_digest  # .json files without their CPU timings
+
     return {
-        str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
+        str(p.relative_to(directory)): data_digest(p)
         for p in sorted(directory.rglob("*"))
         if p.is_file() and p.suffix in DATA_SUFFIXES and p.name not in VOLATILE
     }

@@ -6,7 +6,6 @@ first use runs the clean job over every shared WARC.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import pathlib
 import subprocess
@@ -74,9 +73,12 @@ def read_documents(directory: pathlib.Path) -> list[dict]:
 
 def tree_digest(directory: pathlib.Path) -> dict[str, str]:
     """sha256 of every data file (.parquet, .json) under ``directory``, by relative path.
-    report.html is left out: it is a view of the data and names the output folder."""
+    report.html is left out: it is a view of the data and names the output folder; the
+    CPU seconds in stats.json measure the run, not the data (``stats.data_digest``)."""
+    from pipelines.stats import data_digest
+
     return {
-        str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
+        str(p.relative_to(directory)): data_digest(p)
         for p in sorted(directory.rglob("*"))
         if p.is_file() and p.suffix in (".parquet", ".json")
     }

@@ -128,6 +128,10 @@ def test_bundled_sample_runs_in_one_process_and_metrics_mirror_stats(tmp_path, t
         for c in result.metrics().query(MetricsFilter())["counters"]
     }
     assert counters[("pipeline", "documents_kept")] == stats["documents_kept"] > 0
+    # CPU seconds per stage: every stage row is timed (extraction's child included), the
+    # rows before the first stage are not.
+    assert [r["cpu_s"] for r in stats["funnel"][:2]] == [None, None]
+    assert all(r["cpu_s"] >= 0 for r in stats["funnel"][2:]) and {r["stage"]: r["cpu_s"] for r in stats["funnel"]}["extract"] > 0
     for key, n in stats["dropped"].items():
         stage, reason = key.split(".", 1)
         assert counters[(f"dropped.{stage}", reason)] == n

@@ -11,6 +11,7 @@ import pytest
 
 from conftest import read_documents, run_clean_job, tree_digest
 from dask_cluster import DASK_RUNNER, local_dask_cluster
+from pipelines.stats import without_timings
 
 pytestmark = pytest.mark.slow  # starts a Dask scheduler and two workers, runs the clean job twice
 
@@ -28,7 +29,7 @@ def test_dask_cluster_gives_the_same_documents_as_direct_runner(shared_data, tes
 
     direct_stats = json.loads((direct / "stats.json").read_text())
     dask_stats = json.loads((on_dask / "stats.json").read_text())
-    assert dask_stats == direct_stats
+    assert without_timings(dask_stats) == without_timings(direct_stats)  # CPU seconds differ per run
     assert dask_stats["documents_kept"] > 10
     assert read_documents(on_dask / "documents") == read_documents(direct / "documents")
     # Sorted fixed shards make even the files identical, removed/<stage>/ included

@@ -146,6 +146,21 @@ def test_headline_gives_both_keep_rates_and_scales_payload_and_text_bytes_apart(
     assert byte_bars[0] == byte_bars[1] and byte_bars[2] == byte_bars[1] / 2  # each kind fills the bar at its max
 
 
+def test_funnel_shows_cpu_seconds_per_stage_when_stats_has_them(small_run):
+    stats = json.loads((small_run / "stats.json").read_text())
+    cpu = {"records": None, "warc": None, "langid": 1.5, "gopher_quality": 0.5}
+    for row in stats["funnel"]:
+        row["cpu_s"] = cpu[row["stage"]]
+    (small_run / "stats.json").write_text(json.dumps(stats))
+    page = pathlib.Path(write_report(str(small_run))).read_text(encoding="utf-8")
+    facts = parse_page(page)
+    assert_funnel_matches(facts, stats)
+    assert [s["data-cpu-s"] for s in facts.stages] == ["", "", "1.5", "0.5"]
+    assert "share of stage CPU" in page
+    assert '<td class="num">1.50</td><td class="num">75.0%</td>' in page  # 1.5 of the stages' 2.0 s
+    assert "2.0 s in the stages" in page
+
+
 def test_report_is_deterministic_and_seeded(small_run):
     first = pathlib.Path(write_report(str(small_run))).read_bytes()
     second = pathlib.Path(write_report(str(small_run))).read_bytes()

@@ -16,7 +16,8 @@ a cut copy of it) is kept once, the other copy counted as ``warc.duplicate_recor
 A WARC-Record-ID is not content, though: records that share an id but differ in payload
 are all kept, each under an id derived from the record id and its payload digest
 (``conflict_id``), and counted as a note ``warc.conflicting_record_id``, not as an
-outcome: each of them is a document with its own outcome.
+outcome: each of them is a document with its own outcome. The clean job applies it after
+its stages, to what each record became, so that no HTML payload is shuffled.
 
 This module is the reading loop and its Beam transforms. The parts it calls:
   ``warc_open``      opening a path or URL, sniffing gzip and WARC vs ARC
@@ -235,16 +236,20 @@ class ReadWarcOutcomes(beam.PTransform):
     """files -> (outcome, Document | None) for every record.
 
     Common Crawl WARCs are ~1 GB each and a job often reads only a few of them, so a
-    file is a poor unit of parallelism: two files would keep two workers busy while
-    fourteen idle. The first Reshuffle spreads files over workers (Create alone
+    file is a poor unit of parallelism then: two files would keep two workers busy
+    while fourteen idle. The first Reshuffle spreads files over workers (Create alone
     would keep them on one); the second redistributes the records read from one file
     so that the expensive stages after it (extraction, langid) run on all workers.
-    ``spread_records=False`` skips that second shuffle for a caller whose next step is a
-    shuffle anyway (the clean job groups HTML responses by id), so payloads move once.
+    That second shuffle moves every HTML payload (~150 KB a page, ten times its text),
+    so it is worth it only while files are scarce: ``spread_records=None`` (auto)
+    spreads records when there are fewer than ``SPREAD_BELOW_FILES_PER_WORKER`` files
+    per worker (workers read from the pipeline's options: ``direct_num_workers``,
+    ``num_workers``, ``max_num_workers``; 1 when none is given). A snapshot (~90,000
+    files) never spreads records; ``True``/``False`` force it.
     """
 
     def __init__(self, files: list[str], max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
-                 crawl: str = "", spread_records: bool = True):
+                 crawl: str = "", spread_records: Optional[bool] = True):
         super().__init__()
         if max_payload_bytes < 1:
             raise ValueError("max_payload_bytes must be >= 1")
@@ -261,7 +266,24 @@ class ReadWarcOutcomes(beam.PTransform):
             | "ReadRecords" >> beam.FlatMap(iter_warc_outcomes, max_payload_bytes=self.max_payload_bytes,
                                             crawl=self.crawl)
         )
-        return records | "SpreadRecords" >> beam.Reshuffle() if self.spread_records else records
+        spread = self.spread_records
+        if spread is None:
+            spread = len(self.files) < SPREAD_BELOW_FILES_PER_WORKER * _workers(pbegin.pipeline.options)
+        return records | "SpreadRecords" >> beam.Reshuffle() if spread else records
+
+
+# With at least this many files per worker, whole files balance the work well enough
+# (Common Crawl's WARCs are all ~1 GB): records are not shuffled.
+SPREAD_BELOW_FILES_PER_WORKER = 2
+
+
+def _workers(options) -> int:
+    """The most workers the pipeline's options name (1 when they name none)."""
+    if options is None:
+        return 1
+    values = options.get_all_options(retain_unknown_options=True)
+    named = [values.get(k) for k in ("direct_num_workers", "num_workers", "max_num_workers")]
+    return max([int(n) for n in named if n] + [1])
 
 
 # The stats.json section for counts that are not outcomes, and its key for records that
@@ -277,16 +299,36 @@ def conflict_id(doc_id: str, payload_digest: str) -> str:
     return stable_id(doc_id, "sha256:" + payload_digest)
 
 
-def _by_payload(docs: list[Document]) -> dict[str, list[Document]]:
+class RecordIdentity:
+    """How ``DropRepeatedRecords`` sees the values it groups; this default reads a
+    Document straight from the reader. A caller that groups something else (the clean
+    job groups each record's stage results, so that no HTML is shuffled) passes an
+    object with the same four methods."""
+
+    def record_id(self, value) -> str:
+        return value.id
+
+    def payload_sha256(self, value) -> str:
+        """Called only for ids read more than once: the common case hashes nothing."""
+        return hashlib.sha256(value.payload).hexdigest()
+
+    def order(self, value) -> tuple:
+        """Which copy of a payload is the first: deterministic, whatever the read order."""
+        return value.source_file, value.warc_date, value.url
+
+    def renamed(self, value, new_id: str):
+        return value.replace(id=new_id)
+
+
+def _by_payload(values: list, identity) -> dict[str, list]:
     """The records of one id, by payload sha256; their order is deterministic."""
-    groups: dict[str, list[Document]] = {}
-    for doc in docs:
-        groups.setdefault(hashlib.sha256(doc.payload).hexdigest(), []).append(doc)
-    return {digest: sorted(copies, key=lambda d: (d.source_file, d.warc_date, d.url))
-            for digest, copies in sorted(groups.items())}
+    groups: dict[str, list] = {}
+    for value in values:
+        groups.setdefault(identity.payload_sha256(value), []).append(value)
+    return {digest: sorted(copies, key=identity.order) for digest, copies in sorted(groups.items())}
 
 
-def _first_copy(keyed) -> Iterator[tuple[str, Optional[Document]]]:
+def _first_copy(keyed, identity) -> Iterator[tuple[str, Optional[object]]]:
     """Keep one copy of each distinct payload among the records of one id (deterministically).
 
     One payload (the common case): its first copy keeps its id; repeats are
@@ -294,19 +336,19 @@ def _first_copy(keyed) -> Iterator[tuple[str, Optional[Document]]]:
     ``conflict_id``, so no two documents share an id; repeats of a payload are
     duplicates as before.
     """
-    _, docs = keyed
-    docs = list(docs)
-    if len(docs) == 1:  # the common case: no hashing
-        yield stats.READ_OK, docs[0]
+    doc_id, values = keyed
+    values = list(values)
+    if len(values) == 1:  # the common case: no hashing
+        yield stats.READ_OK, values[0]
         return
-    groups = _by_payload(docs)
+    groups = _by_payload(values, identity)
     conflicting = len(groups) > 1
     if conflicting:  # counted here, where the payloads are hashed anyway
         Metrics.counter(f"{NOTES}.warc", "conflicting_record_id").inc(len(groups) - 1)
         yield _CONFLICTS, len(groups) - 1
     for digest, copies in groups.items():
         first = copies[0]
-        yield stats.READ_OK, first.replace(id=conflict_id(first.id, digest)) if conflicting else first
+        yield stats.READ_OK, identity.renamed(first, conflict_id(doc_id, digest)) if conflicting else first
         for _ in copies[1:]:
             yield stats.dropped("warc.duplicate_record"), None
 
@@ -317,15 +359,19 @@ def _notes(conflicts: int) -> Iterable[tuple[str, dict]]:
 
 
 class DropRepeatedRecords(beam.PTransform):
-    """(outcome, Document | None) -> the same, each WARC record kept once.
+    """(outcome, value | None) -> the same, each WARC record kept once.
 
     The same WARC record (same WARC-Record-ID, hence the same document id) can be
     read from two input files, e.g. a file and a cut copy of it. Without this the
     output would hold two rows with one id. Records of one id are compared by payload
     digest (``_first_copy``): identical payloads are repeats (``warc.duplicate_record``),
-    different payloads are different documents that all stay. Grouping by id is a
-    shuffle of the HTML responses; it also spreads the work over all workers.
-    Memory: one id's copies.
+    different payloads are different documents that all stay. Memory: one id's copies.
+
+    Values are the reader's Documents by default; ``identity`` (see ``RecordIdentity``)
+    lets a caller group what its records became instead. Grouping by id is a shuffle of
+    every value: the clean job applies this AFTER its stages, to each record's results
+    (its text, about a tenth of the HTML, or only its outcome when a stage dropped it)
+    with the payload's digest taken before extraction, so the HTML never moves.
 
     Returns ``(records, notes)``: ``notes`` holds at most one
     ``("notes", {"warc.conflicting_record_id": n})`` pair, none when no id is shared by
@@ -333,16 +379,21 @@ class DropRepeatedRecords(beam.PTransform):
     invariant: each conflicting record is also a kept (or later dropped) document.
     """
 
+    def __init__(self, identity=None):
+        super().__init__()
+        self.identity = identity or RecordIdentity()
+
     def expand(self, records):
+        identity = self.identity
         # Filters rather than beam.Partition (Dask limit 1 in pipelines.beam.runner).
         ok = records | "HtmlResponses" >> beam.Filter(lambda r: r[0] == stats.READ_OK)
         other = records | "OtherOutcomes" >> beam.Filter(lambda r: r[0] != stats.READ_OK)
         groups = (
             ok
-            | "KeyById" >> beam.Map(lambda r: (r[1].id, r[1]))
+            | "KeyById" >> beam.Map(lambda r: (identity.record_id(r[1]), r[1]))
             | "GroupById" >> beam.GroupByKey()
         )
-        first_copies = groups | "FirstCopy" >> beam.FlatMap(_first_copy)
+        first_copies = groups | "FirstCopy" >> beam.FlatMap(_first_copy, identity)
         unique = first_copies | "Outcomes" >> beam.Filter(lambda r: r[0] != _CONFLICTS)
         kept = (unique, other) | "Rejoin" >> beam.Flatten()
         notes = (

@@ -155,7 +155,8 @@ def funnel_svg(funnel: list[dict]) -> str:
     """Horizontal bars: documents (dark) and bytes (light) left after each stage.
 
     Each stage row is a ``<g class="funnel-stage">`` carrying ``data-stage``,
-    ``data-documents`` and ``data-bytes`` so tools (and tests) can read the numbers.
+    ``data-documents``, ``data-bytes`` and ``data-cpu-s`` (the stage's CPU seconds, empty
+    when not timed) so tools (and tests) can read the numbers.
     """
     width = FUNNEL_LABEL_W + FUNNEL_BAR_W + 170
     height = FUNNEL_PAD * 2 + FUNNEL_ROW_H * len(funnel) + 22
@@ -186,10 +187,11 @@ def _funnel_bar(row: dict, y: int, max_docs: int, max_bytes: int, first_docs: in
     w_bytes = FUNNEL_BAR_W * (n_bytes or 0) / max_bytes
     share = f"{100.0 * docs / first_docs:.1f}%" if first_docs else ""
     stage = html.escape(str(row.get("stage", "")))
+    cpu = "" if row.get("cpu_s") is None else f", {row['cpu_s']:,.2f} CPU s"
     return (
         f'<g class="funnel-stage" data-stage="{stage}" data-documents="{docs}" '
-        f'data-bytes="{"" if n_bytes is None else int(n_bytes)}">'
-        f'<title>{stage}: {fmt_int(docs)} documents, {fmt_bytes(n_bytes)}</title>'
+        f'data-bytes="{"" if n_bytes is None else int(n_bytes)}" data-cpu-s="{"" if row.get("cpu_s") is None else row["cpu_s"]}">'
+        f'<title>{stage}: {fmt_int(docs)} documents, {fmt_bytes(n_bytes)}{cpu}</title>'
         f'<text x="{label_w - 8}" y="{y + 15}" text-anchor="end" class="label">{stage}</text>'
         f'<rect x="{label_w}" y="{y}" width="{w_docs:.1f}" height="16" rx="2" fill="{KEPT_COLOR}"/>'
         f'<rect x="{label_w}" y="{y + 18}" width="{w_bytes:.1f}" height="8" rx="2" fill="{BYTES_COLOR}"/>'
@@ -315,17 +317,33 @@ def funnel_section(funnel: list[dict]) -> str:
 
 
 def _funnel_table(funnel: list[dict]) -> str:
+    """Documents and bytes left after each stage and, where stats.json has them (runs
+    since per-stage timing), the CPU seconds each stage spent and their share: where
+    the money goes."""
+    timed = [r.get("cpu_s") for r in funnel if r.get("cpu_s") is not None]
+    total_cpu = sum(timed)
     rows = []
     prev = None
     for r in funnel:
         d = r.get("documents") or 0
         lost = "" if prev is None else fmt_int(prev - d)
+        cpu = r.get("cpu_s")
+        cpu_cells = ""
+        if timed:
+            share = f"{100.0 * cpu / total_cpu:.1f}%" if cpu is not None and total_cpu else ""
+            cpu_cells = (f'<td class="num">{"" if cpu is None else f"{cpu:,.2f}"}</td>'
+                         f'<td class="num">{share}</td>')
         rows.append(f'<tr><td class="name">{html.escape(str(r.get("stage")))}</td><td class="num">{fmt_int(d)}</td>'
-                    f'<td class="num">{lost}</td><td class="num">{fmt_bytes(r.get("bytes"))}</td></tr>')
+                    f'<td class="num">{lost}</td><td class="num">{fmt_bytes(r.get("bytes"))}</td>{cpu_cells}</tr>')
         prev = d
+    cpu_head = '<th class="num">CPU s</th><th class="num">share of stage CPU</th>' if timed else ""
+    note = ('<p class="muted">CPU s: CPU seconds the stage spent on every document that entered it, '
+            'all workers together (its thread, plus the helper process it owns, e.g. extraction); '
+            f'{total_cpu:,.1f} s in the stages. Reading the WARC files and Beam itself are not in it.</p>'
+            if timed else "")
     return ('<table><thead><tr><th>stage</th><th class="num">documents left</th>'
-            '<th class="num">removed here</th><th class="num">bytes left</th></tr></thead>'
-            f'<tbody>{"".join(rows)}</tbody></table>')
+            f'<th class="num">removed here</th><th class="num">bytes left</th>{cpu_head}</tr></thead>'
+            f'<tbody>{"".join(rows)}</tbody></table>{note}')
 
 
 def drops_section(dropped: dict[str, int], records: int) -> str:

@@ -15,6 +15,17 @@ next one. CPU time, not wall time, so that reruns on a loaded machine keep the s
 pages; a wall-clock backstop (``wall_timeout_s``, default 10 x ``timeout_s``) catches a
 child that hangs without computing. The overhead is a pickle round trip per document
 (no measurable cost in bench/clean.py) plus one interpreter start (~0.3-1 s) per timeout.
+
+Extractors (``EXTRACTORS``, chosen by name, ``--extractor`` in the clean job): trafilatura
+in precision mode (``trafilatura``), the same without its fallback extractors
+(``trafilatura_fast``: readability and justext are not tried when trafilatura's own
+result looks poor), and resiliparse's main-content heuristics (``resiliparse``).
+``DEFAULT_EXTRACTOR`` is the fastest whose F1 on the labelled extraction set is within
+0.005 of the best (bench/extraction_eval.py; figures in docs/clean_stages.md).
+
+Cascade: with a ``LanguagePrefilter`` (``pipelines.stages.language_prefilter``), a page
+whose cheap extraction is clearly in no wanted language is dropped as
+``prefilter_language`` before the expensive extractor runs.
 """
 from __future__ import annotations
 
@@ -23,11 +34,12 @@ import logging
 import re
 import sys
 import threading
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Union
 
 from pipelines.stages.base import Document, Stage, StageResult
 from pipelines.stages.charset import DecodeError, decode_html
 from pipelines.stages.child_process import ChildDied, ChildTimeout, TimeLimitedChild
+from pipelines.stages.language_prefilter import LanguagePrefilter
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +65,64 @@ def trafilatura_extract(html: str, options: dict[str, Any]) -> Optional[str]:
     )
 
 
+def trafilatura_fast_extract(html: str, options: dict[str, Any]) -> Optional[str]:
+    """trafilatura as above, without its fallback extractors (readability, justext)."""
+    import trafilatura
+
+    return trafilatura.extract(
+        html, output_format="txt", fast=True, favor_precision=options["favor_precision"],
+        include_comments=options["include_comments"], include_tables=options["include_tables"],
+        include_links=False, include_images=False, with_metadata=False, deduplicate=False,
+    )
+
+
+def resiliparse_extract(html: str, options: dict[str, Any]) -> Optional[str]:
+    """resiliparse's main-content text, with our settings: no image alt texts (images are
+    off for trafilatura too), no link targets, no list bullets, comments as configured."""
+    from resiliparse.extract.html2text import extract_plain_text
+
+    return extract_plain_text(html, main_content=True, preserve_formatting=True, alt_texts=False, links=False,
+                              list_bullets=False, comments=options["include_comments"], form_fields=False)
+
+
+# Name -> f(html, options) -> text | None. The one place an extractor is chosen by name.
+EXTRACTORS: dict[str, Callable[[str, dict], Optional[str]]] = {
+    "trafilatura": trafilatura_extract,
+    "trafilatura_fast": trafilatura_fast_extract,
+    "resiliparse": resiliparse_extract,
+}
+DEFAULT_EXTRACTOR = "trafilatura"
+# The cascade's cheap extraction, on which the language prefilter decides.
+CHEAP_EXTRACTOR = "resiliparse"
+_WARM_UP_HTML = "<html><body><article><p>Warm-up text of a page.</p></article></body></html>"
+
+
+def resolve_extractor(extractor: Union[None, str, Callable]) -> Callable[[str, dict], Optional[str]]:
+    """A name in EXTRACTORS (None: the default) or a callable -> the extractor function."""
+    if extractor is None:
+        extractor = DEFAULT_EXTRACTOR
+    if callable(extractor):
+        return extractor
+    if extractor not in EXTRACTORS:
+        raise ValueError(f"--extractor: unknown extractor {extractor!r}; choose one of {', '.join(EXTRACTORS)}")
+    return EXTRACTORS[extractor]
+
+
+def warm_up(extractor: Callable) -> None:
+    """Import a named extractor's library (startup is not per-document time)."""
+    if extractor in EXTRACTORS.values():
+        extractor(_WARM_UP_HTML, {"favor_precision": True, "include_comments": False, "include_tables": True})
+
+
+def cheap_text(html: str, options: dict[str, Any]) -> str:
+    """The cascade's cheap extraction; "" when it fails (then the page is not prefiltered)."""
+    try:
+        return EXTRACTORS[CHEAP_EXTRACTOR](html, options) or ""
+    except Exception as exc:  # no cheap answer: the expensive extractor decides
+        log.debug("cheap extraction failed: %r", exc)
+        return ""
+
+
 def collapse_newlines(text: str, max_newlines: int) -> str:
     """Strip trailing spaces on lines and keep at most ``max_newlines`` consecutive newlines."""
     text = re.sub(r"[ \t\r\f\v]+\n", "\n", text)
@@ -66,6 +136,7 @@ def extract_payload(
     http_charset: str,
     options: dict[str, Any],
     extractor: Optional[Callable[[str, dict], Optional[str]]] = None,
+    prefilter: Optional[LanguagePrefilter] = None,
 ) -> tuple[Optional[str], str, dict[str, float]]:
     """Decode and extract one payload. Returns (drop reason or None, text, signals)."""
     signals: dict[str, float] = {"html_bytes": float(len(payload))}
@@ -74,8 +145,10 @@ def extract_payload(
     except DecodeError:
         return "decode_error", "", signals
     signals.update(decode_signals)
+    if prefilter is not None and prefilter.cannot_pass(cheap_text(html, options)):
+        return "prefilter_language", "", signals
     try:
-        raw = (extractor or trafilatura_extract)(html, options)
+        raw = resolve_extractor(extractor)(html, options)
     except Exception as exc:  # a bad page must not crash the worker: counted drop
         log.debug("extractor failed: %r", exc)
         return "extract_error", "", signals
@@ -86,23 +159,26 @@ def extract_payload(
     return None, text, signals
 
 
-def _start_extraction(options: dict[str, Any], extractor: Optional[Callable]) -> Callable:
+def _start_extraction(options: dict[str, Any], extractor: Callable,
+                      prefilter: Optional[LanguagePrefilter] = None) -> Callable:
     """Runs once in the child process: returns its handler for ``(payload, http_charset)``."""
     # trafilatura logs an ERROR for every unparsable page; our drop counters record them.
     logging.getLogger("trafilatura").setLevel(logging.CRITICAL)
-    if extractor is None:
-        import trafilatura  # noqa: F401  (import before "ready": startup is not per-doc time)
-    return functools.partial(_extract_request, options, extractor)
+    warm_up(extractor)  # before "ready": startup is not per-doc time
+    if prefilter is not None:
+        prefilter.setup()
+        warm_up(EXTRACTORS[CHEAP_EXTRACTOR])
+    return functools.partial(_extract_request, options, extractor, prefilter)
 
 
-def _extract_request(options: dict[str, Any], extractor: Optional[Callable],
+def _extract_request(options: dict[str, Any], extractor: Callable, prefilter: Optional[LanguagePrefilter],
                      request: tuple[bytes, str]) -> tuple[Optional[str], str, dict[str, float]]:
     payload, http_charset = request
-    return extract_payload(payload, http_charset, options, extractor)
+    return extract_payload(payload, http_charset, options, extractor, prefilter)
 
 
 class Extract(Stage):
-    """Decode the payload and extract the main text with trafilatura.
+    """Decode the payload and extract the main text (trafilatura or resiliparse).
 
     Args:
         timeout_s: per-document limit in CPU seconds; the work runs in a child process
@@ -113,10 +189,14 @@ class Extract(Stage):
         max_newlines: keep at most this many consecutive newlines.
         include_comments: keep user comment sections (off, as in FineWeb).
         include_tables: keep table text.
-        extractor: ``f(html: str, options: dict) -> str | None`` replacing trafilatura
-            (must be importable by module path: it is pickled into the child).
+        extractor: a name in ``EXTRACTORS`` (default ``DEFAULT_EXTRACTOR``) or a function
+            ``f(html: str, options: dict) -> str | None`` (importable by module path: it
+            is pickled into the child).
+        prefilter: a ``LanguagePrefilter``: pages whose cheap extraction is clearly in no
+            wanted language are dropped before the extractor runs.
     Drop reasons: ``not_html``, ``no_payload``, ``decode_error``, ``extract_error``,
-    ``empty``, ``timeout``, ``extract_crash`` (the child died, e.g. out of memory).
+    ``empty``, ``timeout``, ``extract_crash`` (the child died, e.g. out of memory),
+    ``prefilter_language`` (only with a prefilter).
     Signals: html_bytes, text_chars, charset_declared, charset_mismatch, charset_detected,
     charset_broken_chars, decode_replaced_bytes (bytes of the payload decoded as U+FFFD;
     only present when > 0). See ``pipelines.stages.charset``.
@@ -132,7 +212,8 @@ class Extract(Stage):
         max_newlines: int = 2,
         include_comments: bool = False,
         include_tables: bool = True,
-        extractor: Optional[Callable[[str, dict], Optional[str]]] = None,
+        extractor: Union[None, str, Callable[[str, dict], Optional[str]]] = None,
+        prefilter: Optional[LanguagePrefilter] = None,
     ):
         if timeout_s is not None and timeout_s < 0:
             raise ValueError(f"timeout_s must be >= 0 (0 or None disables the limit), got {timeout_s}")
@@ -144,7 +225,8 @@ class Extract(Stage):
             "include_comments": bool(include_comments),
             "include_tables": bool(include_tables),
         }
-        self.extractor = extractor
+        self.extractor = resolve_extractor(extractor)  # a bad name fails here, before any work
+        self.prefilter = prefilter
         self._child: Optional[TimeLimitedChild] = None
         self._lock = threading.Lock()
         self.restarts = 0
@@ -161,8 +243,10 @@ class Extract(Stage):
 
     def setup(self) -> None:
         if self.timeout_s is None:
-            if self.extractor is None:
-                import trafilatura  # noqa: F401  (load once per worker)
+            warm_up(self.extractor)  # load once per worker
+            if self.prefilter is not None:
+                self.prefilter.setup()
+                warm_up(EXTRACTORS[CHEAP_EXTRACTOR])
             return
         with self._lock:
             if self._child is None:
@@ -179,8 +263,8 @@ class Extract(Stage):
 
     def _start_child(self) -> TimeLimitedChild:
         return TimeLimitedChild(
-            _start_extraction, (self.options, self.extractor), name="extraction",
-            on_start_failure=f"run `{sys.executable} -c 'import trafilatura'` to see the import error",
+            _start_extraction, (self.options, self.extractor, self.prefilter), name="extraction",
+            on_start_failure=f"run `{sys.executable} -c 'import trafilatura, resiliparse'` to see the import error",
         )
 
     def _run_isolated(self, payload: bytes, http_charset: str) -> tuple[Optional[str], str, dict]:
@@ -207,7 +291,8 @@ class Extract(Stage):
         if not doc.payload:
             return self.drop(doc, "no_payload")
         if self.timeout_s is None:
-            reason, text, signals = extract_payload(doc.payload, doc.http_charset, self.options, self.extractor)
+            reason, text, signals = extract_payload(doc.payload, doc.http_charset, self.options, self.extractor,
+                                                    self.prefilter)
         else:
             reason, text, signals = self._run_isolated(doc.payload, doc.http_charset)
         doc.signals.update(signals)
