@@ -20,13 +20,14 @@ from pipelines.stages.fineweb import FineWebQuality
 from pipelines.stages.gopher import GopherQuality, GopherRepetition
 from pipelines.stages.lines import LineCleanup
 from pipelines.stages.pii import PiiScrubber
+from pipelines.stages.quality_classifier import MODES, TRAIN_HINT, QualityClassifier
 
 
 DEFAULT_CONFIG_PATH = pathlib.Path(__file__).parent / "resources" / "default_config.yaml"
 
 # Stage name -> class; "pii" is imported lazily (another module, optional at build time).
 STAGE_CLASSES: dict[str, type] = {cls.name: cls for cls in (LineCleanup, GopherRepetition, GopherQuality,
-                                                             C4Quality, FineWebQuality)}
+                                                             C4Quality, FineWebQuality, QualityClassifier)}
 PII_PARAMS: dict[str, Any] = {"kinds": None, "placeholders": None, "phone_regions": None}
 STAGE_NAMES = tuple(STAGE_CLASSES) + ("pii",)
 
@@ -64,11 +65,20 @@ _STRING_LIST_KEYS = {
 
 
 # Numbers that are settings of a rule, not thresholds: null cannot mean "rule off" there.
-_NOT_NULL_KEYS = {"nav_max_words", "min_uppercase_letters", "max_uppercase_frac", "short_line_length"}
+_NOT_NULL_KEYS = {"nav_max_words", "min_uppercase_letters", "max_uppercase_frac", "short_line_length",
+                  "pareto_alpha"}
 
 
 def _check_value(where: str, key: str, value: Any, default: Any) -> None:
     """The value must have the default's kind; a numeric threshold may be null (rule off)."""
+    if key == "model":  # quality_classifier: a model folder
+        if not (value is None or (isinstance(value, str) and value)):
+            raise ConfigError(f"{where}.{key}: expected the path of a model folder or null, got {value!r}")
+        return
+    if key == "mode":
+        if value not in MODES:
+            raise ConfigError(f"{where}.{key}: expected one of {list(MODES)}, got {value!r}")
+        return
     if value is None and key in _NOT_NULL_KEYS:
         raise ConfigError(f"{where}.{key}: expected a non-negative number (it sets how a rule measures; "
                           "null cannot switch it off), got null")
@@ -122,6 +132,10 @@ def validate_config(config: Any, source: str = "<config>") -> dict[str, Any]:
                 raise ConfigError(f"{source}: {stage}.{key}: unknown parameter; allowed: "
                                   f"{['enabled'] + sorted(defaults)}")
             _check_value(f"{source}: {stage}", key, value, defaults[key])
+    classifier = config.get(QualityClassifier.name) or {}
+    if classifier.get("enabled") and QualityClassifier.name in order and not classifier.get("model"):
+        raise ConfigError(f"{source}: {QualityClassifier.name} is enabled but model is null: set "
+                          f"{QualityClassifier.name}.model: PATH to a model folder ({TRAIN_HINT})")
     languages = config.get("languages") or {}
     if not isinstance(languages, dict):
         raise ConfigError(f"{source}: languages: expected a mapping {{language: {{stage: {{...}}}}}}")

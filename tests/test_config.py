@@ -21,7 +21,7 @@ def build(config):
 
 def test_default_config_is_the_fineweb_recipe():
     config = load_config(None)
-    assert config["order"] == ["lines", "gopher_repetition", "gopher_quality", "c4", "fineweb", "pii"]
+    assert config["order"] == ["lines", "gopher_repetition", "gopher_quality", "c4", "fineweb", "quality_classifier", "pii"]
     names = [s.name for s in build(config)]
     # Line cleanup first (on since issue #15, calibrated per language), then FineWeb's order.
     assert names[:5] == ["lines", "gopher_repetition", "gopher_quality", "c4", "fineweb"]
