@@ -68,9 +68,8 @@ def _extract(output: pathlib.Path) -> None:
     subprocess.run(cmd, cwd=REPO, check=True, stdout=subprocess.DEVNULL)
 
 
-def labelled_documents(labels: list[dict], documents: str | None = None) -> dict:
-    """{id: Document} of the labelled pages, as the quality stages receive them."""
-    from pipelines.io.documents import iter_parquet_documents
+def documents_folder(documents: str | None = None) -> str:
+    """The documents/ folder of the labelled texts: ``documents``, or the cached rebuild."""
     if documents is None:
         # One cached extraction per version of the front stages' code.
         front = [REPO / "pipelines" / "io" / "warc.py"] + [REPO / "pipelines" / "stages" / f"{name}.py" for name in
@@ -80,6 +79,13 @@ def labelled_documents(labels: list[dict], documents: str | None = None) -> dict
         if not (out / "_SUCCESS").exists():
             _extract(out)
         documents = str(out / "documents")
+    return documents
+
+
+def labelled_documents(labels: list[dict], documents: str | None = None) -> dict:
+    """{id: Document} of the labelled pages, as the quality stages receive them."""
+    from pipelines.io.documents import iter_parquet_documents
+    documents = documents_folder(documents)
     wanted = {row["id"] for row in labels}
     docs = {}
     for path in sorted(pathlib.Path(documents).glob("*.parquet")):

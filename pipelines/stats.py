@@ -33,6 +33,8 @@ DOCUMENTS_IN = "documents_in"  # counted once per input document by jobs that re
 # A top-level section of stats.json for counts outside the accounting invariant.
 NOTES = "notes"
 CONFLICTING_RECORD_ID = "warc.conflicting_record_id"  # records kept under a shared id
+BY_LANGUAGE = "by_language"  # the stats.json section of outcomes per language
+UNKNOWN_LANGUAGE = "unknown"  # the language of a page that left before language id
 
 
 def dropped(key: str) -> str:
@@ -70,6 +72,22 @@ def outcome_counts_to_stats(counts: dict[str, int]) -> dict:
         "dropped": drops,
         "errors": errors,
     }
+
+
+def language_outcomes_to_stats(counts: dict[tuple[str, str], int]) -> dict:
+    """{(language, outcome): n} -> {language: {"documents", "documents_kept", "dropped",
+    "errors"}}, the largest language first. Counted over the documents that entered the
+    stages (HTML responses; record types the reader decides have no language), so the
+    documents add up to the funnel's "warc" row and the kept ones to documents_kept."""
+    per_language: dict[str, dict[str, int]] = {}
+    for (language, outcome), n in counts.items():
+        per_language.setdefault(language, {})[outcome] = n
+    shaped = {}
+    for language, outcomes in per_language.items():
+        kept, drops, errors = _split_counts(outcomes)
+        shaped[language] = {"documents": kept + sum(drops.values()) + sum(errors.values()),
+                            "documents_kept": kept, "dropped": drops, "errors": errors}
+    return dict(sorted(shaped.items(), key=lambda kv: (-kv[1]["documents"], kv[0])))
 
 
 def document_counts_to_stats(counts: dict[str, int], stages: list[str]) -> dict:

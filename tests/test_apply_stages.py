@@ -142,3 +142,16 @@ def test_two_runs_differing_only_in_cpu_seconds_have_one_data_digest(tmp_path):
     assert data_digest(one) != data_digest(two)  # the data still counts
     plain.write_text('{"a": 1}')  # no timings: the file's own bytes, as before
     assert data_digest(plain) == hashlib.sha256(b'{"a": 1}').hexdigest()
+
+
+def test_outcomes_per_language_are_shaped_like_the_job_totals():
+    from pipelines import stats
+
+    counts = {("de", stats.KEPT): 3, ("de", stats.dropped("c4.c4_curly_bracket")): 1,
+              ("en", stats.KEPT): 1, (stats.UNKNOWN_LANGUAGE, stats.dropped("extract.empty")): 2,
+              ("en", stats.error("gopher_quality.exception")): 1, ("zh", stats.dropped("c4.c4_curly_bracket")): 2}
+    shaped = stats.language_outcomes_to_stats(counts)
+    assert list(shaped) == ["de", "en", "unknown", "zh"]  # most pages first, ties by name
+    assert shaped["de"] == {"documents": 4, "documents_kept": 3, "dropped": {"c4.c4_curly_bracket": 1}, "errors": {}}
+    assert shaped["en"] == {"documents": 2, "documents_kept": 1, "dropped": {},
+                            "errors": {"gopher_quality.exception": 1}}

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import collections
+import pathlib
 import json
 import unicodedata
 
@@ -166,3 +167,74 @@ def test_a_record_read_from_two_files_is_kept_once(tmp_path, test_data):
     assert two["documents_kept"] == one["documents_kept"] > 0
     assert two["dropped"]["warc.duplicate_record"] == one["documents_kept"]
     assert [d["id"] for d in read_documents(double / "documents")] == [d["id"] for d in read_documents(single / "documents")]
+
+
+def _write_junk_warc(path) -> None:
+    """Three HTML pages that reach the filters and are dropped: a German and an English
+    page of one repeated sentence (dropped after language id, under their language) and a
+    page with no text (dropped at extraction, before language id: language "unknown")."""
+    import sys
+    import uuid
+
+    from warcio.warcwriter import WARCWriter
+
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "scripts"))
+    from warc_fixtures import record_writer
+
+    def page(lang: str, sentence: str) -> bytes:
+        body = "".join(f"<p>{sentence}</p>" for _ in range(12))
+        return f"<html lang='{lang}'><body><main><article>{body}</article></main></body></html>".encode()
+
+    http = ("200 OK", [("Content-Type", "text/html; charset=UTF-8")])
+    with open(path, "wb") as f:
+        minute = iter(range(60))
+        write = record_writer(WARCWriter(f, gzip=True), uuid.UUID(int=7), lambda: f"2024-03-05T11:{next(minute):02d}:00Z")
+        write("https://spam.example.de/a", "response", page("de", "Die Gemeinde hat am Montag beschlossen, die alte "
+              "Brücke über den Fluss im nächsten Sommer zu erneuern."), http=http)
+        write("https://spam.example.com/b", "response", page("en", "Cheap shoes online today with the best price and "
+              "free shipping for every single order you place."), http=http)
+        write("https://empty.example.com/c", "response", b"<html><body><script>var x = 1;</script></body></html>",
+              http=http)
+
+
+@pytest.mark.slow  # one clean job run (~10 CPU s, more on a loaded machine)
+def test_outcomes_per_language_add_up_and_the_report_shows_them(tmp_path, test_data):
+    """The bundled sample (en, de, zh, fr pages, all kept) plus three dropped pages: the
+    per-language counts of stats.json add up to the job's totals, drops are counted under
+    the language language id found, and the report shows each language's keep rate."""
+    from html.parser import HTMLParser
+
+    junk = tmp_path / "junk.warc.gz"
+    _write_junk_warc(junk)
+    out = tmp_path / "out"
+    run_clean_job(["--input", f"{test_data / 'sample.warc.gz'},{junk}", "--output", str(out)])
+    stats = json.loads((out / "stats.json").read_text())
+    by_language = stats["by_language"]
+    html_pages = {r["stage"]: r["documents"] for r in stats["funnel"]}["warc"]
+    assert sum(v["documents"] for v in by_language.values()) == html_pages
+    assert sum(v["documents_kept"] for v in by_language.values()) == stats["documents_kept"]
+    assert {k: v["documents_kept"] for k, v in by_language.items() if v["documents_kept"]} == stats["languages"]
+    for lang, v in by_language.items():
+        assert v["documents"] == v["documents_kept"] + sum(v["dropped"].values()) + sum(v["errors"].values()), lang
+    # Every stage drop is under exactly one language; reader drops (non-HTML...) are not pages.
+    per_reason = collections.Counter()
+    for v in by_language.values():
+        per_reason.update(v["dropped"])
+    assert all(stats["dropped"][k] == n for k, n in per_reason.items())
+    assert all(k in per_reason for k in stats["dropped"] if not k.startswith("warc."))
+    # The two repeated-sentence pages are dropped under their language, the empty page before language id.
+    assert by_language["de"]["documents"] - by_language["de"]["documents_kept"] == 1
+    assert by_language["en"]["documents"] - by_language["en"]["documents_kept"] == 1
+    assert by_language["unknown"] == {"documents": 1, "documents_kept": 0, "dropped": {"extract.empty": 1}, "errors": {}}
+    assert list(by_language) == sorted(by_language, key=lambda k: (-by_language[k]["documents"], k))
+
+    rows = []
+
+    class Rows(HTMLParser):
+        def handle_starttag(self, tag, attrs):
+            a = dict(attrs)
+            if tag == "tr" and "language-outcome" in (a.get("class") or ""):
+                rows.append((a["data-language"], int(a["data-documents"]), int(a["data-kept"])))
+
+    Rows().feed((out / "report.html").read_text(encoding="utf-8"))
+    assert rows == [(k, v["documents"], v["documents_kept"]) for k, v in by_language.items()]

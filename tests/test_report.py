@@ -110,6 +110,11 @@ def small_run(tmp_path: pathlib.Path) -> pathlib.Path:
                    {"stage": "langid", "documents": 37, "bytes": kept_bytes + 400},
                    {"stage": "gopher_quality", "documents": 30, "bytes": kept_bytes}],
         "languages": {"de": 20, "en": 10}, "pii": {"email": 8},
+        "by_language": {"de": {"documents": 20, "documents_kept": 20, "dropped": {}, "errors": {}},
+                        "en": {"documents": 17, "documents_kept": 10,
+                               "dropped": {"gopher_quality.gopher_short_doc": 7}, "errors": {}},
+                        "unknown": {"documents": 5, "documents_kept": 0, "dropped": {"langid.lid_low_score": 4},
+                                    "errors": {"extract.timeout": 1}}},
     }
     (tmp_path / "stats.json").write_text(json.dumps(stats))
     return tmp_path
@@ -178,6 +183,40 @@ def test_report_tolerates_missing_parts(tmp_path):
     page = pathlib.Path(write_report(str(tmp_path))).read_text()
     assert "No removed/ folder" in page and "No documents/*.parquet found" in page
     assert_funnel_matches(parse_page(page), stats)
+    assert "no per-language outcomes" in page  # a stats.json written before they were counted
+
+
+def _language_rows(page: str) -> list[tuple[str, int, int, str]]:
+    """(language, pages, kept, reasons cell) of the per-language rows."""
+    return [(m[0], int(m[1]), int(m[2]), m[3]) for m in re.findall(
+        r'<tr class="language-outcome" data-language="([^"]*)" data-documents="(\d+)" data-kept="(\d+)">'
+        r'(?:<td[^>]*>.*?</td>){4}<td class="name">(.*?)</td></tr>', page)]
+
+
+def test_report_shows_keep_rate_and_top_drop_reasons_per_language(small_run):
+    page = pathlib.Path(write_report(str(small_run))).read_text(encoding="utf-8")
+    assert "language-outcomes" in parse_page(page).ids
+    rows = _language_rows(page)
+    assert [r[:3] for r in rows] == [("de", 20, 20), ("en", 17, 10), ("unknown", 5, 0)]
+    assert "58.8%" in page  # en: 10 of 17 kept
+    assert rows[1][3] == "gopher_quality.gopher_short_doc 7 (41.2%)"
+    assert rows[2][3] == "langid.lid_low_score 4 (80.0%); error:extract.timeout 1 (20.0%)"
+
+
+def test_small_languages_are_folded_into_one_row():
+    from pipelines.report.clean_page import LANGUAGE_ROWS, fold_languages
+
+    by_language = {f"l{i:02d}": {"documents": 100 - i, "documents_kept": 50, "dropped": {"c4.c4_curly_bracket": 50 - i},
+                                 "errors": {}} for i in range(LANGUAGE_ROWS + 5)}
+    rows = fold_languages(by_language)
+    assert len(rows) == LANGUAGE_ROWS
+    assert [name for name, _ in rows[:-1]] == [f"l{i:02d}" for i in range(LANGUAGE_ROWS - 1)]
+    label, folded = rows[-1]
+    rest = list(by_language.values())[LANGUAGE_ROWS - 1:]
+    assert label == "other (6 languages)"
+    assert folded["documents"] == sum(v["documents"] for v in rest)
+    assert folded["documents_kept"] == 50 * len(rest)
+    assert folded["dropped"] == {"c4.c4_curly_bracket": sum(v["dropped"]["c4.c4_curly_bracket"] for v in rest)}
 
 
 def test_cli_explains_a_wrong_folder(tmp_path, capsys):

@@ -13,7 +13,10 @@ after this step so that the record id dedup shuffles results, never HTML).
   funnel    (stage name, bytes or None, CPU seconds) for each stage a document entered:
             bytes it carries as it leaves the stage alive, None when the stage dropped it
   removed   (stage name, (document, "<stage>.<reason>")) when ``keep_removed``
-  summary   (section, key, n) for kept documents: ("languages", "de", 1), ("pii", "email", 3)
+  summary   (section, key, n) for kept documents: ("languages", "de", 1), ("pii", "email", 3);
+            and for every document that entered the stages, its language and outcome:
+            ("by_language", ("de", "dropped:c4.c4_curly_bracket"), 1) (language "unknown"
+            when it left before language id)
 It never lets one bad document fail the job: an exception inside a stage becomes the
 counted error ``<stage>.exception``.
 
@@ -252,9 +255,11 @@ class ApplyStages(beam.DoFn):
         yield FUNNEL, (HTML_RESPONSES, document_bytes(doc), 0.0)
         clock = self._clock
         passed: list = []  # funnel entries, emitted as the document leaves each stage alive
+        latest = [doc]  # the document as the last stage it passed left it (its language, once known)
 
         def after_stage(name, d):
             passed.append((FUNNEL, (name, document_bytes(d), clock.lap(name))))
+            latest[0] = d
 
         clock.start()
         try:
@@ -263,7 +268,9 @@ class ApplyStages(beam.DoFn):
             log.exception("stage %s failed on %s (%s)", failure.stage, doc.id, doc.url)
             yield from passed
             yield FUNNEL, (failure.stage, None, clock.lap(failure.stage))
-            yield OUTCOME, stats.error(f"{failure.stage}.exception")
+            outcome = stats.error(f"{failure.stage}.exception")
+            yield OUTCOME, outcome
+            yield SUMMARY, language_outcome(latest[0], outcome)
             return
         yield from passed
         if drop_key is not None:
@@ -272,12 +279,19 @@ class ApplyStages(beam.DoFn):
             if self.keep_removed:
                 yield REMOVED, (stage, (dropped.replace(payload=b""), drop_key))
             yield OUTCOME, stats.dropped(drop_key)
+            yield SUMMARY, language_outcome(dropped, stats.dropped(drop_key))
             return
         yield OUTCOME, stats.KEPT
+        yield SUMMARY, language_outcome(kept, stats.KEPT)
         yield SUMMARY, ("languages", kept.language or "unknown", 1)
         for kind, n in sorted(kept.pii.items()):
             yield SUMMARY, ("pii", kind, n)
         yield DOCUMENT, kept.replace(payload=b"")
+
+
+def language_outcome(doc: Document, outcome: str) -> tuple:
+    """The summary item counting ``outcome`` under the document's language."""
+    return stats.BY_LANGUAGE, (doc.language or stats.UNKNOWN_LANGUAGE, outcome), 1
 
 
 def funnel_rows(per_stage: dict, stage_order: list[str]) -> list[dict]:
@@ -313,10 +327,16 @@ class SummarizeFunnel(beam.PTransform):
 
 
 def _summary_sections(totals: dict) -> list[tuple[str, dict]]:
-    """{(section, key): n} -> [("languages", {...}), ("pii", {...})], both always present."""
+    """{(section, key): n} -> [("by_language", {...}), ("languages", {...}), ("pii", {...})],
+    all always present."""
     sections: dict[str, dict] = {"languages": {}, "pii": {}}
+    outcomes: dict = {}
     for (section, key), n in totals.items():
-        sections.setdefault(section, {})[key] = n
+        if section == stats.BY_LANGUAGE:
+            outcomes[key] = n
+        else:
+            sections.setdefault(section, {})[key] = n
+    sections[stats.BY_LANGUAGE] = stats.language_outcomes_to_stats(outcomes)
     # Most frequent language first; PII kinds alphabetically.
     sections["languages"] = dict(sorted(sections["languages"].items(), key=lambda kv: (-kv[1], kv[0])))
     sections["pii"] = dict(sorted(sections["pii"].items()))
@@ -324,13 +344,15 @@ def _summary_sections(totals: dict) -> list[tuple[str, dict]]:
 
 
 class SummarizeKept(beam.PTransform):
-    """(section, key, n) triples -> ("languages", {lang: n}) and ("pii", {kind: n}) pairs."""
+    """(section, key, n) triples -> ("languages", {lang: n}), ("pii", {kind: n}) and
+    ("by_language", {lang: {documents, documents_kept, dropped, errors}}) pairs."""
 
     def expand(self, triples):
         return (
             triples
             | "Keyed" >> beam.Map(lambda t: ((t[0], t[1]), t[2]))
             | "Sum" >> beam.CombinePerKey(sum)
-            | "ToDict" >> beam.combiners.ToDict()  # distinct languages + PII kinds: bounded
+            # distinct languages x outcome keys + PII kinds: bounded
+            | "ToDict" >> beam.combiners.ToDict()
             | "Sections" >> beam.FlatMap(_summary_sections)
         )

@@ -9,7 +9,7 @@ Reads what ``python -m pipelines.clean`` wrote into OUTPUT_DIR:
 and writes OUTPUT_DIR/report.html: the funnel (documents and bytes left after each
 stage; chart bars carry ``data-*`` attributes and the numbers are also embedded as JSON
 in ``<script type="application/json" id="funnel-data">``), top drop reasons, errors,
-languages, PII counts, histograms of the main signals for kept vs dropped documents,
+keep rate and top drop reasons per language, languages, PII counts, histograms of the main signals for kept vs dropped documents,
 and a few sampled dropped documents per reason.
 
 Self-contained: inline CSS and inline SVG (matplotlib), no JavaScript, nothing fetched.
@@ -45,6 +45,8 @@ MAX_SIGNAL_DOCS = 20_000   # per group; bounds memory on large corpora
 MAX_HISTOGRAMS = 12
 MIN_GROUP_FOR_KS = 20
 TOP_LANGUAGES = 25
+LANGUAGE_ROWS = 12         # per-language outcome rows shown; the smaller languages are folded into one
+REASONS_PER_LANGUAGE = 3
 TOP_REASONS = 30
 KEPT_COLUMNS = ["id", "language", "language_score", "signals", "pii", "text"]
 REMOVED_COLUMNS = ["id", "url", "text", "language", "language_score", "signals", "drop_reason"]
@@ -370,6 +372,52 @@ def languages_section(languages: dict[str, int]) -> str:
                    bar_table(shown, sum(languages.values()), ("language", "documents")))
 
 
+def fold_languages(by_language: dict[str, dict], rows: int = LANGUAGE_ROWS) -> list[tuple[str, dict]]:
+    """(label, outcomes) per language, the most documents first; past ``rows`` languages
+    the rest are summed into one "other (N languages)" row."""
+    ordered = sorted(by_language.items(), key=lambda kv: (-(kv[1].get("documents") or 0), kv[0]))
+    if len(ordered) <= rows:
+        return ordered
+    shown, rest = ordered[:rows - 1], ordered[rows - 1:]
+    folded: dict = {"documents": 0, "documents_kept": 0, "dropped": {}, "errors": {}}
+    for _, outcome in rest:
+        folded["documents"] += outcome.get("documents") or 0
+        folded["documents_kept"] += outcome.get("documents_kept") or 0
+        for part in ("dropped", "errors"):
+            for key, n in (outcome.get(part) or {}).items():
+                folded[part][key] = folded[part].get(key, 0) + n
+    return shown + [(f"other ({len(rest)} languages)", folded)]
+
+
+def language_outcomes_section(by_language: Optional[dict]) -> str:
+    """Keep rate and top drop reasons per language: which filters a language pays for
+    (a language whose keep rate is far below the others' may need its own thresholds)."""
+    title = "Keep rate and drop reasons per language"
+    if not by_language:
+        return section("language-outcomes", title, '<p class="note">stats.json has no per-language outcomes '
+                       '(a run before they were counted): rerun the clean job.</p>')
+    rows = []
+    for label, outcome in fold_languages(by_language):
+        docs, kept = outcome.get("documents") or 0, outcome.get("documents_kept") or 0
+        rate = kept / docs if docs else 0.0
+        losses = by_count({**(outcome.get("dropped") or {}),
+                           **{f"error:{k}": n for k, n in (outcome.get("errors") or {}).items()}})
+        reasons = "; ".join(f"{name} {fmt_int(n)} ({100.0 * n / docs:.1f}%)" for name, n in losses[:REASONS_PER_LANGUAGE])
+        if len(losses) > REASONS_PER_LANGUAGE:
+            reasons += f"; … {len(losses) - REASONS_PER_LANGUAGE} more"
+        rows.append(f'<tr class="language-outcome" data-language="{html.escape(label)}" data-documents="{docs}" '
+                    f'data-kept="{kept}"><td class="name">{html.escape(label)}</td><td class="num">{fmt_int(docs)}</td>'
+                    f'<td class="num">{fmt_int(kept)}</td><td class="num">{100.0 * rate:.1f}%</td>'
+                    f'<td class="barcell"><div class="bar" style="width:{100.0 * rate:.1f}%"></div></td>'
+                    f'<td class="name">{html.escape(reasons) or "–"}</td></tr>')
+    body = ('<p class="muted">Pages that reached the filters (HTML responses), by the language found by '
+            'language id ("unknown": the page left before it, e.g. blocked URL or no text); share = of the '
+            'language\'s pages.</p><table><thead><tr><th>language</th><th class="num">pages</th>'
+            '<th class="num">kept</th><th class="num">keep rate</th><th></th><th>top drop reasons</th></tr></thead>'
+            f'<tbody>{"".join(rows)}</tbody></table>')
+    return section("language-outcomes", title, body)
+
+
 def pii_section(pii: dict[str, int]) -> str:
     return section("pii", "PII replaced in kept documents",
                    bar_table(by_count(pii), sum(pii.values()), ("kind", "replacements")))
@@ -445,6 +493,7 @@ def render_report(output_dir: str, stats: Optional[dict], corpus: Corpus, notes:
     pii = stats.get("pii") if stats.get("pii") is not None else corpus.pii
     body = [notes_html(notes), summary_cards(stats, corpus), funnel_section(stats.get("funnel") or []),
             drops_section(stats.get("dropped") or {}, records), errors_section(stats.get("errors") or {}, records),
+            language_outcomes_section(stats.get("by_language")),
             '<div class="two">', languages_section(languages), pii_section(pii), "</div>",
             histograms_section(corpus), samples_section(corpus), unreadable_section(corpus.unreadable)]
     return page("Clean run report", output_dir, "".join(body), written_by="<code>python -m pipelines.report</code>")
