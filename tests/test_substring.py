@@ -104,7 +104,8 @@ def test_suffix_array_and_partitioned_equal_brute_force(seed):
     for keep_first in (True, False):
         expected = brute_force_spans(docs, k, keep_first)
         assert _as_lists(sub.single_repeated_spans(docs, k, keep_first)) == expected
-        partitioned = sub.partitioned_repeated_spans(docs, rng.randint(1, 6), k, anchor, keep_first)
+        partitioned = sub.partitioned_repeated_spans(docs, rng.randint(1, 6), k, anchor, keep_first,
+                                                     batch_docs=rng.randint(1, 5))
         assert _as_lists(partitioned) == expected
 
 
@@ -136,6 +137,43 @@ def test_keep_first_keeps_smallest_id_and_strike_all_removes_every_copy():
     assert set(strike) == {"a", "b", "c"}
 
 
+def reference_winnow(data: bytes, min_span: int, gram: int):
+    """Winnowing spelled out: polynomial hash of every gram (mod 2^64, splitmix64-mixed),
+    minimum key (top 32 bits, then rightmost position) of every window of t grams."""
+    mask = (1 << 64) - 1
+
+    def mix(x):
+        x ^= x >> 30
+        x = (x * 0xBF58476D1CE4E5B9) & mask
+        x ^= x >> 27
+        x = (x * 0x94D049BB133111EB) & mask
+        return x ^ (x >> 31)
+
+    fps = []
+    for i in range(len(data) - gram + 1):
+        h = 0
+        for byte in data[i:i + gram]:
+            h = (h * 0x100000001B3 + byte + 1) & mask
+        fps.append(mix(h))
+    t = min_span - gram + 1
+    chosen = []
+    for start in range(len(fps) - t + 1):
+        best = min(range(start, start + t), key=lambda i: (fps[i] >> 32, -i))
+        if not chosen or chosen[-1] != best:
+            chosen.append(best)
+    return chosen, [fps[i] for i in chosen]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_compiled_winnowing_equals_its_definition(seed):
+    rng = random.Random(seed)
+    data = sub.encode(random_corpus(rng)[0][1].decode() + "xy" * rng.randint(0, 80))
+    min_span = rng.randint(2, 40)
+    gram = rng.randint(1, min_span)
+    positions, fps = sub.winnow_anchors(data, min_span, gram)
+    assert (positions.tolist(), fps.tolist()) == reference_winnow(data, min_span, gram)
+
+
 def test_winnowing_density_is_bounded():
     rng = random.Random(3)
     data = " ".join(rng.choice(["alpha", "beta", "gamma", "delta", "épsilon"]) for _ in range(20000)).encode()
@@ -163,6 +201,43 @@ def test_removal_snaps_to_characters_and_words_and_records_original_offsets():
     _, word_spans, _ = sub.removal_plan(text, np.array([[start, end]]), snap_words=True)
     (ws, we), = word_spans
     assert text[ws] == " " and text[cs:ws] == "ße" and we == ce  # CJK: every char is a word
+
+
+def reference_char_spans(text, data, spans, snap_words):
+    """The character/word snapping rules, one span at a time in plain Python."""
+    b = np.frombuffer(data, dtype=np.uint8)
+    is_start = (b & 0xC0) != 0x80
+    starts_before = np.concatenate([[0], np.cumsum(is_start)])
+    out = []
+    for s, e in sub.merge_intervals(spans).tolist():
+        cs, ce = int(starts_before[s]), int(starts_before[e])
+        if e < len(b) and not is_start[e]:
+            ce -= 1
+        if snap_words:
+            if 0 < cs < len(text) and sub._is_word_char(text[cs - 1]):
+                while cs < ce and sub._is_word_char(text[cs]):
+                    cs += 1
+            if 0 < ce < len(text) and sub._is_word_char(text[ce]):
+                while ce > cs and sub._is_word_char(text[ce - 1]):
+                    ce -= 1
+        if ce > cs:
+            out.append((cs, ce))
+    return out
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_compiled_snapping_equals_the_rules(seed):
+    rng = random.Random(seed)
+    alphabet = ["a", "b", "Z", "é", "ß", "中", "文", "ไ", " ", ".", "\n", "7", "😀", "\ud800", "д"]
+    text = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 60)))
+    data = sub.encode(text)
+    spans = np.array([sorted(rng.sample(range(len(data) + 1), 2)) for _ in range(rng.randint(1, 5))])
+    for snap_words in (True, False):
+        expected = reference_char_spans(text, data, spans, snap_words)
+        new_text, char_spans, removed = sub.removal_plan(text, spans, snap_words)
+        assert char_spans == expected
+        assert new_text == sub.remove_char_spans(text, expected)
+        assert removed == sum(len(sub.encode(text[s:e])) for s, e in expected)
 
 
 # ----------------------------------------------------------------------------- real pages, Beam
@@ -241,6 +316,20 @@ def test_flags_parse_and_bad_values_explain_themselves():
         SubstringDedup(min_span=50, anchor_bytes=80)
     with pytest.raises(ValueError, match="--min_span"):
         SubstringDedup(min_span=0)
+    with pytest.raises(ValueError, match="--substring_worker_mb"):
+        SubstringDedup(worker_mb=0)
+    with pytest.raises(ValueError, match="--substring_batch_docs"):
+        SubstringDedup(batch_docs=0)
+
+
+def test_bucket_count_grows_with_the_corpus_not_the_bucket():
+    from pipelines.dedup.substring import BUCKET_BYTES_PER_INPUT_BYTE, bucket_count
+
+    assert bucket_count(10**6, 16, 2048) == 16  # small corpus: the minimum
+    for corpus in (10**11, 10**12):
+        buckets = bucket_count(corpus, 16, 2048)
+        assert corpus * BUCKET_BYTES_PER_INPUT_BYTE / buckets <= 2048 * 2**20
+        assert corpus * BUCKET_BYTES_PER_INPUT_BYTE / (buckets - 1) > 2048 * 2**20
 
 
 @pytest.mark.slow  # dask_cluster: a scheduler and two workers

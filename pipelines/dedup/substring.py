@@ -1,52 +1,83 @@
 """Beam stage of the dedup job: exact substring dedup, partitioned so no worker holds
 the corpus (the suffix-array logic lives in ``pipelines.stages.substring``).
 
-Flow (three shuffles, every group bounded):
-  docs --Map--> (bucket, AnchorShare)         winnowed anchors + their context bytes
+Flow (two shuffles, few and large elements: per-element overhead dominates Beam's cost):
+  docs --BatchDocuments--> batches of documents, keyed by a hash of their ids
+       --Map--> (bucket, BucketShare) per (batch, bucket): winnowed anchors + the bytes
+                of the windows they own, zstd-compressed      [+ (batch key, documents)]
        --GroupByKey(bucket)--> suffix array over the bucket's repeated-anchor contexts
-       --> (doc id, byte spans)
-  (doc id, doc) + (doc id, spans) --CoGroupByKey--> cut spans, drop too-short docs
+       --> (batch key, BatchSpans: slots and byte spans, two arrays)
+  (batch key, documents) + (batch key, spans) --CoGroupByKey--> cut spans, drop short docs
 
 Memory per worker (defaults: min_span 100, anchor 32 bytes; see docs/substring.md):
-  - anchoring: one document (+ ~40 bytes per byte of numpy temporaries);
-  - a bucket: its shares, ~4.1 x corpus bytes / substring_partitions (anchors at ~2.8%
-    of positions, each with <= 168 context bytes, merged per document), plus 13
-    (strike_all) to 22 (keep-first) bytes per byte of the contexts whose anchor
-    repeats. Rule of thumb: substring_partitions ~ 100 x corpus bytes / worker memory.
-  - the final join: one document and its spans.
+  - anchoring: one batch (``--substring_batch_docs`` documents) and ~10 bytes per byte
+    of temporaries;
+  - a bucket: its shares (~1.3 bytes per input byte / buckets, compressed) and, while
+    searching, ~25 bytes per input byte / buckets (decompressed contexts, suffix array
+    over the distinct ones). The number of buckets is the larger of
+    ``--substring_partitions`` and what keeps that under ``--substring_worker_mb``,
+    computed from the corpus size before anchoring, so a bucket's memory does not
+    grow with the corpus;
+  - the final join: one batch of documents and its spans.
 """
 from __future__ import annotations
 
 import argparse
+import hashlib
+import math
 from typing import Any
 
 import apache_beam as beam
 import numpy as np
 from apache_beam.metrics import Metrics
 
-from pipelines.beam.transforms import SplitByKind, SumTuples
+from pipelines.beam.transforms import BatchDocuments, SplitByKind, SumTuples
 from pipelines.progress import Progress
-from pipelines.stages.base import Document
 from pipelines.stages import substring as sub
 
 STAGE = "substring"
 TOO_SHORT = "too_short_after_removal"
+# Peak bytes of a bucket search per input byte sent to it, from the benchmark's measured
+# ratios (docs/substring.md: shares 1.3 + context text 3.4 + 9 x ~2.2 of distinct
+# segments sorted); the number of buckets is sized with it.
+BUCKET_BYTES_PER_INPUT_BYTE = 25
+
+
+def batch_key(doc_ids: list[str]) -> str:
+    """Deterministic key of a batch (its documents' ids): retries rebuild the same key."""
+    return hashlib.blake2b("\0".join(doc_ids).encode("utf-8", "surrogatepass"), digest_size=12).hexdigest()
+
+
+def bucket_count(total_bytes: int, partitions: int, worker_mb: int) -> int:
+    """Buckets so that one bucket's search stays under ``worker_mb`` (and >= partitions)."""
+    need = math.ceil(total_bytes * BUCKET_BYTES_PER_INPUT_BYTE / (worker_mb * 2**20))
+    return max(partitions, need)
 
 
 class _AnchorDoFn(beam.DoFn):
-    def __init__(self, num_buckets: int, min_span: int, anchor_bytes: int):
-        self.num_buckets, self.min_span, self.anchor_bytes = num_buckets, min_span, anchor_bytes
+    """A batch of documents -> ("share", (bucket, share)) pairs and ("batch", (key, docs))."""
+
+    SHARE = "share"
+    BATCH = "batch"
+
+    def __init__(self, partitions: int, worker_mb: int, min_span: int, anchor_bytes: int):
+        self.partitions, self.worker_mb = partitions, worker_mb
+        self.min_span, self.anchor_bytes = min_span, anchor_bytes
         self._docs = Metrics.counter(STAGE, "documents_anchored")
 
     def setup(self):
         self._progress = Progress("substring", "documents anchored", 20_000)
 
-    def process(self, doc: Document):
-        self._docs.inc()
-        self._progress.add()
-        data = sub.encode(doc.text or "")
-        yield from sub.document_anchor_shares(doc.id, data, self.num_buckets,
-                                              self.min_span, self.anchor_bytes)
+    def process(self, docs, total_bytes):
+        docs = list(docs)
+        self._docs.inc(len(docs))
+        self._progress.add(len(docs))
+        key = batch_key([d.id for d in docs])
+        num_buckets = bucket_count(total_bytes, self.partitions, self.worker_mb)
+        pairs = [(d.id, sub.encode(d.text or "")) for d in docs]
+        for bucket, share in sub.batch_bucket_shares(key, pairs, num_buckets, self.min_span, self.anchor_bytes):
+            yield self.SHARE, (bucket, share)
+        yield self.BATCH, (key, docs)
 
 
 class _BucketSpansDoFn(beam.DoFn):
@@ -61,7 +92,7 @@ class _BucketSpansDoFn(beam.DoFn):
 
 
 class _ApplyRemovalDoFn(beam.DoFn):
-    """Cut the spans found for a document; route drops and per-document stats."""
+    """Cut the spans found for a batch's documents; route drops and per-batch stats."""
 
     # One output of (kind, value) pairs, split by SplitByKind (Dask limit 1 in
     # pipelines.beam.runner).
@@ -76,24 +107,34 @@ class _ApplyRemovalDoFn(beam.DoFn):
 
     def process(self, element):
         _, grouped = element
-        spans = list(grouped["spans"])
-        byte_spans = np.concatenate(spans) if spans else None  # removal_plan merges them
-        for doc in grouped["doc"]:  # one per id; several if ids collide (kept as-is)
-            new_text, char_spans, removed = sub.removal_plan(doc.text or "", byte_spans, self.snap_words)
-            if not char_spans:
-                yield self.STATS, (0, 0, 0, 0)
-                yield self.KEPT, doc
-                continue
-            self._changed.inc()
-            self._bytes.inc(removed)
-            changed = doc.replace(text=new_text, removed_spans=list(doc.removed_spans) + char_spans)
-            changed.signals = dict(doc.signals, substring_removed_fraction=removed / max(1, len(sub.encode(doc.text))))
-            if len(new_text.strip()) < self.min_doc_chars_after:
-                yield self.STATS, (len(char_spans), removed, 1, 1)
-                yield self.REMOVED, (changed, TOO_SHORT)
-                continue
-            yield self.STATS, (len(char_spans), removed, 0, 1)
-            yield self.KEPT, changed
+        per_slot: dict[int, list[np.ndarray]] = {}
+        for found in grouped["spans"]:
+            for slot, spans in found.by_slot():
+                per_slot.setdefault(slot, []).append(spans)
+        totals = [0, 0, 0, 0]
+        for docs in grouped["docs"]:  # one batch per key (a repeated key only if a batch repeats)
+            for slot, doc in enumerate(docs):
+                spans = per_slot.get(slot)
+                if not spans:
+                    yield self.KEPT, doc
+                    continue
+                new_text, char_spans, removed = sub.removal_plan(doc.text or "", np.concatenate(spans),
+                                                                 self.snap_words)
+                if not char_spans:
+                    yield self.KEPT, doc
+                    continue
+                self._changed.inc()
+                self._bytes.inc(removed)
+                changed = doc.replace(text=new_text, removed_spans=list(doc.removed_spans) + char_spans)
+                changed.signals = dict(doc.signals,
+                                       substring_removed_fraction=removed / max(1, len(sub.encode(doc.text))))
+                dropped = len(new_text.strip()) < self.min_doc_chars_after
+                totals = [totals[0] + len(char_spans), totals[1] + removed, totals[2] + dropped, totals[3] + 1]
+                if dropped:
+                    yield self.REMOVED, (changed, TOO_SHORT)
+                else:
+                    yield self.KEPT, changed
+        yield self.STATS, tuple(totals)
 
 
 STATS_FIELDS = ("spans", "bytes_removed", "documents_dropped", "documents_changed")
@@ -107,7 +148,8 @@ class SubstringDedup(beam.PTransform):
 
     def __init__(self, min_span: int = sub.DEFAULT_MIN_SPAN, strike_all: bool = False,
                  min_doc_chars_after: int = 200, substring_partitions: int = 16,
-                 anchor_bytes: int = sub.DEFAULT_ANCHOR_BYTES, snap_words: bool = True):
+                 anchor_bytes: int = sub.DEFAULT_ANCHOR_BYTES, snap_words: bool = True,
+                 worker_mb: int = 2048, batch_docs: int = 5000):
         super().__init__()
         if min_span < 2:
             raise ValueError(f"--min_span must be >= 2 bytes (got {min_span}); Lee et al. use ~100")
@@ -115,9 +157,14 @@ class SubstringDedup(beam.PTransform):
             raise ValueError(f"--substring_anchor_bytes must be in [1, --min_span={min_span}] (got {anchor_bytes})")
         if substring_partitions < 1:
             raise ValueError("--substring_partitions must be >= 1")
+        if worker_mb < 1:
+            raise ValueError(f"--substring_worker_mb must be >= 1 (got {worker_mb}); e.g. 2048 for 2 GiB per bucket")
+        if batch_docs < 1:
+            raise ValueError(f"--substring_batch_docs must be >= 1 (got {batch_docs})")
         self.min_span, self.strike_all = min_span, strike_all
         self.min_doc_chars_after = min_doc_chars_after
         self.partitions, self.anchor_bytes, self.snap_words = substring_partitions, anchor_bytes, snap_words
+        self.worker_mb, self.batch_docs = worker_mb, batch_docs
 
     @staticmethod
     def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -130,8 +177,12 @@ class SubstringDedup(beam.PTransform):
         g.add_argument("--min_doc_chars_after", type=int, default=200,
                        help="drop a changed document left with fewer characters (reason too_short_after_removal)")
         g.add_argument("--substring_partitions", type=int, default=16,
-                       help="anchor buckets, each searched with its own suffix array; "
-                            "use ~ 100 x corpus bytes / worker memory (docs/substring.md)")
+                       help="minimum number of anchor buckets, each searched with its own suffix array")
+        g.add_argument("--substring_worker_mb", type=int, default=2048,
+                       help="memory one bucket search may use; more buckets are made as the corpus grows "
+                            "(docs/substring.md)")
+        g.add_argument("--substring_batch_docs", type=int, default=5000,
+                       help="documents anchored together: one shuffle element per (batch, bucket)")
         g.add_argument("--substring_anchor_bytes", type=int, default=sub.DEFAULT_ANCHOR_BYTES,
                        help="winnowing gram length (< min_span); smaller = fewer anchors, bigger groups")
         g.add_argument("--substring_no_word_snap", action="store_true",
@@ -143,19 +194,30 @@ class SubstringDedup(beam.PTransform):
                    min_doc_chars_after=args.min_doc_chars_after,
                    substring_partitions=args.substring_partitions,
                    anchor_bytes=args.substring_anchor_bytes,
-                   snap_words=not args.substring_no_word_snap)
+                   snap_words=not args.substring_no_word_snap,
+                   worker_mb=args.substring_worker_mb, batch_docs=args.substring_batch_docs)
 
     def expand(self, docs) -> dict[str, Any]:
-        spans = (
+        total_bytes = (
             docs
-            | "Anchors" >> beam.ParDo(_AnchorDoFn(self.partitions, self.min_span, self.anchor_bytes))
+            | "TextBytes" >> beam.Map(lambda d: len(sub.encode(d.text or "")))
+            | "CorpusBytes" >> beam.CombineGlobally(sum)
+        )
+        anchored = (
+            docs
+            | "Batch" >> BatchDocuments(self.batch_docs, self.batch_docs)
+            | "Anchors" >> beam.ParDo(_AnchorDoFn(self.partitions, self.worker_mb, self.min_span, self.anchor_bytes),
+                                      beam.pvalue.AsSingleton(total_bytes))
+            | "SplitAnchors" >> SplitByKind([_AnchorDoFn.SHARE, _AnchorDoFn.BATCH])
+        )
+        spans = (
+            anchored[_AnchorDoFn.SHARE]
             | "GroupByBucket" >> beam.GroupByKey()
             | "SuffixArrayPerBucket" >> beam.ParDo(_BucketSpansDoFn(self.min_span, self.anchor_bytes,
                                                                      not self.strike_all))
         )
-        keyed = docs | "KeyById" >> beam.Map(lambda d: (d.id, d))
         results = (
-            {"doc": keyed, "spans": spans}
+            {"docs": anchored[_AnchorDoFn.BATCH], "spans": spans}
             | "JoinSpans" >> beam.CoGroupByKey()
             | "CutSpans" >> beam.ParDo(_ApplyRemovalDoFn(self.min_doc_chars_after, self.snap_words))
             | "SplitCut" >> SplitByKind([_ApplyRemovalDoFn.KEPT, _ApplyRemovalDoFn.REMOVED, _ApplyRemovalDoFn.STATS])

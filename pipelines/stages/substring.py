@@ -14,15 +14,15 @@ the removed set is the union of those windows. Two policies:
 
 Single-node engine: one suffix array (libdivsufsort through ``pydivsufsort``) over the
 concatenated UTF-8 bytes with a 0xFF byte between documents. 0xFF never occurs in UTF-8,
-so a match that runs into a separator must meet a separator at the same distance in
-the other copy too; therefore the longest match *inside the documents* is simply
-``min(lcp, bytes_left_in_document(a))`` for either side. One separator byte per
-document is all it costs (a unique int32 symbol per document would quadruple the
-suffix-array input, because pydivsufsort sorts wide alphabets as multi-byte strings).
-strike_all uses the LCP array (kasai); keep-first uses the longest-previous-factor
-array (both compiled, from pydivsufsort).
+so a match that runs into a separator must meet a separator at the same distance in the
+other copy too; therefore the longest match *inside the documents* is the match stopped
+at the first separator. One separator byte per document is all it costs (a unique int32
+symbol per document would quadruple the suffix-array input, because pydivsufsort sorts
+wide alphabets as multi-byte strings). The passes after the suffix array (which
+windows repeat, keep-first or strike-all, and their union) are compiled:
+``substring_kernel``.
 
-Partitioned engine (for corpora larger than one worker): see ``winnow_anchors`` and
+Partitioned engine (for corpora larger than one worker): ``batch_bucket_shares`` and
 ``bucket_repeated_spans``; ``pipelines/dedup/substring.py`` wires it into Beam and
 ``docs/substring.md`` gives the memory bounds. It returns exactly the same byte ranges
 as the single suffix array (tested).
@@ -34,11 +34,15 @@ them inward to character (and, for space-delimited scripts, word) boundaries and
 """
 from __future__ import annotations
 
+import functools
 import re
+import sys
 from typing import Iterable, Iterator, NamedTuple, Optional, Sequence
 
 import numpy as np
 import pydivsufsort
+
+from pipelines.stages import substring_kernel as kernel
 
 SEPARATOR = 0xFF  # never a byte of valid UTF-8 (nor of 'surrogatepass' output)
 DEFAULT_MIN_SPAN = 100  # bytes, ~50 tokens (Lee et al.)
@@ -95,20 +99,14 @@ def concat_segments(segments: Sequence[bytes]) -> tuple[bytes, np.ndarray]:
     return bytes([SEPARATOR]).join(segments), starts
 
 
-def _bytes_left(positions: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """For buffer positions inside segments: bytes until the end of their segment."""
-    seg = np.searchsorted(starts, positions, side="right") - 1
-    return starts[seg] + lengths[seg] - positions
-
-
 def repeated_byte_spans(segments: Sequence[bytes], min_span: int = DEFAULT_MIN_SPAN,
                         keep_first: bool = True) -> list[np.ndarray]:
     """Byte ranges to remove from each segment, as a list of (m, 2) int64 arrays.
 
     ``segments`` are in the global order that defines "first" (document id, offset).
-    Memory: the buffer (n bytes) + suffix array (4n; 8n beyond 2 GiB) + LCP or LPF
-    array (4n, plus the inverse suffix array kasai builds, 4n) + 8-24 bytes per
-    *repeated* byte for the hits: ~10-16 bytes per input byte (bench/substring.py).
+    Memory (bench/substring.py): the buffer (n bytes) + suffix array (4n; 8n beyond
+    2 GiB) + the Phi array while the match bits are computed (4n) = 9n at the peak;
+    after it, 1 + 4 + 1 (marks) + 1/8 bytes per byte.
     """
     if min_span < 1:
         raise ValueError("min_span must be >= 1")
@@ -116,98 +114,41 @@ def repeated_byte_spans(segments: Sequence[bytes], min_span: int = DEFAULT_MIN_S
     if not segments or max((len(s) for s in segments), default=0) < min_span:
         return out
     buf, starts = concat_segments(segments)
-    lengths = np.fromiter((len(s) for s in segments), dtype=np.int64, count=len(segments))
+    covered = buffer_repeated_intervals(buf, min_span, keep_first)
+    del buf
+    for seg, local in split_by_segment(covered, starts):
+        out[seg] = local
+    return out
+
+
+def buffer_repeated_intervals(buf, min_span: int, keep_first: bool) -> np.ndarray:
+    """Removed (m, 2) intervals of a SEPARATOR-joined buffer (bytes, or a writable uint8
+    array: pydivsufsort refuses read-only ones): suffix array (libdivsufsort) + the
+    compiled passes of ``substring_kernel``."""
+    if len(buf) < min_span:
+        return _EMPTY_SPANS.copy()
     sa = pydivsufsort.divsufsort(buf)
-    # Only positions whose raw match reaches min_span are looked at again, so beyond
-    # the buffer, SA and one LCP/LPF array (4 bytes each) nothing is O(n).
-    if keep_first:
-        # LPF[a] = longest match of the suffix at a with any suffix starting before a.
-        lpf = pydivsufsort.longest_previous_factor(buf, sa)
-        hit = np.flatnonzero(lpf >= min_span).astype(lpf.dtype)  # int32 below 2 GiB
-        match = np.minimum(lpf[hit], _bytes_left(hit, starts, lengths).astype(lpf.dtype))
-        del lpf
-        ok = match >= min_span
-        covered = _covered_intervals(hit[ok], match[ok])
-    else:
-        lcp = pydivsufsort.kasai(buf, sa)  # lcp[i] = lcp(sa[i], sa[i+1])
-        pairs = np.flatnonzero(lcp[:-1] >= min_span)
-        left_pos = sa[pairs]
-        right_pos = sa[pairs + 1]
-        match = np.minimum(lcp[pairs], _bytes_left(left_pos, starts, lengths).astype(lcp.dtype))
-        del lcp
-        ok = match >= min_span
-        hit = np.concatenate([left_pos[ok], right_pos[ok]])
-        covered = _covered_intervals(hit, np.concatenate([match[ok], match[ok]]))
-    del sa
+    data = np.frombuffer(buf, dtype=np.uint8) if isinstance(buf, bytes) else buf
+    bits = kernel.long_match_bits(data, sa, min_span)
+    marks = kernel.mark_repeated_windows(sa, bits, keep_first)
+    del sa, bits
+    return kernel.covered_intervals(marks, min_span)
+
+
+def split_by_segment(covered: np.ndarray, starts: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:
+    """(segment number, its intervals in segment offsets): intervals never cross a separator."""
     if len(covered) == 0:
-        return out
-    # Map buffer intervals back to segments (intervals never cross a separator).
+        return
     seg = np.searchsorted(starts, covered[:, 0], side="right") - 1
     local = covered - starts[seg][:, None]
-    order_changes = np.flatnonzero(np.diff(seg)) + 1
-    for idx, block in zip(np.split(seg, order_changes), np.split(local, order_changes)):
-        out[int(idx[0])] = block
-    return out
+    bounds = np.flatnonzero(np.diff(seg)) + 1
+    for lo, hi in zip(np.concatenate([[0], bounds]).tolist(), np.concatenate([bounds, [len(seg)]]).tolist()):
+        yield int(seg[lo]), local[lo:hi]
 
 
 # ---------------------------------------------------------------------------------
 # Partitioned engine: winnowed anchors + per-bucket suffix arrays
 # ---------------------------------------------------------------------------------
-
-_MASK32 = np.uint64(0xFFFFFFFF)
-_HASH_BASE = np.uint64(0x100000001B3)
-
-
-def _mix64(x: np.ndarray) -> np.ndarray:
-    """splitmix64 finalizer: spreads a polynomial hash over all 64 bits."""
-    x = x ^ (x >> np.uint64(30))
-    x = x * np.uint64(0xBF58476D1CE4E5B9)
-    x = x ^ (x >> np.uint64(27))
-    x = x * np.uint64(0x94D049BB133111EB)
-    return x ^ (x >> np.uint64(31))
-
-
-def gram_fingerprints(data: bytes, gram: int) -> np.ndarray:
-    """64-bit fingerprint of every ``gram``-byte substring (len(data) - gram + 1 values).
-
-    Polynomial hash mod 2^64 built by doubling (h_2L[i] = h_L[i] * B^L + h_L[i + L]), so
-    a 32-byte gram costs 5 vector passes instead of 32, then mixed with splitmix64.
-    """
-    m = len(data) - gram + 1
-    if m <= 0:
-        return np.zeros(0, dtype=np.uint64)
-    h = np.frombuffer(data, dtype=np.uint8).astype(np.uint64) + np.uint64(1)
-    length, power = 1, _HASH_BASE
-    with np.errstate(over="ignore"):  # wrap-around mod 2^64 is intended
-        result, result_len = None, 0
-        remaining = gram
-        while remaining:
-            if remaining & 1:  # append the current power-of-two block to the result
-                if result is None:
-                    result, result_len = h, length
-                else:
-                    n = min(len(result) - length, len(h) - result_len)
-                    result = result[:n] * power + h[result_len: result_len + n]
-                    result_len += length
-            remaining >>= 1
-            if remaining:
-                h = h[:-length] * power + h[length:]
-                length *= 2
-                power = power * power
-        return _mix64(result[:m])
-
-
-def _sliding_min(values: np.ndarray, window: int) -> np.ndarray:
-    """Minimum of every ``window`` consecutive values (van Herk / Gil-Werman, O(n))."""
-    m = len(values)
-    pad = (-m) % window
-    big = np.iinfo(np.uint64).max
-    padded = np.concatenate([values, np.full(pad, big, dtype=np.uint64)]).reshape(-1, window)
-    prefix = np.minimum.accumulate(padded, axis=1).ravel()
-    suffix = np.minimum.accumulate(padded[:, ::-1], axis=1)[:, ::-1].ravel()
-    count = m - window + 1
-    return np.minimum(suffix[:count], prefix[window - 1: window - 1 + count])
-
 
 def winnow_anchors(data: bytes, min_span: int = DEFAULT_MIN_SPAN,
                    anchor_bytes: int = DEFAULT_ANCHOR_BYTES) -> tuple[np.ndarray, np.ndarray]:
@@ -215,152 +156,276 @@ def winnow_anchors(data: bytes, min_span: int = DEFAULT_MIN_SPAN,
 
     Winnowing (Schleimer et al. 2003) over the ``anchor_bytes``-grams with a window of
     ``t = min_span - anchor_bytes + 1`` grams: every ``min_span``-byte window contains
-    exactly one such t-window, whose minimum gram is selected wherever those bytes
-    occur. So two copies of any repeated ``min_span``-byte window share an anchor at
-    the same relative offset: the guarantee that lets buckets find every repeat.
-    Ties: the key is (top 32 bits of the fingerprint, then rightmost position), which
-    depends only on content and relative position. Density ~ 2 / (t + 1).
+    exactly one such t-window, whose minimum gram (its *owner*) is selected wherever
+    those bytes occur. So two copies of any repeated ``min_span``-byte window share an
+    anchor at the same relative offset: the guarantee that lets buckets find every
+    repeat. Ties: the key is (top 32 bits of the fingerprint, then rightmost position),
+    which depends only on content and relative position. Density ~ 2 / (t + 1).
+    Compiled (``substring_kernel.winnow``, one pass).
     """
+    _check_anchor(min_span, anchor_bytes)
+    _, positions, fps, _ = kernel.winnow(np.frombuffer(data, dtype=np.uint8), np.zeros(1, np.int64),
+                                         np.array([len(data)], np.int64), min_span, anchor_bytes)
+    return positions.astype(np.int64), fps
+
+
+def _check_anchor(min_span: int, anchor_bytes: int) -> None:
     if not 1 <= anchor_bytes <= min_span:
         raise ValueError("anchor_bytes must be between 1 and min_span")
-    window = min_span - anchor_bytes + 1
-    fps = gram_fingerprints(data, anchor_bytes)
-    if len(fps) < window:  # document shorter than min_span: nothing to find in it
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.uint64)
-    positions = np.arange(len(fps), dtype=np.uint64)
-    keys = (fps & ~_MASK32) | (_MASK32 - positions)
-    minima = _sliding_min(keys, window)
-    chosen = (_MASK32 - (minima & _MASK32)).astype(np.int64)
-    # The chosen position never moves left as the window slides: dedupe runs, no sort.
-    keep = np.ones(len(chosen), dtype=bool)
-    keep[1:] = chosen[1:] != chosen[:-1]
-    selected = chosen[keep]
-    return selected, fps[selected]
 
 
-def anchor_contexts(positions: Sequence[int], data_len: int, min_span: int,
-                    anchor_bytes: int) -> list[tuple[int, int]]:
-    """Merged byte ranges holding every min_span-window that contains an anchor.
-
-    ``positions`` must be sorted; then both ends grow monotonically and one linear pass
-    merges them (plain Python: these lists are short, numpy call overhead dominates).
-    """
-    reach_left, out = min_span - anchor_bytes, []
-    for pos in positions:
-        lo, hi = max(pos - reach_left, 0), min(pos + min_span, data_len)
-        if out and lo <= out[-1][1]:
-            out[-1] = (out[-1][0], hi)
-        else:
-            out.append((lo, hi))
-    return out
+def _zstd():
+    import zstandard  # level 3: ~200 MB/s per core; shares are small, so fast matters
+    return zstandard
 
 
-def bucket_of(fps: np.ndarray, num_buckets: int) -> np.ndarray:
-    # The low bits are independent of the top bits that winnowing minimised.
-    return (fps % np.uint64(num_buckets)).astype(np.int64)
+_META_COLUMNS = ("doc_slots", "ctx_doc", "ctx_start", "ctx_len", "ctx_anchors", "fp32", "anchor_offset")
 
 
-class AnchorShare(NamedTuple):
-    """What one document sends to one bucket: its anchors there and their contexts.
+class BucketShare(NamedTuple):
+    """What one batch of documents sends to one bucket: one shuffle element.
 
-    ``contexts`` are the merged context ranges of those anchors and ``pieces`` their
-    bytes, so the bucket never needs the whole document. ``data_len`` clips contexts.
+    ``meta`` (zstd) holds uint32 columns: per document with anchors here its slot in the
+    batch (``doc_slots``, to route spans back); per *context* (the merged byte ranges
+    that hold every window owned by one document's anchors here) its document
+    (``ctx_doc``, into ``doc_ids``), ``ctx_start``, ``ctx_len`` and number of anchors;
+    per anchor, in context order, 32 bits of its fingerprint (``fp32``: only used to
+    find fingerprints seen twice; a collision costs search time, never a wrong span)
+    and its offset in its context. ``text`` (zstd) is the contexts' bytes in the same
+    order; contexts are sorted by their first fingerprint so copies of one text sit
+    side by side and compress. ``doc_ids`` travel once per share.
     """
 
-    doc_id: str
-    positions: np.ndarray
-    fps: np.ndarray
-    contexts: list[tuple[int, int]]
-    pieces: list[bytes]
-    data_len: int
+    batch: str
+    doc_ids: list[str]
+    meta: bytes
+    text: bytes
+
+    def shipped_bytes(self) -> int:
+        """Bytes this element puts through the shuffle (payloads and ids)."""
+        return len(self.meta) + len(self.text) + sum(len(i) + 1 for i in self.doc_ids) + len(self.batch)
+
+    def columns(self) -> dict[str, np.ndarray]:
+        raw = np.frombuffer(_zstd().ZstdDecompressor().decompress(self.meta), dtype=np.uint32)
+        sizes, raw = raw[: len(_META_COLUMNS)], raw[len(_META_COLUMNS):]
+        bounds = np.concatenate([[0], np.cumsum(sizes.astype(np.int64))])
+        return {name: raw[bounds[i]: bounds[i + 1]] for i, name in enumerate(_META_COLUMNS)}
 
 
-def document_anchor_shares(doc_id: str, data: bytes, num_buckets: int,
-                           min_span: int = DEFAULT_MIN_SPAN,
-                           anchor_bytes: int = DEFAULT_ANCHOR_BYTES) -> Iterator[tuple[int, AnchorShare]]:
-    """(bucket, share) pairs for one document (at most one per bucket)."""
-    positions, fps = winnow_anchors(data, min_span, anchor_bytes)
-    if len(positions) == 0:
+def _pack(columns: dict[str, np.ndarray]) -> bytes:
+    arrays = [np.asarray(columns[name], dtype=np.uint32) for name in _META_COLUMNS]
+    sizes = np.array([len(a) for a in arrays], dtype=np.uint32)
+    return _zstd().ZstdCompressor(level=3).compress(np.concatenate([sizes] + arrays).tobytes())
+
+
+def batch_bucket_shares(batch: str, docs: Sequence[tuple[str, bytes]], num_buckets: int,
+                        min_span: int = DEFAULT_MIN_SPAN,
+                        anchor_bytes: int = DEFAULT_ANCHOR_BYTES) -> Iterator[tuple[int, BucketShare]]:
+    """(bucket, share) pairs for a batch of (document id, UTF-8 bytes); at most one per
+    bucket. Each anchor ships the bytes of the windows it owns, ``[first owned window,
+    last owned window + min_span)``; a document's ranges in one bucket are merged."""
+    _check_anchor(min_span, anchor_bytes)
+    if not docs:
         return
-    buckets = bucket_of(fps, num_buckets)
-    order = np.argsort(buckets, kind="stable")  # keeps positions sorted inside a bucket
-    positions, fps, buckets = positions[order], fps[order], buckets[order]
-    bounds = np.flatnonzero(np.diff(buckets)) + 1
-    starts = [0] + bounds.tolist()
-    ends = bounds.tolist() + [len(buckets)]
-    for lo, hi in zip(starts, ends):
-        pos = positions[lo:hi]
-        ctx = anchor_contexts(pos.tolist(), len(data), min_span, anchor_bytes)
-        yield int(buckets[lo]), AnchorShare(doc_id, pos, fps[lo:hi], ctx,
-                                            [data[s:e] for s, e in ctx], len(data))
+    buf, starts = concat_segments([d for _, d in docs])
+    lengths = np.fromiter((len(d) for _, d in docs), dtype=np.int64, count=len(docs))
+    data = np.frombuffer(buf, dtype=np.uint8)
+    doc, pos, fps, last = kernel.winnow(data, starts, starts + lengths, min_span, anchor_bytes)
+    if len(fps) == 0:
+        return
+    doc = doc.astype(np.int64)
+    first = np.zeros(len(doc), dtype=np.int64)  # first owned window start
+    follows = np.zeros(len(doc), dtype=bool)
+    follows[1:] = doc[1:] == doc[:-1]
+    first[1:][follows[1:]] = last[:-1][follows[1:]].astype(np.int64) + 1
+    lo, hi = first, last.astype(np.int64) + min_span
+    bucket = (fps % np.uint64(num_buckets)).astype(np.int64)  # low bits: independent of the minimised top
+    order = np.lexsort((pos, doc, bucket))
+    doc, pos, fps, bucket, lo, hi = doc[order], pos[order], fps[order], bucket[order], lo[order], hi[order]
+    # Merge the ranges of one (bucket, document): lo and hi both grow with pos there.
+    new_ctx = np.ones(len(pos), dtype=bool)
+    new_ctx[1:] = (bucket[1:] != bucket[:-1]) | (doc[1:] != doc[:-1]) | (lo[1:] > hi[:-1])
+    ctx_of_anchor = np.cumsum(new_ctx) - 1
+    c_first = np.flatnonzero(new_ctx)
+    c_last = np.append(c_first[1:] - 1, len(pos) - 1)
+    ctx_lo, ctx_hi, ctx_doc, ctx_bucket, ctx_fp = lo[c_first], hi[c_last], doc[c_first], bucket[c_first], fps[c_first]
+    ctx_anchors = c_last - c_first + 1
+    # Bits 16-47: clear of the low bits that pick the bucket and of the top bits that
+    # winnowing minimised (nearly constant among selected anchors).
+    fp32 = (fps >> np.uint64(16)).astype(np.uint32)
+    text_compressor = _zstd().ZstdCompressor(level=3)
+    edges = np.flatnonzero(np.diff(ctx_bucket)) + 1
+    for c0, c1 in zip(np.concatenate([[0], edges]).tolist(), np.append(edges, len(c_first)).tolist()):
+        by_fp = c0 + np.argsort(ctx_fp[c0:c1], kind="stable")
+        per_ctx = ctx_anchors[by_fp]
+        run_start = np.repeat(c_first[by_fp] - (np.cumsum(per_ctx) - per_ctx), per_ctx)
+        anchor_order = run_start + np.arange(int(per_ctx.sum()))  # anchors, context by context
+        docs_here, ctx_doc_local = np.unique(ctx_doc[by_fp], return_inverse=True)
+        text, _ = kernel.join_segments(data, starts[ctx_doc[by_fp]] + ctx_lo[by_fp], ctx_hi[by_fp] - ctx_lo[by_fp],
+                                       np.arange(len(by_fp)), False)
+        meta = _pack({
+            "doc_slots": docs_here, "ctx_doc": ctx_doc_local, "ctx_start": ctx_lo[by_fp],
+            "ctx_len": ctx_hi[by_fp] - ctx_lo[by_fp], "ctx_anchors": ctx_anchors[by_fp],
+            "fp32": fp32[anchor_order],
+            "anchor_offset": pos[anchor_order] - ctx_lo[ctx_of_anchor[anchor_order]],
+        })
+        yield int(ctx_bucket[c0]), BucketShare(batch, [docs[i][0] for i in docs_here.tolist()],
+                                               meta, text_compressor.compress(text.tobytes()))
 
 
-def bucket_repeated_spans(shares: Iterable[AnchorShare], min_span: int = DEFAULT_MIN_SPAN,
-                          anchor_bytes: int = DEFAULT_ANCHOR_BYTES,
-                          keep_first: bool = True) -> Iterator[tuple[str, np.ndarray]]:
-    """Within one bucket: (doc_id, byte spans to remove) for documents with repeats.
+def bucket_repeated_spans(shares: Iterable[BucketShare], min_span: int = DEFAULT_MIN_SPAN,
+                          anchor_bytes: int = DEFAULT_ANCHOR_BYTES, keep_first: bool = True
+                          ) -> Iterator[tuple[str, "BatchSpans"]]:
+    """Within one bucket: (batch, BatchSpans) for every batch with documents that have
+    repeats.
 
     1. Keep anchors whose fingerprint occurs at >= 2 positions in the bucket (all copies
-       of a repeated window share one anchor fingerprint, hence one bucket).
-    2. Cut those anchors' contexts out of the shipped pieces; order them by
-       (document id, offset), the global order that defines "first".
-    3. Run the suffix-array engine over just these segments. Every match it reports is
-       a real repeat (segments of one document never overlap), and every repeated
-       window of the corpus is complete in the bucket of its anchor, so the union over
-       buckets equals the single-suffix-array answer.
-    Memory: this bucket's shares (their pieces) plus ~30 bytes per byte of the
-    segments kept in step 2.
+       of a repeated window share their owner's fingerprint, hence one bucket).
+    2. Cut each kept anchor's ``[pos - (min_span - anchor_bytes), pos + min_span)``,
+       clipped to its shipped context, out of the shipped text, merged per document, in
+       (document id, offset) order: the global order that defines "first".
+    3. Segments with identical bytes are searched once (exact: hashed, then compared
+       byte by byte): every window of a later copy is repeated (with strike-all, of the
+       first copy too); the distinct ones, in order of first occurrence, go through the
+       suffix-array engine. Every match is a real repeat (segments of one document never
+       overlap) and every repeated window of the corpus is complete in the bucket of its
+       owner, so the union over buckets is the single suffix array's answer (tested).
+    Memory: the compressed shares, their text while cutting, and the engine's ~9 bytes
+    per byte of the distinct segments (bench/substring.py: largest bucket).
     """
-    shares = sorted(shares, key=lambda s: s.doc_id)
+    shares = list(shares)
     if not shares:
         return
-    all_fps = np.concatenate([s.fps for s in shares])
-    _, inverse, counts = np.unique(all_fps, return_inverse=True, return_counts=True)
-    repeated = (counts[inverse] >= 2).tolist()
-    segments: list[bytes] = []
-    owners: list[tuple[str, int]] = []
-    offset = 0
-    for share in shares:
-        n = len(share.fps)
+    cols = [s.columns() for s in shares]
+    fp32 = np.concatenate([c["fp32"] for c in cols])
+    _, inverse, counts = np.unique(fp32, return_inverse=True, return_counts=True)
+    repeated = counts[inverse] >= 2
+    del fp32, inverse
+    if not repeated.any():
+        return
+    names = sorted({i for s in shares for i in s.doc_ids})
+    name_rank = {name: r for r, name in enumerate(names)}
+    reach_left = min_span - anchor_bytes
+    texts, parts = [], []
+    offset = text_base = 0
+    decompressor = _zstd().ZstdDecompressor()
+    for share_no, (share, c) in enumerate(zip(shares, cols)):
+        n = len(c["fp32"])
         keep = repeated[offset: offset + n]
         offset += n
-        if not any(keep):
+        if not keep.any():
             continue
-        kept_positions = [p for p, k in zip(share.positions.tolist(), keep) if k]
-        needed = anchor_contexts(kept_positions, share.data_len, min_span, anchor_bytes)
-        # Each needed range lies inside one shipped context (a subset of their union);
-        # both lists are sorted, so one forward walk finds it.
-        c = 0
-        for s, e in needed:
-            while share.contexts[c][1] < e:
-                c += 1
-            base = share.contexts[c][0]
-            segments.append(share.pieces[c][s - base: e - base])
-            owners.append((share.doc_id, s))
-    if not segments:
+        ctx_len = c["ctx_len"].astype(np.int64)
+        ctx_src = text_base + np.concatenate([[0], np.cumsum(ctx_len)[:-1]])  # in the joined text
+        ctx_of_anchor = np.repeat(np.arange(len(ctx_len)), c["ctx_anchors"].astype(np.int64))[keep]
+        a_off = c["anchor_offset"].astype(np.int64)[keep]
+        ctx_start = c["ctx_start"].astype(np.int64)[ctx_of_anchor]
+        lo = ctx_start + np.maximum(a_off - reach_left, 0)
+        hi = ctx_start + np.minimum(a_off + min_span, ctx_len[ctx_of_anchor])
+        doc = c["ctx_doc"].astype(np.int64)[ctx_of_anchor]
+        parts.append((np.full(len(lo), share_no), doc, lo, hi, ctx_src[ctx_of_anchor] - ctx_start,
+                      np.array([name_rank[i] for i in share.doc_ids], dtype=np.int64)[doc],
+                      c["doc_slots"].astype(np.int64)[doc]))
+        texts.append(np.frombuffer(decompressor.decompress(share.text), dtype=np.uint8))
+        text_base += len(texts[-1])
+    text = np.concatenate(texts)
+    del texts
+    share_no, _, lo, hi, src_shift, rank, slot = (np.concatenate(x) for x in zip(*parts))
+    # (document, offset) order; a document lives in one share, its ranges in one context each.
+    order = np.lexsort((lo, share_no, rank))
+    share_no, lo, hi, src_shift, rank, slot = (x[order] for x in (share_no, lo, hi, src_shift, rank, slot))
+    same_doc = np.zeros(len(lo), dtype=bool)
+    same_doc[1:] = (rank[1:] == rank[:-1]) & (share_no[1:] == share_no[:-1])
+    new = ~same_doc
+    # Within a document ranges are sorted by lo; merge overlapping or touching ones.
+    run_hi = _running_max_per_group(hi, ~same_doc)
+    new[1:] |= lo[1:] > run_hi[:-1]
+    first = np.flatnonzero(new)
+    last = np.append(first[1:] - 1, len(lo) - 1)
+    seg_lo, seg_hi = lo[first], run_hi[last]
+    seg_src = seg_lo + src_shift[first]
+    seg_len = seg_hi - seg_lo
+    seg_share, seg_slot = share_no[first], slot[first]
+    first_copy = kernel.first_copies(text, seg_src, seg_len)
+    distinct = np.flatnonzero(first_copy == np.arange(len(first_copy)))
+    whole = np.zeros(len(seg_len), dtype=bool)  # segment repeated from end to end
+    later = (first_copy != np.arange(len(first_copy))) & (seg_len >= min_span)
+    whole[later] = True
+    if not keep_first:
+        whole[first_copy[later]] = True
+    joined, starts = kernel.join_segments(text, seg_src, seg_len, distinct, True)
+    del text
+    covered = buffer_repeated_intervals(joined, min_span, keep_first)
+    del joined
+    found_seg, found_lo, found_hi = [np.flatnonzero(whole)], [np.zeros(int(whole.sum()), np.int64)], [seg_len[whole]]
+    if len(covered):
+        k = np.searchsorted(starts, covered[:, 0], side="right") - 1
+        seg = distinct[k]
+        keep = ~whole[seg]
+        found_seg.append(seg[keep])
+        found_lo.append((covered[:, 0] - starts[k])[keep])
+        found_hi.append((covered[:, 1] - starts[k])[keep])
+    seg, s_lo, s_hi = (np.concatenate(x) for x in (found_seg, found_lo, found_hi))
+    if len(seg) == 0:
         return
-    found = repeated_byte_spans(segments, min_span, keep_first)
-    per_doc: dict[str, list[np.ndarray]] = {}
-    for (doc_id, start), spans in zip(owners, found):
-        if len(spans):
-            per_doc.setdefault(doc_id, []).append(spans + start)
-    for doc_id in sorted(per_doc):
-        yield doc_id, merge_intervals(np.concatenate(per_doc[doc_id]))
+    spans = np.stack([s_lo, s_hi], axis=1) + seg_lo[seg][:, None]
+    owner_share, owner_slot = seg_share[seg], seg_slot[seg]
+    order = np.lexsort((spans[:, 0], owner_slot, owner_share))
+    spans, owner_share, owner_slot = spans[order], owner_share[order], owner_slot[order]
+    cut = np.flatnonzero(np.diff(owner_share)) + 1
+    found: dict[str, list[BatchSpans]] = {}
+    for a, b in zip(np.concatenate([[0], cut]).tolist(), np.append(cut, len(spans)).tolist()):
+        found.setdefault(shares[int(owner_share[a])].batch, []).append(
+            BatchSpans(owner_slot[a:b].astype(np.uint32), spans[a:b]))
+    for batch in sorted(found):
+        parts = found[batch]  # several only if two batches had the same ids (the same key)
+        yield batch, parts[0] if len(parts) == 1 else BatchSpans(
+            np.concatenate([p.slots for p in parts]), np.concatenate([p.spans for p in parts]))
+
+
+class BatchSpans(NamedTuple):
+    """Byte spans found in one bucket for one batch: ``spans[i]`` belongs to the document
+    in slot ``slots[i]`` of the batch. Two arrays per element, not one per document:
+    Beam pickles every array it ships separately."""
+
+    slots: np.ndarray
+    spans: np.ndarray
+
+    def by_slot(self) -> Iterator[tuple[int, np.ndarray]]:
+        if len(self.slots) == 0:
+            return
+        order = np.argsort(self.slots, kind="stable")
+        slots, spans = self.slots[order], self.spans[order]
+        cut = np.flatnonzero(np.diff(slots)) + 1
+        for a, b in zip(np.concatenate([[0], cut]).tolist(), np.append(cut, len(slots)).tolist()):
+            yield int(slots[a]), spans[a:b]
+
+
+def _running_max_per_group(values: np.ndarray, starts_group: np.ndarray) -> np.ndarray:
+    """Running maximum of ``values`` restarted wherever ``starts_group`` is True."""
+    group = np.cumsum(starts_group)
+    # Offset each group above every earlier one, so one global running max never leaks.
+    shift = (group * (int(values.max()) + 1)) if len(values) else group
+    return np.maximum.accumulate(values + shift) - shift
 
 
 def partitioned_repeated_spans(docs: Sequence[tuple[str, bytes]], num_buckets: int,
                                min_span: int = DEFAULT_MIN_SPAN,
                                anchor_bytes: int = DEFAULT_ANCHOR_BYTES,
-                               keep_first: bool = True) -> dict[str, np.ndarray]:
+                               keep_first: bool = True, batch_docs: int = 1000) -> dict[str, np.ndarray]:
     """The partitioned algorithm run in one process (the Beam job distributes it)."""
-    buckets: dict[int, list[AnchorShare]] = {}
-    for doc_id, data in docs:
-        for b, share in document_anchor_shares(doc_id, data, num_buckets, min_span, anchor_bytes):
+    buckets: dict[int, list[BucketShare]] = {}
+    batches = {}
+    for b0 in range(0, len(docs), batch_docs):
+        key = f"{b0:012d}"
+        batches[key] = docs[b0: b0 + batch_docs]
+        for b, share in batch_bucket_shares(key, batches[key], num_buckets, min_span, anchor_bytes):
             buckets.setdefault(b, []).append(share)
     per_doc: dict[str, list[np.ndarray]] = {}
     for b in sorted(buckets):
-        for doc_id, spans in bucket_repeated_spans(buckets[b], min_span, anchor_bytes, keep_first):
-            per_doc.setdefault(doc_id, []).append(spans)
+        for batch, found in bucket_repeated_spans(buckets[b], min_span, anchor_bytes, keep_first):
+            for slot, spans in found.by_slot():
+                per_doc.setdefault(batches[batch][slot][0], []).append(spans)
     return {d: merge_intervals(np.concatenate(v)) for d, v in per_doc.items()}
 
 
@@ -387,6 +452,16 @@ def _is_word_char(c: str) -> bool:
     return c.isalnum() and not _NO_SPACE_CHAR.match(c)
 
 
+@functools.lru_cache(maxsize=1)
+def word_char_table() -> np.ndarray:
+    """uint8 per code point: 1 where ``_is_word_char`` holds (built once, ~0.3 s)."""
+    every = "".join(map(chr, range(sys.maxunicode + 1)))
+    table = np.fromiter((c.isalnum() for c in every), dtype=np.uint8, count=len(every))
+    for m in _NO_SPACE_CHAR.finditer(every):  # one code point per match
+        table[m.start()] = 0
+    return table
+
+
 def byte_spans_to_char_spans(text: str, data: bytes, spans: np.ndarray,
                              snap_words: bool = True) -> list[tuple[int, int]]:
     """Turn byte spans into character spans, shrinking them inward.
@@ -395,32 +470,20 @@ def byte_spans_to_char_spans(text: str, data: bytes, spans: np.ndarray,
     character, an end inside one moves back to the character's start. With
     ``snap_words`` a span that starts or ends inside a word shrinks to the word
     boundary, so no half-words are left behind (we shrink rather than grow: only bytes
-    proven to be repeated are ever removed).
+    proven to be repeated are ever removed). Spans may overlap or touch: they are
+    merged first. Compiled (``substring_kernel.snap_spans``).
     """
+    char_spans, _ = _snap(data, spans, snap_words)
+    return [tuple(span) for span in char_spans.tolist()]
+
+
+def _snap(data: bytes, spans, snap_words: bool) -> tuple[np.ndarray, int]:
     spans = np.asarray(spans, dtype=np.int64).reshape(-1, 2)
     if len(spans) == 0:
-        return []
-    b = np.frombuffer(data, dtype=np.uint8)
-    is_start = (b & 0xC0) != 0x80
-    # starts_before[p] = number of characters starting before byte p.
-    starts_before = np.concatenate([[0], np.cumsum(is_start)])
-    n = len(b)
-    out: list[tuple[int, int]] = []
-    for s, e in spans:
-        cs = int(starts_before[s])  # next character start at or after s
-        ce = int(starts_before[e])
-        if e < n and not is_start[e]:
-            ce -= 1  # e is inside a character: end before it
-        if snap_words:
-            if 0 < cs < len(text) and _is_word_char(text[cs - 1]):
-                while cs < ce and _is_word_char(text[cs]):
-                    cs += 1
-            if 0 < ce < len(text) and _is_word_char(text[ce]):
-                while ce > cs and _is_word_char(text[ce - 1]):
-                    ce -= 1
-        if ce > cs:
-            out.append((cs, ce))
-    return out
+        return _EMPTY_SPANS.copy(), 0
+    char_spans, removed = kernel.snap_spans(np.frombuffer(data, dtype=np.uint8), spans,
+                                            word_char_table(), snap_words)
+    return char_spans, int(removed)
 
 
 def remove_char_spans(text: str, spans: Sequence[tuple[int, int]]) -> str:
@@ -438,7 +501,6 @@ def removal_plan(text: str, byte_spans: Optional[np.ndarray], snap_words: bool =
     """(new text, character spans removed, UTF-8 bytes removed) for one document."""
     if byte_spans is None or len(byte_spans) == 0:
         return text, [], 0
-    data = encode(text)
-    char_spans = byte_spans_to_char_spans(text, data, merge_intervals(byte_spans), snap_words)
-    removed_bytes = sum(len(encode(text[s:e])) for s, e in char_spans)
-    return remove_char_spans(text, char_spans), char_spans, removed_bytes
+    char_spans, removed = _snap(encode(text), byte_spans, snap_words)
+    spans = [tuple(span) for span in char_spans.tolist()]
+    return remove_char_spans(text, spans), spans, removed
