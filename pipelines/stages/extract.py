@@ -19,13 +19,20 @@ child that hangs without computing. The overhead is a pickle round trip per docu
 Extractors (``EXTRACTORS``, chosen by name, ``--extractor`` in the clean job): trafilatura
 in precision mode (``trafilatura``), the same without its fallback extractors
 (``trafilatura_fast``: readability and justext are not tried when trafilatura's own
-result looks poor), and resiliparse's main-content heuristics (``resiliparse``).
+result looks poor), resiliparse's main-content heuristics (``resiliparse``), and the
+extraction cascade (``cascade``): ``trafilatura_fast`` first; only where its text looks
+failed against resiliparse's main-content text (empty, or shorter than
+``CASCADE_MIN_RATIO`` of it: ``looks_failed``) does ``trafilatura`` with its fallbacks
+run, then trafilatura in recall mode; where all three look failed and the last text is a
+stub, the resiliparse text is the page's text (which step answered:
+``signals["extract_cascade_step"]``).
 ``DEFAULT_EXTRACTOR`` is the fastest whose F1 on the labelled extraction set is within
 0.005 of the best (bench/extraction_eval.py; figures in docs/clean_stages.md).
 
-Cascade: with a ``LanguagePrefilter`` (``pipelines.stages.language_prefilter``), a page
-whose cheap extraction is clearly in no wanted language is dropped as
-``prefilter_language`` before the expensive extractor runs.
+Cheap text: resiliparse's main-content text is computed at most once per page, for the
+cascade and for the language prefilter: with a ``LanguagePrefilter``
+(``pipelines.stages.language_prefilter``), a page whose cheap text is clearly in no
+wanted language is dropped as ``prefilter_language`` before the expensive extractor runs.
 """
 from __future__ import annotations
 
@@ -34,7 +41,7 @@ import logging
 import re
 import sys
 import threading
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, Iterable, Iterator, Optional, Union
 
 from pipelines.stages.base import Document, Stage, StageResult
 from pipelines.stages.charset import DecodeError, decode_html
@@ -85,13 +92,93 @@ def resiliparse_extract(html: str, options: dict[str, Any]) -> Optional[str]:
                               list_bullets=False, comments=options["include_comments"], form_fields=False)
 
 
+def trafilatura_recall_extract(html: str, options: dict[str, Any]) -> Optional[str]:
+    """trafilatura in recall mode (``favor_recall``), without fallback extractors: the
+    cascade's last trafilatura attempt, after the fallbacks have been tried in precision mode."""
+    import trafilatura
+
+    return trafilatura.extract(
+        html, output_format="txt", fast=True, favor_recall=True,
+        include_comments=options["include_comments"], include_tables=options["include_tables"],
+        include_links=False, include_images=False, with_metadata=False, deduplicate=False,
+    )
+
+
+# The cascade's steps, cheapest first; a step runs only when every step before it looks
+# failed (``looks_failed``); when all do, see CASCADE_STUB_RATIO.
+CASCADE_STEPS: tuple[tuple[str, Callable[[str, dict], Optional[str]]], ...] = (
+    ("trafilatura_fast", trafilatura_fast_extract),
+    ("trafilatura", trafilatura_extract),
+    ("trafilatura_recall", trafilatura_recall_extract),
+)
+# A step's text looks failed when it is empty or shorter than this share of the cheap
+# (resiliparse main-content) text. Chosen on the dev half of the labelled extraction set
+# (bench/extraction_eval.py --choose_ratio; docs/clean_stages.md "The extraction cascade").
+CASCADE_MIN_RATIO = 0.35
+# When every step looks failed, the last (recall) text still wins unless it is a stub: shorter
+# than CASCADE_STUB_RATIO of the cheap text or than CASCADE_STUB_CHARS characters. Only then is
+# the cheap text itself taken (a WeChat article: 102 of 1,807 characters; a gov.cn statute: 62
+# of 363, only navigation). Chosen on the shared WARCs, where the cheap text of a page that
+# trafilatura reads well can be 4-8x longer with menus and teasers (taz.de: 4,392 of 25,942):
+# there the cheap text would replace a clean article (docs/clean_stages.md).
+CASCADE_STUB_RATIO = 0.1
+CASCADE_STUB_CHARS = 200
+
+
+def looks_failed(text: str, cheap_chars: int, min_ratio: float = CASCADE_MIN_RATIO) -> bool:
+    """True when an extraction (newlines collapsed) found nothing, or much less than the cheap
+    main-content text of ``cheap_chars`` characters: trafilatura's precision mode then kept a
+    title and a few boxes and missed the body."""
+    return not text or len(text) < min_ratio * cheap_chars
+
+
+def pick_cascade_text(attempts: Iterable[str], cheap: str, min_ratio: float = CASCADE_MIN_RATIO) -> tuple[str, int]:
+    """The cascade's rule over the steps' texts (consumed lazily: a step runs only when the
+    ones before it look failed), newlines collapsed, and the cheap text: the first text that
+    does not look failed; else the last one unless it is a stub; else the cheap text.
+    Returns (text, index of the step that gave it; the number of steps for the cheap text)."""
+    text, count = "", 0
+    for index, text in enumerate(attempts):
+        count = index + 1
+        if not looks_failed(text, len(cheap), min_ratio):
+            return text, index
+    if count and len(text) >= max(CASCADE_STUB_RATIO * len(cheap), CASCADE_STUB_CHARS):
+        return text, count - 1  # short against the cheap text, but no stub
+    return cheap, count
+
+
+def cascade_steps(html: str, options: dict[str, Any], cheap: Optional[str] = None,
+                  min_ratio: float = CASCADE_MIN_RATIO) -> tuple[str, int]:
+    """The cascade's text and the index of the step that gave it (``len(CASCADE_STEPS)``:
+    the cheap text). ``cheap``: the cheap text when the caller has it already."""
+    if cheap is None:
+        cheap = cheap_text(html, options)
+
+    def attempts() -> Iterator[str]:
+        for name, step in CASCADE_STEPS:
+            try:
+                yield collapse_newlines(step(html, options) or "", options["max_newlines"])
+            except Exception as exc:  # a failed step is a failed attempt: the next one tries
+                log.debug("cascade step %s failed: %r", name, exc)
+                yield ""
+
+    return pick_cascade_text(attempts(), collapse_newlines(cheap, options["max_newlines"]), min_ratio)
+
+
+def cascade_extract(html: str, options: dict[str, Any], cheap: Optional[str] = None) -> Optional[str]:
+    """trafilatura without fallbacks; only where its text looks failed against resiliparse's
+    main-content text, trafilatura with its fallbacks, then in recall mode, then that text."""
+    return cascade_steps(html, options, cheap)[0]
+
+
 # Name -> f(html, options) -> text | None. The one place an extractor is chosen by name.
 EXTRACTORS: dict[str, Callable[[str, dict], Optional[str]]] = {
     "trafilatura": trafilatura_extract,
     "trafilatura_fast": trafilatura_fast_extract,
     "resiliparse": resiliparse_extract,
+    "cascade": cascade_extract,
 }
-DEFAULT_EXTRACTOR = "trafilatura"
+DEFAULT_EXTRACTOR = "cascade"
 # The cascade's cheap extraction, on which the language prefilter decides.
 CHEAP_EXTRACTOR = "resiliparse"
 _WARM_UP_HTML = "<html><body><article><p>Warm-up text of a page.</p></article></body></html>"
@@ -111,7 +198,8 @@ def resolve_extractor(extractor: Union[None, str, Callable]) -> Callable[[str, d
 def warm_up(extractor: Callable) -> None:
     """Import a named extractor's library (startup is not per-document time)."""
     if extractor in EXTRACTORS.values():
-        extractor(_WARM_UP_HTML, {"favor_precision": True, "include_comments": False, "include_tables": True})
+        extractor(_WARM_UP_HTML, {"favor_precision": True, "include_comments": False, "include_tables": True,
+                                  "max_newlines": 2})
 
 
 def cheap_text(html: str, options: dict[str, Any]) -> str:
@@ -145,10 +233,17 @@ def extract_payload(
     except DecodeError:
         return "decode_error", "", signals
     signals.update(decode_signals)
-    if prefilter is not None and prefilter.cannot_pass(cheap_text(html, options)):
+    extractor = resolve_extractor(extractor)
+    # The cheap text is computed once: for the language prefilter and for the cascade.
+    cheap = cheap_text(html, options) if prefilter is not None or extractor is cascade_extract else None
+    if prefilter is not None and prefilter.cannot_pass(cheap):
         return "prefilter_language", "", signals
     try:
-        raw = resolve_extractor(extractor)(html, options)
+        if extractor is cascade_extract:
+            raw, step = cascade_steps(html, options, cheap)
+            signals["extract_cascade_step"] = float(step)
+        else:
+            raw = extractor(html, options)
     except Exception as exc:  # a bad page must not crash the worker: counted drop
         log.debug("extractor failed: %r", exc)
         return "extract_error", "", signals
@@ -178,7 +273,7 @@ def _extract_request(options: dict[str, Any], extractor: Callable, prefilter: Op
 
 
 class Extract(Stage):
-    """Decode the payload and extract the main text (trafilatura or resiliparse).
+    """Decode the payload and extract the main text (trafilatura, resiliparse or the cascade).
 
     Args:
         timeout_s: per-document limit in CPU seconds; the work runs in a child process
@@ -197,9 +292,11 @@ class Extract(Stage):
     Drop reasons: ``not_html``, ``no_payload``, ``decode_error``, ``extract_error``,
     ``empty``, ``timeout``, ``extract_crash`` (the child died, e.g. out of memory),
     ``prefilter_language`` (only with a prefilter).
-    Signals: html_bytes, text_chars, charset_declared, charset_mismatch, charset_detected,
-    charset_broken_chars, decode_replaced_bytes (bytes of the payload decoded as U+FFFD;
-    only present when > 0). See ``pipelines.stages.charset``.
+    Signals: html_bytes, text_chars, extract_cascade_step (only with the cascade: 0
+    trafilatura_fast, 1 trafilatura, 2 trafilatura in recall mode, 3 the resiliparse text),
+    charset_declared, charset_mismatch, charset_detected, charset_broken_chars,
+    decode_replaced_bytes (bytes of the payload decoded as U+FFFD; only present when > 0).
+    See ``pipelines.stages.charset``.
     """
 
     name = "extract"

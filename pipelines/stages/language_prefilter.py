@@ -1,9 +1,10 @@
-"""The extraction cascade: a cheap language check before the expensive extractor.
+"""The language prefilter: a cheap language check before the expensive extractor.
 
 With ``--languages``, most of a crawl is dropped by language id after paying for the
 expensive extraction. ``Extract`` first runs a cheap extraction (resiliparse's main
 content, ``extract.CHEAP_EXTRACTOR``, about 13x cheaper than trafilatura,
-bench/extraction_eval.py); this prefilter runs the same fastText model as the ``langid``
+bench/extraction_eval.py; the same text the ``cascade`` extractor measures its steps
+against, computed once per page); this prefilter runs the same fastText model as the ``langid``
 stage on that text and drops a page only when no wanted language reaches
 ``min_wanted_score`` there. That margin is far below the ``langid`` threshold (0.65) on
 purpose: the cheap text is not the text ``langid`` will see, so only pages that clearly
