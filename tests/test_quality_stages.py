@@ -578,6 +578,29 @@ def test_trailing_numbered_link_list_is_cut_but_a_numbered_article_is_not():
     assert "lines_removed_headline_list" not in kept.signals
 
 
+def test_furniture_before_a_trailing_block_and_a_ranked_hot_list_are_cut_uncounted():
+    # A short article, then the comment disclaimer and a channel menu before "热点新闻", whose
+    # items glue rank and read count to the headline: all one trailing block, so none of it
+    # counts toward the removed-words share (it used to drop such pages; issue #15).
+    article = ("新京报讯 记者昨日从市交通部门获悉，城市新建的三条公交线路将于下周一起正式开通运营，"
+               "沿线居民出行将更加方便。交通部门表示，新线路开通后将根据客流情况及时调整发车间隔。")
+    tail = ["网友评论仅供其表达个人看法，并不表明网易立场。", "- 推荐", "- 娱乐", "- 体育", "- 财经", "热点新闻",
+            "- 163675成龙参观张北草原天路当地下通知封路？官方回应", "- 239523女子喝醉后被送回家 酒吧门口有人常蹲守"]
+    result = LineCleanup().process(doc(article + "\n" + "\n".join(tail), "zh"))
+    assert not isinstance(result, Drop) and result.text == article
+    assert result.signals["lines_removed_headline_list"] == len(tail)
+    assert result.signals["words_removed_frac"] == 0.0
+    # Without a marker the ranked items alone are a trailing headline run; a dated list is not.
+    hot = ["- 163675成龙参观张北草原天路", "- 239523女子喝醉后被送回家", "- 334174河南马戏团脱逃老虎"]
+    assert LineCleanup().process(doc(article + "\n" + "\n".join(hot), "zh")).text == article
+    dated = ["- 2019年公司成立", "- 2020年首款产品上市", "- 2021年进入海外市场"]
+    kept = LineCleanup().process(doc(article + "\n" + "\n".join(dated), "zh"))
+    assert "lines_removed_headline_list" not in kept.signals
+    # Boilerplate inside the article (not leading into the block) still counts.
+    inside = LineCleanup().process(doc(tail[0] + "\n" + article, "zh"))
+    assert isinstance(inside, Drop) and inside.reason == "lines_removed_too_many"
+
+
 def test_line_word_lists_are_per_language():
     from pipelines.stages.lines import line_words
     assert "weiterlesen" in line_words("de").navigation_contains

@@ -12,8 +12,9 @@ long list removes real sentences). Navigation phrases only count in short lines 
 ``nav_max_words`` words), copyright/disclaimer phrases in lines of <= ``disclaimer_max_words``;
 counters and cookie/JavaScript notices are removed at any length, as C4 does. A trailing
 block of related headlines (after a marker such as "Related articles"/"热门推荐", or a run of
-numbered link titles) is cut off (``headline_block_start``; issue #15); its words do not
-count toward the 5% rule.
+numbered link titles or ranked hot-news items) is cut off (``headline_block_start``; issue
+#15), together with the boilerplate lines right before it (share buttons, a comment
+disclaimer, a channel menu); its words do not count toward the 5% rule.
 """
 from __future__ import annotations
 
@@ -50,8 +51,11 @@ COUNTER_RE = re.compile(
 WORDS_PATH = pathlib.Path(__file__).resolve().parents[1] / "resources" / "line_words.yaml"
 _PUNCT_RE = re.compile(r"[^\w\s']+", re.UNICODE)
 _BLANK_RUNS_RE = re.compile(r"\n{3,}")
-# An item of a numbered list: "1. ...", "- 56. ...", "3、回复【社保】...", "(2) ...".
-_NUMBERED_ITEM_RE = re.compile(r"^\s*(?:[-*•]\s*)?[(（]?\d{1,3}\s*[.、．)）]\s*\S")
+# An item of a numbered list: "1. ...", "- 56. ...", "3、回复【社保】...", "(2) ..."; or of a
+# ranked hot-news list, rank and read count glued to the headline ("- 163675成龙参观…":
+# rank 1, 63675 reads), at least 4 digits not followed by a unit or a date ("- 2019年…").
+_NUMBERED_ITEM_RE = re.compile(r"^\s*(?:(?:[-*•]\s*)?[(（]?\d{1,3}\s*[.、．)）]\s*\S"
+                               r"|[-*•]\s*\d{4,}(?![\d年月日号时点分秒元万亿%％.,:：])\S)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -198,14 +202,20 @@ class LineCleanup(LanguageAwareStage):
         block = len(content)
         if p["remove_headline_blocks"]:
             block = headline_block_start([rows[i] for i in content], counts, p["nav_max_words"], words)
+        reasons = [line_removal_reason(rows[i], n_words, p["nav_max_words"], p["min_uppercase_letters"],
+                                       p["max_uppercase_frac"], words, p["disclaimer_max_words"])
+                   for i, n_words in zip(content, counts)]
+        # The page furniture that leads into the block (share buttons, the comment
+        # disclaimer, a channel menu "- 推荐 / - 娱乐 …" before "热点新闻") belongs to it:
+        # boilerplate lines right before the block, up to the article's last kept line.
+        while 0 < block < len(content) and reasons[block - 1]:
+            block -= 1
         removed_by: dict[str, int] = {}  # removal reason -> lines it removed
         removed: set[int] = set()
         total_words = sum(counts)
         removed_words = 0
         for k, (i, n_words) in enumerate(zip(content, counts)):
-            why = "headline_list" if k >= block else line_removal_reason(
-                rows[i], n_words, p["nav_max_words"], p["min_uppercase_letters"], p["max_uppercase_frac"],
-                words, p["disclaimer_max_words"])
+            why = "headline_list" if k >= block else reasons[k]
             if why:
                 removed_by[why] = removed_by.get(why, 0) + 1
                 removed.add(i)
