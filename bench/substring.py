@@ -3,6 +3,9 @@
     .venv/bin/python bench/substring.py --mb 200          # throughput + memory figures
     .venv/bin/python bench/substring.py --mb 20 --beam_mb 5
     .venv/bin/python bench/substring.py --real_report     # spans found on the real pages
+    # shipped bytes, two rounds (default) or one, on a corpus with fewer repeats / many buckets:
+    .venv/bin/python bench/substring.py --phases partitioned --check --corpus_kind sparse --mb 50 \
+        --partitions 4096 --rounds 1
 
 Corpus: texts extracted with trafilatura from ../shared/data/warc/real-pages-*.warc.gz,
 then documents re-assembled from sampled paragraphs with variation (truncation, word
@@ -97,8 +100,14 @@ def extract_real_pages(pattern: str, cache: str) -> list[tuple[str, str]]:
     return pages
 
 
-def synthesize(pages: list[tuple[str, str]], megabytes: float, seed: int = 0) -> list[tuple[str, bytes]]:
-    """Documents of sampled real paragraphs with variation, until `megabytes` MB."""
+def synthesize(pages: list[tuple[str, str]], megabytes: float, seed: int = 0,
+               repeat_share: float | None = None) -> list[tuple[str, bytes]]:
+    """Documents of sampled real paragraphs with variation, until `megabytes` MB.
+
+    ``repeat_share`` (the "sparse" corpus): a paragraph is a verbatim real paragraph with
+    that probability, else a new one (a real paragraph's words shuffled: real words and
+    lengths, no 100-byte window in common with anything), so about that share of the
+    bytes repeat, as in a crawl, instead of 83% here by default."""
     rng = random.Random(seed)
     paragraphs = [p for _, t in pages for p in t.split("\n") if len(p) > 30]
     target, total, docs = int(megabytes * 1e6), 0, []
@@ -107,7 +116,12 @@ def synthesize(pages: list[tuple[str, str]], megabytes: float, seed: int = 0) ->
         for _ in range(rng.randint(3, 15)):
             p = rng.choice(paragraphs)
             roll = rng.random()
-            if roll < 0.3:  # truncated copy
+            if repeat_share is not None:
+                if roll >= repeat_share:
+                    words = p.split(" ")
+                    rng.shuffle(words)
+                    p = " ".join(words)
+            elif roll < 0.3:  # truncated copy
                 p = p[: rng.randint(len(p) // 3, len(p))]
             elif roll < 0.5:  # a few words dropped: partial repeats
                 words = p.split(" ")
@@ -212,28 +226,52 @@ def phase_single(docs, args):
 
 
 def phase_partitioned(docs, args):
-    """The Beam job's algorithm without Beam: batches of documents -> one compressed
-    share per (batch, bucket) -> per-bucket search. Peak memory here is the whole
-    (in-process) shuffle; a Beam worker holds one bucket."""
+    """The Beam job's algorithm without Beam: batches of documents -> (two rounds:
+    fingerprints per fingerprint bucket -> masks of anchors seen twice ->) one
+    compressed share per (batch, bucket) -> per-bucket search. Peak memory here is the
+    whole (in-process) shuffle; a Beam worker holds one bucket.
+
+    Shipped bytes: round 1's fingerprints and masks plus round 2's shares (compressed
+    as shipped), and the same with the contexts' text uncompressed (what shipping costs
+    where copies are too far apart for zstd to find them in one share; the uint32
+    columns stay compressed: they shrink whatever the text)."""
     import numpy as np
 
     from pipelines.stages import substring as sub
 
     total = sum(len(d) for _, d in docs)
+    fp_buckets = args.fingerprint_buckets or max(16, round(args.partitions * 2 / 25))
     base = reset_peak()
     t0 = cpu_s()
+    batches = {f"{b0:012d}": docs[b0: b0 + args.batch_docs] for b0 in range(0, len(docs), args.batch_docs)}
+    masks: dict[str, list] = collections.defaultdict(list)
+    fp_bucket_bytes, mask_bytes = [], 0
+    if args.rounds == 2:
+        fingerprints: dict[int, list] = collections.defaultdict(list)
+        for key, batch in batches.items():
+            for b, share in sub.batch_fingerprints(key, batch, fp_buckets, args.min_span):
+                fingerprints[b].append(share)
+        for b in sorted(fingerprints):
+            fp_bucket_bytes.append(sum(s.shipped_bytes() for s in fingerprints[b]))
+            for key, mask in sub.bucket_repeated_masks(b, fingerprints[b]):
+                masks[key].append(mask)
+                mask_bytes += mask.shipped_bytes() + len(key)
+        del fingerprints
     buckets: dict[int, list] = collections.defaultdict(list)
-    batches = {}
-    for b0 in range(0, len(docs), args.batch_docs):
-        key = f"{b0:012d}"
-        batches[key] = docs[b0: b0 + args.batch_docs]
-        for b, share in sub.batch_bucket_shares(key, batches[key], args.partitions, args.min_span):
+    for key, batch in batches.items():
+        for b, share in sub.batch_bucket_shares(key, batch, args.partitions, args.min_span,
+                                                repeated=masks[key] if args.rounds == 2 else None,
+                                                fingerprint_buckets=fp_buckets):
             buckets[b].append(share)
     t1 = cpu_s()
     bucket_bytes = [sum(s.shipped_bytes() for s in buckets[b]) for b in sorted(buckets)]
-    columns = [s.columns() for b in buckets for s in buckets[b]]  # outside the timed part
-    raw_text = sum(int(c["ctx_len"].sum()) for c in columns)
-    anchors = sum(len(c["fp32"]) for c in columns)
+    bucket_bytes += [0] * (args.partitions - len(bucket_bytes))  # buckets nothing was sent to
+    columns = [(s, s.columns()) for b in buckets for s in buckets[b]]  # outside the timed part
+    raw_text = sum(int(c["ctx_len"].sum()) for _, c in columns)
+    compressed_text = sum(len(s.text) for s, _ in columns)
+    # Round 2's join also ships each batch's texts (ids + zstd), the cut join its Documents.
+    text_join = sum(sub.BatchText.pack(b).shipped_bytes() for b in batches.values()) if args.rounds == 2 else 0
+    anchors = sum(len(c["fp32"]) for _, c in columns)
     del columns
     found: dict[str, list] = collections.defaultdict(list)
     for b in sorted(buckets):
@@ -247,16 +285,25 @@ def phase_partitioned(docs, args):
         reference = sub.single_repeated_spans(docs, args.min_span)
         merged = {d: sub.merge_intervals(np.concatenate(v)).tolist() for d, v in found.items()}
         same = merged == {d: v.tolist() for d, v in reference.items()}
+    round1 = sum(fp_bucket_bytes) + mask_bytes
     shipped = sum(bucket_bytes)
-    return {"input_mb": total / 1e6, "anchor_mb_s": total / 1e6 / (t1 - t0),
-            "bucket_search_mb_s": total / 1e6 / (t2 - t1), "total_mb_s": total / 1e6 / (t2 - t0),
-            "anchors_per_kb": anchors / total * 1000, "shipped_bytes_per_byte": shipped / total,
-            "context_text_bytes_per_byte_uncompressed": raw_text / total,
-            "largest_bucket_mb": max(bucket_bytes) / 1e6,
-            "largest_bucket_over_mean": max(bucket_bytes) / (shipped / args.partitions),
-            "partitions": args.partitions, "batch_docs": args.batch_docs,
-            "same_spans_as_single_suffix_array": same,
-            "peak_bytes_per_byte_in_process": peak}
+    out = {"input_mb": total / 1e6, "rounds": args.rounds, "anchor_mb_s": total / 1e6 / (t1 - t0),
+           "bucket_search_mb_s": total / 1e6 / (t2 - t1), "total_mb_s": total / 1e6 / (t2 - t0),
+           "shipped_bytes_per_byte": (round1 + shipped) / total,
+           "shipped_bytes_per_byte_text_uncompressed": (round1 + shipped - compressed_text + raw_text) / total,
+           "round1_bytes_per_byte": round1 / total,
+           "round2_text_join_bytes_per_byte": text_join / total,
+           "context_text_bytes_per_byte_uncompressed": raw_text / total,
+           "shipped_anchors_per_kb": anchors / total * 1000,
+           "largest_bucket_mb": max(bucket_bytes) / 1e6,
+           "largest_bucket_over_mean": max(bucket_bytes) / max(shipped / args.partitions, 1e-9),
+           "partitions": args.partitions, "batch_docs": args.batch_docs,
+           "same_spans_as_single_suffix_array": same,
+           "peak_bytes_per_byte_in_process": peak}
+    if fp_bucket_bytes:
+        out.update(fingerprint_buckets=fp_buckets,
+                   largest_fingerprint_bucket_over_mean=max(fp_bucket_bytes) / (sum(fp_bucket_bytes) / fp_buckets))
+    return out
 
 
 def _load_documents(path: str, count: int):
@@ -284,11 +331,13 @@ def phase_beam(docs, args):
     t0 = cpu_s()
     with beam.Pipeline(argv=["--direct_num_workers=1", "--direct_running_mode=in_memory"]) as p:
         r = (p | beam.Create([args.corpus]) | beam.FlatMap(_load_documents, count)
-             | SubstringDedup(substring_partitions=args.partitions, batch_docs=args.batch_docs))
+             | SubstringDedup(substring_partitions=args.partitions, batch_docs=args.batch_docs,
+                              rounds=args.rounds))
         r["stats"] | beam.Map(lambda kv: print("beam stats", kv))
     t1 = cpu_s()
     return {"input_mb": total / 1e6, "beam_direct_mb_s": total / 1e6 / (t1 - t0),
-            "cpu_s": t1 - t0, "batch_docs": args.batch_docs, "partitions": args.partitions}
+            "cpu_s": t1 - t0, "batch_docs": args.batch_docs, "partitions": args.partitions,
+            "rounds": args.rounds}
 
 
 PHASES = {"sa": phase_sa, "naive": phase_naive, "single": phase_single,
@@ -299,7 +348,8 @@ def run_phase(name: str, corpus: str, args) -> dict:
     cmd = [sys.executable, __file__, "--phase", name, "--corpus", corpus,
            "--min_span", str(args.min_span), "--partitions", str(args.partitions),
            "--beam_mb", str(args.beam_mb), "--naive_kb", str(args.naive_kb),
-           "--batch_docs", str(args.batch_docs)]
+           "--batch_docs", str(args.batch_docs), "--rounds", str(args.rounds),
+           "--fingerprint_buckets", str(args.fingerprint_buckets)]
     if args.check:
         cmd.append("--check")
     out = subprocess.run(cmd, capture_output=True, text=True)
@@ -351,6 +401,14 @@ def main():
     ap.add_argument("--min_span", type=int, default=100)
     ap.add_argument("--partitions", type=int, default=16)
     ap.add_argument("--batch_docs", type=int, default=5000, help="documents per anchoring batch (one shuffle element per bucket)")
+    ap.add_argument("--rounds", type=int, default=2, choices=(1, 2),
+                    help="partitioned shipping: 2 = fingerprints first, contexts of repeated anchors only")
+    ap.add_argument("--fingerprint_buckets", type=int, default=0,
+                    help="round-1 buckets (default: max(16, partitions x 2/25), the job's ratio)")
+    ap.add_argument("--corpus_kind", default="bench", choices=("bench", "sparse", "real"),
+                    help="bench: 83%% of bytes repeat; sparse: --repeat_share of paragraphs verbatim, the "
+                         "rest new; real: the real pages as they are (--mb ignored)")
+    ap.add_argument("--repeat_share", type=float, default=0.15)
     ap.add_argument("--check", action="store_true", help="also compare partitioned spans with the single SA")
     ap.add_argument("--warcs", default=DEFAULT_WARCS)
     ap.add_argument("--cache", default="/tmp/bench_substring_pages.pkl")
@@ -370,11 +428,16 @@ def main():
         print(json.dumps(real_report(pages, args.min_span), indent=2, ensure_ascii=False))
         return
     t0 = time.perf_counter()
-    docs = synthesize(pages, args.mb)
-    corpus = f"/tmp/bench_substring_{int(args.mb)}mb.pkl"
+    if args.corpus_kind == "real":
+        from pipelines.stages.base import stable_id
+        from pipelines.stages.substring import encode
+        docs = sorted({stable_id(u): encode(t) for u, t in pages}.items())
+    else:
+        docs = synthesize(pages, args.mb, repeat_share=args.repeat_share if args.corpus_kind == "sparse" else None)
+    corpus = f"/tmp/bench_substring_{args.corpus_kind}_{int(args.mb)}mb_{os.getpid()}.pkl"
     with open(corpus, "wb") as f:
         pickle.dump(docs, f)
-    print(f"corpus: {len(docs)} documents, {sum(len(d) for _, d in docs) / 1e6:.1f} MB from "
+    print(f"corpus ({args.corpus_kind}): {len(docs)} documents, {sum(len(d) for _, d in docs) / 1e6:.1f} MB from "
           f"{len(pages)} real pages ({time.perf_counter() - t0:.1f}s); load average {os.getloadavg()[0]:.1f}")
     for name in args.phases.split(","):
         t = time.perf_counter()

@@ -105,8 +105,41 @@ def test_suffix_array_and_partitioned_equal_brute_force(seed):
         expected = brute_force_spans(docs, k, keep_first)
         assert _as_lists(sub.single_repeated_spans(docs, k, keep_first)) == expected
         partitioned = sub.partitioned_repeated_spans(docs, rng.randint(1, 6), k, anchor, keep_first,
-                                                     batch_docs=rng.randint(1, 5))
+                                                     batch_docs=rng.randint(1, 5), rounds=1)
         assert _as_lists(partitioned) == expected
+        # Two rounds (contexts only for fingerprints seen twice), with a fingerprint
+        # bucket count of its own: the same spans.
+        two_round = sub.partitioned_repeated_spans(docs, rng.randint(1, 6), k, anchor, keep_first,
+                                                   batch_docs=rng.randint(1, 5), rounds=2,
+                                                   fingerprint_buckets=rng.randint(1, 7))
+        assert _as_lists(two_round) == expected
+
+
+def test_two_rounds_ship_contexts_only_for_repeated_anchors():
+    rng = random.Random(3)
+    unique = [(f"u{i}", bytes(rng.randrange(97, 123) for _ in range(400))) for i in range(20)]
+    shared = bytes(rng.randrange(97, 123) for _ in range(300))
+    docs = unique + [("r0", b"one " + shared), ("r1", b"two " + shared + b" end")]
+    masks = {}
+    fingerprints = {}
+    for b, share in sub.batch_fingerprints("batch", docs, 3, 100, 32):
+        fingerprints.setdefault(b, []).append(share)
+    for b, shares in fingerprints.items():
+        for batch, mask in sub.bucket_repeated_masks(b, shares):
+            masks.setdefault(batch, []).append(mask)
+    one = [s for _, s in sub.batch_bucket_shares("batch", docs, 3, 100, 32)]
+    two = [s for _, s in sub.batch_bucket_shares("batch", docs, 3, 100, 32, masks.get("batch", []), 3)]
+    # Only the two documents holding the shared text ship contexts in round 2.
+    assert {i for s in two for i in s.doc_ids} == {"r0", "r1"}
+    assert {i for s in one for i in s.doc_ids} == {d for d, _ in docs}
+    raw = lambda shares: sum(int(s.columns()["ctx_len"].sum()) for s in shares)
+    assert raw(two) < raw(one) / 5
+    fp_bytes = sum(s.shipped_bytes() for v in fingerprints.values() for s in v)
+    assert fp_bytes < 0.25 * sum(len(d) for _, d in docs)
+    packed = sub.BatchText.pack(docs)  # what round 2's join ships instead of Documents
+    assert packed.documents() == docs and packed.shipped_bytes() < sum(len(d) for _, d in docs)
+    assert _as_lists(sub.partitioned_repeated_spans(docs, 3, 100, 32, rounds=2)) == \
+        _as_lists(sub.single_repeated_spans(docs, 100))
 
 
 def test_removed_bytes_match_naive_suffix_array_lee_semantics():
@@ -264,8 +297,10 @@ def _run_beam(docs, tmp_path, **kwargs):
     return run_dedup_stage(SubstringDedup(**kwargs), docs, tmp_path)
 
 
-def test_beam_partitioned_equals_single_suffix_array_on_real_pages(real_docs, tmp_path):
-    kept, removed, stats = _run_beam(real_docs, tmp_path, substring_partitions=5, min_doc_chars_after=200)
+@pytest.mark.parametrize("rounds", [2, 1])
+def test_beam_partitioned_equals_single_suffix_array_on_real_pages(real_docs, tmp_path, rounds):
+    kept, removed, stats = _run_beam(real_docs, tmp_path, substring_partitions=5, min_doc_chars_after=200,
+                                     rounds=rounds)
     # Reference: one suffix array over all texts, same removal rules.
     reference = sub.single_repeated_spans([(d.id, sub.encode(d.text)) for d in real_docs], 100, True)
     assert reference, "real pages share boilerplate; the reference must find some"
@@ -320,6 +355,9 @@ def test_flags_parse_and_bad_values_explain_themselves():
         SubstringDedup(worker_mb=0)
     with pytest.raises(ValueError, match="--substring_batch_docs"):
         SubstringDedup(batch_docs=0)
+    with pytest.raises(ValueError, match="--substring_rounds"):
+        SubstringDedup(rounds=3)
+    assert SubstringDedup.from_args(parser.parse_args(["--substring_rounds", "1"])).rounds == 1
 
 
 def test_bucket_count_grows_with_the_corpus_not_the_bucket():

@@ -1,13 +1,21 @@
 """Beam stage of the dedup job: exact substring dedup, partitioned so no worker holds
 the corpus (the suffix-array logic lives in ``pipelines.stages.substring``).
 
-Flow (two shuffles, few and large elements: per-element overhead dominates Beam's cost):
+Flow (few and large elements: per-element overhead dominates Beam's cost), with the
+default ``--substring_rounds 2``:
   docs --BatchDocuments--> batches of documents, keyed by a hash of their ids
-       --Map--> (bucket, BucketShare) per (batch, bucket): winnowed anchors + the bytes
-                of the windows they own, zstd-compressed      [+ (batch key, documents)]
+       --Map--> (fingerprint bucket, FingerprintShare): 4 bytes per winnowed anchor
+                                       [+ (batch key, documents), (batch key, BatchText)]
+       --GroupByKey(fingerprint bucket)--> count fingerprints
+       --> (batch key, RepeatedMask: one bit per anchor, "seen twice")
+  (batch key, BatchText: ids + zstd texts) + masks --CoGroupByKey--> (bucket, BucketShare) per (batch,
+                bucket): the bytes of the windows owned by repeated anchors, zstd
        --GroupByKey(bucket)--> suffix array over the bucket's repeated-anchor contexts
        --> (batch key, BatchSpans: slots and byte spans, two arrays)
   (batch key, documents) + (batch key, spans) --CoGroupByKey--> cut spans, drop short docs
+With ``--substring_rounds 1`` the first step ships every anchor's context directly
+(no fingerprint round and no join of the batches' texts with the masks; 3-4x more
+bytes through the bucket shuffle unless most anchors repeat: docs/substring.md).
 
 Memory per worker (defaults: min_span 100, anchor 32 bytes; see docs/substring.md):
   - anchoring: one batch (``--substring_batch_docs`` documents) and ~10 bytes per byte
@@ -18,6 +26,10 @@ Memory per worker (defaults: min_span 100, anchor 32 bytes; see docs/substring.m
     ``--substring_partitions`` and what keeps that under ``--substring_worker_mb``,
     computed from the corpus size before anchoring, so a bucket's memory does not
     grow with the corpus;
+  - a fingerprint bucket (round 1): ~35 bytes per anchor it receives (its 4-byte
+    fingerprints and the counting), ~1 byte per input byte / fingerprint buckets, whose
+    number keeps that under ``--substring_worker_mb`` too;
+  - the mask join (round 2): one batch's compressed texts and masks, then anchoring;
   - the final join: one batch of documents and its spans.
 """
 from __future__ import annotations
@@ -41,6 +53,10 @@ TOO_SHORT = "too_short_after_removal"
 # ratios (docs/substring.md: shares 1.3 + context text 3.4 + 9 x ~2.2 of distinct
 # segments sorted); the number of buckets is sized with it.
 BUCKET_BYTES_PER_INPUT_BYTE = 25
+# Round 1 (fingerprint counting): 4 bytes per anchor shipped, ~35 per anchor while
+# counting (np.unique's temporaries), ~28 anchors per KB: ~1 byte per input byte; 2 for
+# headroom. Far fewer buckets than round 2, so each (batch, bucket) element stays large.
+FINGERPRINT_BYTES_PER_INPUT_BYTE = 2
 
 
 def batch_key(doc_ids: list[str]) -> str:
@@ -48,21 +64,30 @@ def batch_key(doc_ids: list[str]) -> str:
     return hashlib.blake2b("\0".join(doc_ids).encode("utf-8", "surrogatepass"), digest_size=12).hexdigest()
 
 
-def bucket_count(total_bytes: int, partitions: int, worker_mb: int) -> int:
+def bucket_count(total_bytes: int, partitions: int, worker_mb: int,
+                 bytes_per_input_byte: float = BUCKET_BYTES_PER_INPUT_BYTE) -> int:
     """Buckets so that one bucket's search stays under ``worker_mb`` (and >= partitions)."""
-    need = math.ceil(total_bytes * BUCKET_BYTES_PER_INPUT_BYTE / (worker_mb * 2**20))
+    need = math.ceil(total_bytes * bytes_per_input_byte / (worker_mb * 2**20))
     return max(partitions, need)
 
 
+def fingerprint_bucket_count(total_bytes: int, partitions: int, worker_mb: int) -> int:
+    """Round-1 buckets: so that counting one bucket's fingerprints stays under ``worker_mb``."""
+    return bucket_count(total_bytes, partitions, worker_mb, FINGERPRINT_BYTES_PER_INPUT_BYTE)
+
+
 class _AnchorDoFn(beam.DoFn):
-    """A batch of documents -> ("share", (bucket, share)) pairs and ("batch", (key, docs))."""
+    """A batch of documents -> ("share", (bucket, share)) pairs and ("batch", (key, docs)).
+
+    ``rounds=2``: the shares are round 1's (fingerprint bucket, FingerprintShare)."""
 
     SHARE = "share"
     BATCH = "batch"
+    TEXT = "text"  # rounds=2: (key, BatchText), compressed texts for the join with the masks
 
-    def __init__(self, partitions: int, worker_mb: int, min_span: int, anchor_bytes: int):
+    def __init__(self, partitions: int, worker_mb: int, min_span: int, anchor_bytes: int, rounds: int = 1):
         self.partitions, self.worker_mb = partitions, worker_mb
-        self.min_span, self.anchor_bytes = min_span, anchor_bytes
+        self.min_span, self.anchor_bytes, self.rounds = min_span, anchor_bytes, rounds
         self._docs = Metrics.counter(STAGE, "documents_anchored")
 
     def setup(self):
@@ -73,11 +98,45 @@ class _AnchorDoFn(beam.DoFn):
         self._docs.inc(len(docs))
         self._progress.add(len(docs))
         key = batch_key([d.id for d in docs])
-        num_buckets = bucket_count(total_bytes, self.partitions, self.worker_mb)
         pairs = [(d.id, sub.encode(d.text or "")) for d in docs]
-        for bucket, share in sub.batch_bucket_shares(key, pairs, num_buckets, self.min_span, self.anchor_bytes):
+        if self.rounds == 2:
+            shares = sub.batch_fingerprints(key, pairs, fingerprint_bucket_count(
+                total_bytes, self.partitions, self.worker_mb), self.min_span, self.anchor_bytes)
+        else:
+            shares = sub.batch_bucket_shares(key, pairs, bucket_count(total_bytes, self.partitions, self.worker_mb),
+                                             self.min_span, self.anchor_bytes)
+        for bucket, share in shares:
             yield self.SHARE, (bucket, share)
         yield self.BATCH, (key, docs)
+        if self.rounds == 2:
+            yield self.TEXT, (key, sub.BatchText.pack(pairs))
+
+
+class _RepeatedMasksDoFn(beam.DoFn):
+    """Round 1 in one fingerprint bucket -> (batch key, RepeatedMask)."""
+
+    def process(self, element):
+        bucket, shares = element
+        yield from sub.bucket_repeated_masks(bucket, shares)
+
+
+class _RepeatedContextsDoFn(beam.DoFn):
+    """Round 2: a batch's texts and its masks -> (bucket, BucketShare) for its repeated anchors."""
+
+    def __init__(self, partitions: int, worker_mb: int, min_span: int, anchor_bytes: int):
+        self.partitions, self.worker_mb = partitions, worker_mb
+        self.min_span, self.anchor_bytes = min_span, anchor_bytes
+
+    def process(self, element, total_bytes):
+        key, grouped = element
+        masks = list(grouped["masks"])
+        if not masks:
+            return  # no anchor of this batch is seen twice: nothing to search
+        num_buckets = bucket_count(total_bytes, self.partitions, self.worker_mb)
+        fp_buckets = fingerprint_bucket_count(total_bytes, self.partitions, self.worker_mb)
+        for text in grouped["text"]:  # one batch per key
+            yield from sub.batch_bucket_shares(key, text.documents(), num_buckets, self.min_span,
+                                               self.anchor_bytes, masks, fp_buckets)
 
 
 class _BucketSpansDoFn(beam.DoFn):
@@ -149,7 +208,7 @@ class SubstringDedup(beam.PTransform):
     def __init__(self, min_span: int = sub.DEFAULT_MIN_SPAN, strike_all: bool = False,
                  min_doc_chars_after: int = 200, substring_partitions: int = 16,
                  anchor_bytes: int = sub.DEFAULT_ANCHOR_BYTES, snap_words: bool = True,
-                 worker_mb: int = 2048, batch_docs: int = 5000):
+                 worker_mb: int = 2048, batch_docs: int = 5000, rounds: int = 2):
         super().__init__()
         if min_span < 2:
             raise ValueError(f"--min_span must be >= 2 bytes (got {min_span}); Lee et al. use ~100")
@@ -161,10 +220,12 @@ class SubstringDedup(beam.PTransform):
             raise ValueError(f"--substring_worker_mb must be >= 1 (got {worker_mb}); e.g. 2048 for 2 GiB per bucket")
         if batch_docs < 1:
             raise ValueError(f"--substring_batch_docs must be >= 1 (got {batch_docs})")
+        if rounds not in (1, 2):
+            raise ValueError(f"--substring_rounds must be 1 or 2 (got {rounds})")
         self.min_span, self.strike_all = min_span, strike_all
         self.min_doc_chars_after = min_doc_chars_after
         self.partitions, self.anchor_bytes, self.snap_words = substring_partitions, anchor_bytes, snap_words
-        self.worker_mb, self.batch_docs = worker_mb, batch_docs
+        self.worker_mb, self.batch_docs, self.rounds = worker_mb, batch_docs, rounds
 
     @staticmethod
     def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -183,6 +244,10 @@ class SubstringDedup(beam.PTransform):
                             "(docs/substring.md)")
         g.add_argument("--substring_batch_docs", type=int, default=5000,
                        help="documents anchored together: one shuffle element per (batch, bucket)")
+        g.add_argument("--substring_rounds", type=int, default=2, choices=(1, 2),
+                       help="2 (default): count anchor fingerprints first, ship contexts only for anchors "
+                            "seen twice; 1: ship every anchor's context (fewer steps, more shuffle bytes "
+                            "unless nearly everything repeats)")
         g.add_argument("--substring_anchor_bytes", type=int, default=sub.DEFAULT_ANCHOR_BYTES,
                        help="winnowing gram length (< min_span); smaller = fewer anchors, bigger groups")
         g.add_argument("--substring_no_word_snap", action="store_true",
@@ -195,7 +260,8 @@ class SubstringDedup(beam.PTransform):
                    substring_partitions=args.substring_partitions,
                    anchor_bytes=args.substring_anchor_bytes,
                    snap_words=not args.substring_no_word_snap,
-                   worker_mb=args.substring_worker_mb, batch_docs=args.substring_batch_docs)
+                   worker_mb=args.substring_worker_mb, batch_docs=args.substring_batch_docs,
+                   rounds=args.substring_rounds)
 
     def expand(self, docs) -> dict[str, Any]:
         total_bytes = (
@@ -206,12 +272,27 @@ class SubstringDedup(beam.PTransform):
         anchored = (
             docs
             | "Batch" >> BatchDocuments(self.batch_docs, self.batch_docs)
-            | "Anchors" >> beam.ParDo(_AnchorDoFn(self.partitions, self.worker_mb, self.min_span, self.anchor_bytes),
+            | "Anchors" >> beam.ParDo(_AnchorDoFn(self.partitions, self.worker_mb, self.min_span, self.anchor_bytes,
+                                                  self.rounds),
                                       beam.pvalue.AsSingleton(total_bytes))
-            | "SplitAnchors" >> SplitByKind([_AnchorDoFn.SHARE, _AnchorDoFn.BATCH])
+            | "SplitAnchors" >> SplitByKind([_AnchorDoFn.SHARE, _AnchorDoFn.BATCH, _AnchorDoFn.TEXT])
         )
+        shares = anchored[_AnchorDoFn.SHARE]
+        if self.rounds == 2:
+            masks = (
+                shares
+                | "GroupByFingerprintBucket" >> beam.GroupByKey()
+                | "CountFingerprints" >> beam.ParDo(_RepeatedMasksDoFn())
+            )
+            shares = (
+                {"text": anchored[_AnchorDoFn.TEXT], "masks": masks}
+                | "JoinMasks" >> beam.CoGroupByKey()
+                | "RepeatedContexts" >> beam.ParDo(
+                    _RepeatedContextsDoFn(self.partitions, self.worker_mb, self.min_span, self.anchor_bytes),
+                    beam.pvalue.AsSingleton(total_bytes))
+            )
         spans = (
-            anchored[_AnchorDoFn.SHARE]
+            shares
             | "GroupByBucket" >> beam.GroupByKey()
             | "SuffixArrayPerBucket" >> beam.ParDo(_BucketSpansDoFn(self.min_span, self.anchor_bytes,
                                                                      not self.strike_all))
