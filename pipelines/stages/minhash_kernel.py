@@ -16,7 +16,7 @@ whole-batch NumPy passes:
 Why Numba rather than a C extension: it ships as wheels for every platform we run on, so
 ``pip install`` needs no compiler on Dataflow/Dask workers. ``cache=True`` keeps the
 compiled code on disk, so only the first process on a machine pays the ~2 s compile
-(where nothing is writable, every process compiles: see ``_compiled``).
+(where nothing is writable, every process compiles: see ``compiled``).
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ import numpy as np
 from numba import njit
 
 
-def _compiled(**options):
+def compiled(**options):
     """``numba.njit`` with the on-disk cache when numba finds a writable place for it.
 
     With no writable place (a read-only install and no writable home or NUMBA_CACHE_DIR,
@@ -53,8 +53,10 @@ SINGLE = 2  # a word by itself: a character of a script written without spaces (
 DELETED = 3  # a combining mark: removed before words are found, so it never splits one
 
 
-@_compiled(inline="always")
-def _fmix64(h):
+@compiled(inline="always")
+def fmix64(h):
+    """MurmurHash3's 64-bit finaliser: the project's one integer mixer (MinHash shingles,
+    paragraph keys' Bloom probes)."""
     h ^= h >> _S33
     h *= _M1
     h ^= h >> _S33
@@ -62,24 +64,24 @@ def _fmix64(h):
     return h ^ (h >> _S33)
 
 
-@_compiled(inline="always")
+@compiled(inline="always")
 def _word_hash(buf, start, end, skip, classes):
     """Polynomial hash of the bytes of the kept code points in ``buf[start:end]``."""
     h = _U(0)
     p = _ONE
     pos = start
     while pos < end:
-        n = _utf8_length(buf[pos])
-        if not skip or classes[_decode(buf, pos, n)] != DELETED:
+        n = utf8_length(buf[pos])
+        if not skip or classes[decode_utf8(buf, pos, n)] != DELETED:
             for i in range(n):
                 h += (_U(buf[pos + i]) + _ONE) * p
                 p *= _POLY
         pos += n
-    return _fmix64(h)
+    return fmix64(h)
 
 
-@_compiled(inline="always")
-def _utf8_length(lead):
+@compiled(inline="always")
+def utf8_length(lead):
     if lead < 0x80:
         return 1
     if lead < 0xE0:
@@ -89,8 +91,8 @@ def _utf8_length(lead):
     return 4
 
 
-@_compiled(inline="always")
-def _decode(buf, pos, n):
+@compiled(inline="always")
+def decode_utf8(buf, pos, n):
     if n == 1:
         return np.int64(buf[pos])
     if n == 2:
@@ -101,15 +103,15 @@ def _decode(buf, pos, n):
             | (np.int64(buf[pos + 2] & 0x3F) << 6) | np.int64(buf[pos + 3] & 0x3F))
 
 
-@_compiled(inline="always")
+@compiled(inline="always")
 def _scan_words(buf, pos, end, classes, wh):
     """Hash the words of ``buf[pos:end]`` into ``wh[0:]``; return how many there are."""
     words = 0
     word_start = -1  # byte offset of the current run of letters, -1 outside one
     has_deleted = False  # whether the current run contains a combining mark
     while pos < end:
-        n = _utf8_length(buf[pos])
-        cls = classes[_decode(buf, pos, n)]
+        n = utf8_length(buf[pos])
+        cls = classes[decode_utf8(buf, pos, n)]
         if cls == LETTER:
             if word_start < 0:
                 word_start = pos
@@ -131,7 +133,7 @@ def _scan_words(buf, pos, end, classes, wh):
     return words
 
 
-@_compiled()
+@compiled()
 def word_hashes_from_utf8(buf, doc_ends, classes):
     """(every document's word hashes back to back, words per document): the same values as
     ``minhash.word_hashes(tokenize(text) for each text)``; input as for signatures_from_utf8."""
@@ -146,7 +148,7 @@ def word_hashes_from_utf8(buf, doc_ends, classes):
     return wh[:total].copy(), counts
 
 
-@_compiled()
+@compiled()
 def signatures_from_utf8(buf, doc_ends, classes, ngram, k, a, b, sig):
     """Fill ``sig`` (docs x num_perm, preset to 2**64-1); return shingles per document.
 
@@ -180,7 +182,7 @@ def signatures_from_utf8(buf, doc_ends, classes, ngram, k, a, b, sig):
             s = _U(0)
             for j in range(width):
                 s += wh[i + j] * k[j]
-            m = _fmix64(s)
+            m = fmix64(s)
             for q in range(num_perm):
                 v = a[q] * m + b[q]
                 row[q] = v if v < row[q] else row[q]

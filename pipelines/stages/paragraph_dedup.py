@@ -27,7 +27,7 @@ from typing import Iterable, NamedTuple
 import numpy as np
 import xxhash
 
-from pipelines.stages.minhash_kernel import _compiled, _fmix64  # the project's one numba wrapper and mixer
+from pipelines.stages.minhash_kernel import compiled, fmix64  # the project's one numba wrapper and mixer
 from pipelines.stages.substring import encode, merge_intervals, remove_char_spans
 
 DEFAULT_FP_RATE = 1e-4
@@ -107,14 +107,14 @@ def bloom_size(items: int, fp_rate: float) -> tuple[int, int]:
     return bits, max(1, round(bits / items * math.log(2)))
 
 
-@_compiled()
+@compiled()
 def _seen_before_kernel(keys, words, bits, probes, add, out):
     # Test and set in one loop: a key already present has all its bits set (nothing
     # changes); an absent one gets them all set, which is "add".
     m = np.uint64(bits)
     for i in range(keys.shape[0]):
-        h1 = _fmix64(keys[i])
-        h2 = _fmix64(h1) | np.uint64(1)  # odd step: double hashing (Kirsch-Mitzenmacher)
+        h1 = fmix64(keys[i])
+        h2 = fmix64(h1) | np.uint64(1)  # odd step: double hashing (Kirsch-Mitzenmacher)
         present = True
         for j in range(probes):
             bit = (h1 + np.uint64(j) * h2) % m

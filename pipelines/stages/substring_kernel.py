@@ -36,12 +36,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from pipelines.stages.minhash_kernel import _compiled, _decode, _utf8_length
+from pipelines.stages.minhash_kernel import compiled, decode_utf8, utf8_length
 
 SEPARATOR = 0xFF
 
 
-@_compiled()
+@compiled()
 def long_match_bits(buf, sa, min_span):
     """Bit p (of a uint8 bitmap) = lcp(p, predecessor of p in SA order) >= min_span,
     the match stopped at the first separator."""
@@ -71,7 +71,7 @@ def long_match_bits(buf, sa, min_span):
     return bits
 
 
-@_compiled()
+@compiled()
 def mark_repeated_windows(sa, bits, keep_first):
     """uint8 array, 1 at every position whose min_span-window is removed."""
     n = len(sa)
@@ -97,7 +97,7 @@ def mark_repeated_windows(sa, bits, keep_first):
     return marks
 
 
-@_compiled()
+@compiled()
 def covered_intervals(marks, min_span):
     """(m, 2) int64: union of [p, p + min_span) over p with marks[p] != 0, sorted,
     touching intervals merged."""
@@ -115,7 +115,7 @@ def covered_intervals(marks, min_span):
     return out[: j + 1].copy()
 
 
-@_compiled(inline="always")
+@compiled(inline="always")
 def _char_start(buf, pos):
     """Start byte of the UTF-8 character containing byte ``pos``."""
     while pos > 0 and (buf[pos] & 0xC0) == 0x80:
@@ -123,12 +123,12 @@ def _char_start(buf, pos):
     return pos
 
 
-@_compiled(inline="always")
+@compiled(inline="always")
 def _is_word_at(buf, pos, word_table):
-    return word_table[_decode(buf, pos, _utf8_length(buf[pos]))] != 0
+    return word_table[decode_utf8(buf, pos, utf8_length(buf[pos]))] != 0
 
 
-@_compiled()
+@compiled()
 def snap_spans(buf, spans, word_table, snap_words):
     """Byte spans of one document -> (character spans (m, 2) int64, bytes removed).
 
@@ -161,7 +161,7 @@ def snap_spans(buf, spans, word_table, snap_words):
         if snap_words:
             if 0 < s < n and _is_word_at(buf, _char_start(buf, s - 1), word_table):
                 while s < e and _is_word_at(buf, s, word_table):
-                    s += _utf8_length(buf[s])
+                    s += utf8_length(buf[s])
             if 0 < e < n and _is_word_at(buf, e, word_table):
                 while e > s:
                     prev = _char_start(buf, e - 1)
@@ -192,7 +192,7 @@ _MASK32 = np.uint64(0xFFFFFFFF)
 _HASH_BASE = np.uint64(0x100000001B3)
 
 
-@_compiled(inline="always")
+@compiled(inline="always")
 def _mix64(x):
     """splitmix64 finalizer: spreads the polynomial hash over all 64 bits."""
     x ^= x >> np.uint64(30)
@@ -202,7 +202,7 @@ def _mix64(x):
     return x ^ (x >> np.uint64(31))
 
 
-@_compiled()
+@compiled()
 def winnow(buf, doc_starts, doc_ends, min_span, gram):
     """Winnowed anchors of every document of ``buf``: (document index, offset, fingerprint,
     owned): ``owned`` is the last window start whose minimum is this anchor; the first is
@@ -274,7 +274,7 @@ def winnow(buf, doc_starts, doc_ends, min_span, gram):
     return out_doc[:count].copy(), out_pos[:count].copy(), out_fp[:count].copy(), out_last[:count].copy()
 
 
-@_compiled()
+@compiled()
 def first_copies(text, src, length):
     """For segments ``text[src[i]: src[i] + length[i]]`` in order: index of the first
     segment with identical bytes (itself when it is the first). Exact: a hash table of
@@ -310,7 +310,7 @@ def first_copies(text, src, length):
     return first
 
 
-@_compiled()
+@compiled()
 def join_segments(text, src, length, chosen, separator):
     """Concatenate the chosen segments ``text[src[c]: src[c] + length[c]]``, with a
     SEPARATOR byte between them when ``separator``; returns (buffer, start of each)."""
