@@ -100,3 +100,25 @@ def array_components(edges) -> dict:
 def test_max_rounds_must_be_positive():
     with pytest.raises(ValueError, match="max_rounds"):
         DistributedComponents(max_rounds=0)
+
+
+def test_star_edges_of_a_band_matrix_equal_those_of_its_entries():
+    """``band_matrix_star_edges`` (sorted band by band) gives ``bucket_star_edges``' edges
+    and counts, also with shared bands and an id read twice."""
+    import numpy as np
+
+    from pipelines.stages.minhash_graph import band_matrix_star_edges, bucket_star_edges
+
+    rng = np.random.default_rng(3)
+    n, bands = 2000, 9
+    matrix = rng.integers(0, 50, (n, bands), dtype=np.uint64)  # few keys: large buckets
+    matrix[100:200] = matrix[:100]
+    hi = rng.integers(0, 2**63, n, dtype=np.uint64)
+    lo = rng.integers(0, 2**63, n, dtype=np.uint64)
+    hi[10:20], lo[10:20] = hi[:10], lo[:10]
+    fast = band_matrix_star_edges(matrix, hi, lo)
+    slow = bucket_star_edges(np.tile(np.arange(bands, dtype=np.uint16), n), matrix.ravel(),
+                             np.repeat(hi, bands), np.repeat(lo, bands))
+    assert fast["candidate_edges"] > 0
+    for key, value in slow.items():
+        assert np.array_equal(fast[key], value), key

@@ -11,7 +11,7 @@ import pytest
 from conftest import tree_digest
 from dedup_helpers import load_minhash_eval
 from pipelines.dedup import job as dedup
-from pipelines.io.documents import document_to_row, iter_parquet_documents, write_parquet_file
+from pipelines.io.documents import document_to_row, documents_to_table, iter_parquet_documents, write_parquet_file
 from pipelines.dedup.minhash import MAIN, CandidateEdges, MinhashDedup, keep_key
 from pipelines.stages.base import Document
 from pipelines.stages.minhash_graph import as_ints, compact_name, is_canonical_id
@@ -292,7 +292,8 @@ def test_rejected_edges_are_a_beam_counter(chain, tmp_path):
 
     _, docs = chain
     p = TestPipeline()
-    result = p | beam.Create(docs) | MinhashDedup(MinHashConfig(bands=56, rows=2), components="local")
+    # The stage takes document tables (pipelines.io.documents).
+    result = p | beam.Create([documents_to_table(docs)]) | MinhashDedup(MinHashConfig(bands=56, rows=2), components="local")
     collected(result["stats"] | beam.Filter(lambda kv: kv[0] == "minhash") | beam.Map(lambda kv: kv[1]["edges_rejected"]),
               tmp_path / "rejected.json")
     run = p.run()

@@ -11,8 +11,9 @@ import pytest
 from conftest import run_module
 from pipelines.completion import write_success
 from pipelines.io.documents import (
-    DOCUMENT_SCHEMA, DocumentInputError, ReadDocuments, WriteDocuments, document_to_row,
-    expand_document_inputs, iter_parquet_documents, row_to_document,
+    DOCUMENT_SCHEMA, DocumentInputError, ReadDocuments, ReadDocumentTables, RowGroupRef, WriteDocuments,
+    document_to_row, documents_to_table, expand_document_inputs, iter_document_tables, iter_parquet_documents,
+    load_table, row_to_document, table_to_documents, write_parquet_file,
 )
 from pipelines.stages.base import Document, Drop, Stage, run_stages
 
@@ -60,6 +61,59 @@ def test_read_documents_reads_every_row(tmp_path):
     assert len(files) == 2
     with beam.Pipeline() as p:
         assert_that(p | ReadDocuments(files), equal_to([d.replace(payload=b"") for d in docs]))
+
+
+def _shard_bytes(out) -> dict:
+    return {f.name: f.read_bytes() for f in sorted(out.iterdir())}
+
+
+def test_tables_write_the_same_bytes_as_documents(tmp_path):
+    """Document tables (read from files: row group references and a table) and removed
+    (Document, reason) pairs write the files Documents write, and the spill folder of the
+    table pieces is gone afterwards."""
+    docs = sample_documents(60)
+    docs[3] = docs[3].replace(minhash_cluster="c", minhash_cluster_size=2, duplicate_of="x")
+    src = tmp_path / "src"
+    src.mkdir()
+    write_parquet_file(str(src / "a.parquet"), [document_to_row(d) for d in docs[:25]])
+    write_parquet_file(str(src / "b.parquet"), [document_to_row(d) for d in docs[25:]])
+    files = expand_document_inputs([str(src)])
+    with beam.Pipeline() as p:
+        _ = p | beam.Create(docs) | WriteDocuments(str(tmp_path / "docs"), num_shards=3)
+        _ = p | "Pairs" >> beam.Create([(d, "why") for d in docs]) | "WP" >> WriteDocuments(str(tmp_path / "pairs"), 3)
+    with beam.Pipeline() as p:
+        tables = p | ReadDocumentTables(files)
+        _ = tables | WriteDocuments(str(tmp_path / "tables"), num_shards=3)
+        _ = (tables | beam.Map(lambda t: documents_to_table(table_to_documents(t), "why"))
+             | "WT" >> WriteDocuments(str(tmp_path / "removed"), 3))
+    assert _shard_bytes(tmp_path / "tables") == _shard_bytes(tmp_path / "docs")
+    assert _shard_bytes(tmp_path / "removed") == _shard_bytes(tmp_path / "pairs")
+    assert not (tmp_path / "tables" / "_spill").exists()
+    elements = list(iter_document_tables(files[0]))
+    assert all(isinstance(e, RowGroupRef) for e in elements) and sum(e.num_rows for e in elements) == 25
+    assert [d for e in elements for d in table_to_documents(e)] == list(iter_parquet_documents(files[0]))
+    assert load_table(elements[0], ["id"]).column_names == ["id"]
+
+
+def test_tables_from_other_writers_read_like_documents(tmp_path):
+    """A file not written by us (nulls, unsorted and repeated map keys, missing columns,
+    one large row group) reads as the table its Documents would write."""
+    path = tmp_path / "foreign.parquet"
+    n = 9000  # one row group larger than MAX_REF_ROWS
+    pq.write_table(pa.table({
+        "id": [f"d{i:05d}" for i in range(n)],
+        "text": [None if i % 7 == 0 else f"text {i}" for i in range(n)],
+        "language_score": [None if i % 3 == 0 else 0.5 for i in range(n)],
+        "signals": pa.array([None if i % 5 == 0 else [("b", 1.0), ("a", float(i))] if i % 2 else [("a", 1.0)]
+                             for i in range(n)], pa.map_(pa.string(), pa.float64())),
+        "extra": list(range(n)),
+    }), path, row_group_size=n)
+    elements = list(iter_document_tables(str(path), batch_size=2048))
+    assert [e.num_rows for e in elements] == [2048] * 4 + [808]  # a large row group: tables
+    docs = list(iter_parquet_documents(str(path)))
+    table = pa.concat_tables(elements)
+    assert table.equals(documents_to_table(docs))
+    assert table_to_documents(table)[1].signals == {"a": 1.0, "b": 1.0}
 
 
 def test_corrupt_or_foreign_inputs_are_refused_with_the_file_named(tmp_path):

@@ -27,16 +27,24 @@ STAGE INTERFACE. A dedup stage is a ``beam.PTransform`` class listed in ``STAGES
   ``"stats"``: PCollection[tuple[str, json-able]], merged as top-level keys of
   stats.json (keep them few and bounded: they are collected in one place).
 Every input document must come out exactly once, either kept or removed.
+
+A stage class with ``document_tables = True`` (the MinHash stage) takes and gives Arrow
+tables of documents instead (``pipelines.io.documents``, "DOCUMENT TABLES": one element
+per batch, ``"removed"`` rows carry their reason in ``drop_reason``); the job reads
+tables and converts between the two kinds where consecutive stages differ, so a chain of
+table stages never makes a Python object per document.
 """
 from __future__ import annotations
 
 import argparse
 import functools
 import logging
+import resource
 import sys
 from typing import Optional
 
 import apache_beam as beam
+import pyarrow.compute as pc
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
@@ -48,10 +56,14 @@ from pipelines.dedup.minhash import MinhashDedup
 from pipelines.dedup.paragraph import ParagraphDedup
 from pipelines.dedup.substring import SubstringDedup
 from pipelines.io.documents import (
-    ReadDocuments,
+    ReadDocumentTables,
+    ToDocumentTables,
     WriteDocuments,
     clear_shards,
     expand_document_inputs_with_rows,
+    load_table,
+    num_rows,
+    table_to_documents,
 )
 from pipelines.stats import KEPT, WriteStats, count_metric, dropped
 
@@ -96,16 +108,56 @@ def _outcome(key: str) -> str:
     return key
 
 
+# Outcomes go to WriteStats as one string per document. They are made as (outcome,
+# count) per element and spelled out after the Flatten of all outcomes: the DirectRunner
+# materializes a Flatten of several inputs, so strings made before it would be copied
+# one by one.
+def _outcomes(element, outcome: str, metric: bool = True) -> list:
+    """(``outcome``, documents of the element: a document table or one document),
+    mirrored to its Beam counter unless ``metric`` is false."""
+    n = num_rows(element)
+    if metric:
+        for _ in range(n):
+            count_metric(outcome)
+    return [(outcome, n)]
+
+
+def _removed_outcomes(element, stage: str) -> list:
+    """(``dropped:<stage>.<reason>``, count) of removed documents: a table (reasons in
+    its ``drop_reason`` column) or a (Document, reason) pair."""
+    if isinstance(element, tuple):
+        return [(_outcome(dropped(f"{stage}.{element[1]}")), 1)]
+    element = load_table(element, ["drop_reason"])
+    out = []
+    for count in pc.value_counts(element.column("drop_reason")).to_pylist():
+        key = dropped(f"{stage}.{count['values']}")
+        for _ in range(count["counts"]):
+            count_metric(key)
+        out.append((key, count["counts"]))
+    return out
+
+
+def _convert(docs, stage_name: str, tables: bool, want_tables: bool):
+    """``docs`` as the element kind the next stage takes (tables or Documents). A table
+    stage may also give Documents (the MinHash stage's joined path); both convert."""
+    if want_tables and not tables:
+        return docs | f"ToTables_{stage_name}" >> ToDocumentTables()
+    if tables and not want_tables:
+        return docs | f"ToDocuments_{stage_name}" >> beam.FlatMap(table_to_documents)
+    return docs
+
+
 def build_pipeline(pipeline: beam.Pipeline, files: list[str], output: str, stages: list[tuple[str, beam.PTransform]],
                    num_shards: int, keep_removed: bool) -> None:
-    docs = pipeline | "Read" >> ReadDocuments(files)
-    outcomes = [docs | "CountIn" >> beam.Map(lambda _: stats.DOCUMENTS_IN)]
+    docs, tables = pipeline | "Read" >> ReadDocumentTables(files), True
+    outcomes = [docs | "CountIn" >> beam.FlatMap(_outcomes, stats.DOCUMENTS_IN, False)]
     stats_parts, written = [], []
     for name, stage in stages:
+        want_tables = bool(getattr(stage, "document_tables", False))
+        docs, tables = _convert(docs, name, tables, want_tables), want_tables
         result = docs | f"Stage_{name}" >> stage
         removed = result["removed"]
-        outcomes.append(removed | f"Outcome_{name}" >> beam.MapTuple(
-            lambda _doc, reason, n=name: _outcome(dropped(f"{n}.{reason}"))))
+        outcomes.append(removed | f"Outcome_{name}" >> beam.FlatMap(_removed_outcomes, name))
         if keep_removed:
             removed_dir = FileSystems.join(output, "removed", name)
             written.append(removed | f"WriteRemoved_{name}" >> WriteDocuments(removed_dir, num_shards))
@@ -113,7 +165,7 @@ def build_pipeline(pipeline: beam.Pipeline, files: list[str], output: str, stage
         docs = result["kept"]
     documents_dir = FileSystems.join(output, "documents")
     written.append(docs | "WriteDocuments" >> WriteDocuments(documents_dir, num_shards))
-    outcomes.append(docs | "OutcomeKept" >> beam.Map(lambda _: _outcome(KEPT)))
+    outcomes.append(docs | "OutcomeKept" >> beam.FlatMap(_outcomes, KEPT))
     extras = (
         stats_parts | "AllStageStats" >> beam.Flatten()
         if stats_parts else pipeline | "NoStageStats" >> beam.Create([])
@@ -121,12 +173,21 @@ def build_pipeline(pipeline: beam.Pipeline, files: list[str], output: str, stage
     written.append(
         outcomes
         | "AllOutcomes" >> beam.Flatten()
+        | "OnePerDocument" >> beam.FlatMap(lambda outcome_count: [outcome_count[0]] * outcome_count[1])
         | "WriteStats" >> WriteStats(FileSystems.join(output, "stats.json"),
                                      shape=functools.partial(stats.document_counts_to_stats,
                                                              stages=[n for n, _ in stages]),
                                      extras=extras)
     )
     tuple(written) | "JoinSinks" >> JoinSinks("dedup")
+
+
+def _peak_memory() -> str:
+    """Peak RSS of this process and of its largest finished child (the DirectRunner's
+    worker processes with --direct_running_mode=multi_processing), for the log."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+    child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024
+    return f"{own:,} MB (this process)" + (f", {child:,} MB (largest worker process)" if child else "")
 
 
 def main(argv: Optional[list[str]] = None) -> int:
@@ -165,6 +226,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     options = PipelineOptions(add_runner_defaults(beam_args))
     with beam.Pipeline(options=options) as pipeline:
         build_pipeline(pipeline, files, args.output, stages, args.num_shards, args.keep_removed)
+    log.info("dedup: peak memory %s", _peak_memory())
     if not args.no_report:
         from pipelines.report.dedup_page import write_dedup_report
 

@@ -28,10 +28,18 @@ partition per ``DOCS_PER_PARTITION`` input documents):
    (--keep smallest_id, longest_text or earliest_date; ties by id).
 5. Annotate: kept documents get ``minhash_cluster`` / ``minhash_cluster_size``, the others
    are removed with ``duplicate_of`` = the kept id. ``local`` hands the cluster of every
-   clustered document to one ParDo over the documents as a side input (bounded like the
-   union-find: one entry per document that has a near-duplicate), so documents are not
-   shuffled; only rows of an id read twice are grouped. ``distributed`` (and the Dask
-   runner, which recomputes side inputs: ``pipelines.beam.runner``) joins by id.
+   clustered document to one ParDo over the document tables as a side input (bounded like
+   the union-find: one entry per document that has a near-duplicate; no document text),
+   which sets the three columns of a whole table and splits it into kept and removed rows,
+   so documents are not shuffled; only rows of an id read twice are grouped.
+   ``distributed`` (and the Dask runner, which recomputes side inputs:
+   ``pipelines.beam.runner``) joins by id.
+
+DOCUMENT TABLES. The stage takes and gives Arrow tables of documents
+(``pipelines.io.documents``, "DOCUMENT TABLES"; ``document_tables = True`` tells the
+dedup job): the sketch reads the id and text columns, the annotation writes three
+columns, and no step makes a ``Document`` per row (except for ids read twice and on the
+joined path).
 """
 from __future__ import annotations
 
@@ -42,11 +50,19 @@ from typing import Iterator, Optional
 
 import apache_beam as beam
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from apache_beam.metrics import Metrics
 
 from pipelines.beam.runner import is_dask_pipeline
 from pipelines.beam.transforms import BatchDocuments, MergeNamedNumbers, SplitByKind
 from pipelines.dedup.components import DEFAULT_MAX_ROUNDS, DistributedComponents
+from pipelines.io.documents import (
+    documents_to_table,
+    load_table,
+    table_to_documents,
+    with_drop_reason,
+)
 from pipelines.progress import Progress
 from pipelines.stages import minhash_graph as graph
 from pipelines.stages.base import Document
@@ -125,7 +141,7 @@ def _concat(parts: list[dict]) -> dict:
 
 # ------------------------------------------------------------------------ 1. sketches
 class SketchBatch(beam.DoFn):
-    """Batch of documents -> one dict of arrays (documents with shingles only):
+    """Document table (or list of documents) -> one dict of arrays (documents with shingles only):
     ``hi``/``lo`` compact ids, ``bands`` (n x bands band hashes), ``length`` (characters,
     for --keep longest_text), ``date`` (for --keep earliest_date, else None), ``payload``
     (signature rows, a list of shingle sets, or None); ``no_shingles``: how many documents
@@ -141,14 +157,23 @@ class SketchBatch(beam.DoFn):
         self.no_shingles = Metrics.counter(STAGE, "documents_without_shingles")
         self.progress = Progress("minhash", "documents hashed", 50_000)
 
-    def process(self, batch: list[Document]) -> Iterator[dict]:
-        texts = [d.text for d in batch]
+    def process(self, batch) -> Iterator[dict]:
+        if not isinstance(batch, list):  # a document-table element: read the columns needed
+            table = load_table(batch, ["id", "text"] + (["warc_date"] if self.keep == "earliest_date" else []))
+            texts = table.column("text").to_pylist()
+            ids = table.column("id").to_pylist()
+            dates = table.column("warc_date").to_pylist() if self.keep == "earliest_date" else None
+        else:
+            texts, ids = [d.text for d in batch], [d.id for d in batch]
+            dates = [d.warc_date for d in batch] if self.keep == "earliest_date" else None
+        if not texts:
+            return
         sig, n_sh = self.hasher.signatures(texts)
         rows = np.flatnonzero(n_sh > 0)
-        self.progress.add(len(batch))
-        if rows.size < len(batch):
-            self.no_shingles.inc(len(batch) - rows.size)
-        hi, lo = graph.compact_ids([batch[i].id for i in rows.tolist()])
+        self.progress.add(len(texts))
+        if rows.size < len(texts):
+            self.no_shingles.inc(len(texts) - rows.size)
+        hi, lo = graph.compact_ids([ids[i] for i in rows.tolist()])
         payload = None
         if self.config.verify == "signature":
             payload = sig[rows]
@@ -158,9 +183,9 @@ class SketchBatch(beam.DoFn):
             "hi": hi, "lo": lo,
             "bands": band_keys(sig[rows], self.config.bands, self.config.rows),
             "length": np.fromiter((len(texts[i]) for i in rows.tolist()), np.int64, rows.size),
-            "date": ([batch[i].warc_date or "" for i in rows.tolist()] if self.keep == "earliest_date" else None),
+            "date": ([dates[i] or "" for i in rows.tolist()] if dates is not None else None),
             "payload": payload,
-            "no_shingles": len(batch) - int(rows.size),
+            "no_shingles": len(texts) - int(rows.size),
         }
 
 
@@ -190,19 +215,28 @@ def _band_entries(sketch: dict, partitions: int) -> list:
     return [(p, _take(entries, rows)) for p, rows in _by_partition(key, partitions)]
 
 
+def _star_metrics(star: dict) -> list:
+    """Only counts that are not zero, as when every bucket and edge was an element."""
+    out = [(METRIC, (name, star[name])) for name in ("candidate_edges", "buckets_with_candidates") if star[name]]
+    if star["largest_bucket"]:
+        out.append((METRIC, ("max:largest_bucket", star["largest_bucket"])))
+    return out
+
+
 def _bucket_edges(element, partitions: int) -> list:
     """One partition of band entries -> its star edges, keyed by the partition of their
     first end (the next join's key), and its counts."""
     _, parts = element
     e = _concat(list(parts))
     star = graph.bucket_star_edges(e["band"], e["key"], e["hi"], e["lo"])
-    # Only counts that are not zero, as when every bucket and edge was an element.
-    out = [(METRIC, (name, star[name])) for name in ("candidate_edges", "buckets_with_candidates") if star[name]]
-    if star["largest_bucket"]:
-        out.append((METRIC, ("max:largest_bucket", star["largest_bucket"])))
+    out = _star_metrics(star)
     edges = {k: star[k] for k in ("u_hi", "u_lo", "v_hi", "v_lo")}
     out += [(MAIN, (p, ("edges", _take(edges, rows)))) for p, rows in _by_partition(edges["u_lo"], partitions)]
     return out
+
+
+def _no_shingles(sketch: dict) -> list:
+    return [("documents_without_shingles", sketch["no_shingles"])] if sketch["no_shingles"] else []
 
 
 class CandidateEdges(beam.PTransform):
@@ -210,17 +244,19 @@ class CandidateEdges(beam.PTransform):
     member v as compact-id arrays)), METRIC: (name, number), "sketches": the batches}."""
 
     def __init__(self, config: MinHashConfig, keep: str = "smallest_id", partitions: int = 1,
-                 batch_size: int = DEFAULT_BATCH_SIZE):
+                 batch_size: int = DEFAULT_BATCH_SIZE, tables: bool = False):
         super().__init__()
         self.config, self.keep, self.partitions, self.batch_size = config, keep, partitions, batch_size
+        self.tables = tables
 
     def expand(self, docs):
+        """``docs``: document tables (one sketch per table), or with ``tables=False``
+        Documents, batched here."""
         parts = self.partitions
-        sketches = (
-            docs
-            | "Batch" >> BatchDocuments(min_batch_size=min(64, self.batch_size), max_batch_size=self.batch_size)
-            | "Sketch" >> beam.ParDo(SketchBatch(self.config, self.keep))
-        )
+        if not self.tables:
+            docs = docs | "Batch" >> BatchDocuments(min_batch_size=min(64, self.batch_size),
+                                                    max_batch_size=self.batch_size)
+        sketches = docs | "Sketch" >> beam.ParDo(SketchBatch(self.config, self.keep))
         buckets = (
             sketches
             | "BandEntries" >> beam.FlatMap(_band_entries, parts)
@@ -228,8 +264,7 @@ class CandidateEdges(beam.PTransform):
             | "BucketEdges" >> beam.FlatMap(_bucket_edges, parts)
             | "BucketEdgesOut" >> SplitByKind([MAIN, METRIC])
         )
-        no_shingles = sketches | "NoShingles" >> beam.FlatMap(
-            lambda s: [("documents_without_shingles", s["no_shingles"])] if s["no_shingles"] else [])
+        no_shingles = sketches | "NoShingles" >> beam.FlatMap(_no_shingles)
         metrics = (buckets[METRIC], no_shingles) | "CandidateMetrics" >> beam.Flatten()
         return {MAIN: buckets[MAIN], METRIC: metrics, "sketches": sketches}
 
@@ -360,6 +395,46 @@ class EdgeEnds(beam.PTransform):
             | "SecondEndsOut" >> SplitByKind([MAIN, METRIC])
         )
         return {MAIN: second[MAIN], METRIC: second[METRIC], DUP: first[DUP]}
+
+
+# ------------------------------------------------- 2. + 3. on one partition, one group
+def _one_partition(element, mode: str, threshold: float) -> list:
+    """Steps 2 and 3 with one partition: every sketch in one group -> what
+    ``CandidateEdges`` and ``EdgeEnds`` give (their functions, in order, on the group).
+    With one partition every join of those steps has one key, so grouping the sketches
+    once replaces three shuffles (band entries, documents twice, half edges) by one of
+    the sketches, which are smaller than the band entries made from them."""
+    _, sketches = element
+    sketches = [s for s in sketches if s["hi"].size]
+    if not sketches:
+        return []
+    cols = _concat([{k: s[k] for k in ("bands", "hi", "lo")} for s in sketches])
+    star = graph.band_matrix_star_edges(cols["bands"], cols["hi"], cols["lo"])
+    out = _star_metrics(star)
+    nodes = [("nodes", _node_columns(sketch)) for sketch in sketches]
+    edges = [("edges", {k: star[k] for k in ("u_hi", "u_lo", "v_hi", "v_lo")})] if star["u_hi"].size else []
+    first = _first_ends((0, nodes + edges), 1)
+    out += [item for item in first if item[0] == DUP]
+    halves = [value[1] for kind, value in first if kind == MAIN]
+    return out + _second_ends((0, nodes + halves), mode, threshold)
+
+
+class OnePartitionEdges(beam.PTransform):
+    """Sketches -> {MAIN, METRIC, DUP} as ``EdgeEnds`` gives them (plus the candidate
+    metrics), for ``--minhash_partitions 1``: ``_one_partition``."""
+
+    def __init__(self, mode: str, threshold: float):
+        super().__init__()
+        self.mode, self.threshold = mode, threshold
+
+    def expand(self, sketches):
+        return (
+            sketches
+            | "ToOne" >> beam.Map(lambda s: (0, s))
+            | "GroupSketches" >> beam.GroupByKey()
+            | "BucketsAndEnds" >> beam.FlatMap(_one_partition, self.mode, self.threshold)
+            | "BucketsAndEndsOut" >> SplitByKind([MAIN, METRIC, DUP])
+        )
 
 
 # ------------------------------------------------------------------------ 4. clusters
@@ -514,9 +589,13 @@ def _info_per_member(element, names: dict) -> list:
     return [(graph.compact_name(node, names), (c, size, k)) for _, node in joined["member"]]
 
 
-def _non_canonical(doc: Document) -> list:
-    """(compact int, id) of an id that is hashed, not hex-decoded (module docstring)."""
-    return [] if graph.is_canonical_id(doc.id) else [(graph.compact_int(doc.id), doc.id)]
+def _non_canonical_in_table(element) -> list:
+    """(compact int, id) of every id of a document table that is hashed, not hex-decoded
+    (module docstring); a table whose ids are all 32 hex digits has none."""
+    ids = load_table(element, ["id"]).column("id")
+    if pc.all(pc.match_substring_regex(ids, "^[0-9a-f]{32}$")).as_py() is not False:
+        return []
+    return [(graph.compact_int(i), i) for i in ids.to_pylist() if not graph.is_canonical_id(i)]
 
 
 # ------------------------------------------------------------------------ 5. annotate
@@ -551,31 +630,92 @@ def _annotate_joined(element) -> list:
     return _annotate_rows(doc_id, list(joined["doc"]), list(joined["info"]))
 
 
-class _AnnotateFromSide(beam.DoFn):
-    """Document + the local clusters (side input) -> kept / removed; rows of an id read
-    twice go to DUP, to be grouped by id."""
-
-    def process(self, doc: Document, clusters: dict) -> Iterator:
-        if doc.id in clusters["twice"]:
-            yield DUP, (doc.id, doc)
-            return
-        info = clusters["info"].get(doc.id)
-        if info is None:
-            yield MAIN, doc.replace(minhash_cluster=doc.id, minhash_cluster_size=1, duplicate_of=None)
-        else:
-            yield from _annotate_one(doc, info)
-
-
 def _annotate_twice(element, clusters: dict) -> list:
     doc_id, docs = element
     info = clusters["info"].get(doc_id)
     return _annotate_rows(doc_id, list(docs), [info] if info else [])
 
 
+def _set_columns(table: pa.Table, columns: dict) -> pa.Table:
+    for name, values in columns.items():
+        table = table.set_column(table.schema.get_field_index(name), table.schema.field(name), values)
+    return table
+
+
+class _TwiceRows(beam.DoFn):
+    """Document table + the local clusters (side input) -> (id, Document) of every row
+    whose id was read twice (reads the id column; the rows only where one matches)."""
+
+    def process(self, element, clusters: dict) -> Iterator:
+        twice = clusters["twice"]
+        if not twice:
+            return
+        rows = [i for i, doc_id in enumerate(load_table(element, ["id"]).column("id").to_pylist()) if doc_id in twice]
+        if rows:
+            for doc in table_to_documents(load_table(element).take(rows)):
+                yield doc.id, doc
+
+
+class _AnnotateTable(beam.DoFn):
+    """Document table + the local clusters (side input) -> MAIN: its kept rows, REMOVED:
+    its duplicates (``drop_reason`` "duplicate"), each with the three cluster columns as
+    ``_annotate_one`` sets them; rows of an id read twice are left out. Or (id, rows
+    read under that id) from ``_TwiceRows`` -> ``_annotate_rows``' outcome as tables."""
+
+    def process(self, element, clusters: dict) -> Iterator:
+        if isinstance(element, tuple):
+            out = _annotate_twice(element, clusters)
+            kept = [value for kind, value in out if kind == MAIN]
+            removed = [value for kind, value in out if kind == REMOVED]
+            if kept:
+                yield MAIN, documents_to_table(kept)
+            if removed:
+                yield REMOVED, documents_to_table(removed)
+            return
+        table = load_table(element)
+        info, twice = clusters["info"], clusters["twice"]
+        ids = table.column("id").to_pylist()
+        cluster, size, duplicate_of = list(ids), [1] * len(ids), [None] * len(ids)
+        removed = np.zeros(len(ids), bool)
+        dup_rows = []
+        for i, doc_id in enumerate(ids):
+            if doc_id in twice:
+                dup_rows.append(i)
+                continue
+            found = info.get(doc_id)
+            if found is not None:
+                cluster[i], size[i], keeper = found
+                if keeper != doc_id:
+                    duplicate_of[i] = keeper
+                    removed[i] = True
+        table = _set_columns(table, {"minhash_cluster": pa.array(cluster, pa.string()),
+                                     "minhash_cluster_size": pa.array(size, pa.int64()),
+                                     "duplicate_of": pa.array(duplicate_of, pa.string())})
+        kept = ~removed
+        kept[dup_rows] = False
+        if kept.all():
+            yield MAIN, table
+            return
+        if kept.any():
+            yield MAIN, table.filter(pa.array(kept))
+        if removed.any():
+            yield REMOVED, with_drop_reason(table.filter(pa.array(removed)), "duplicate")
+
+
+def _size_counts(table) -> list:
+    """(cluster size as a string, documents) of a table of kept documents (or of one)."""
+    if isinstance(table, Document):
+        return [(str(table.minhash_cluster_size), 1)]
+    counts = pc.value_counts(table.column("minhash_cluster_size")).to_pylist()
+    return [(str(c["values"]), c["counts"]) for c in counts]
+
+
 class MinhashDedup(beam.PTransform):
     """The ``minhash`` dedup stage: see the module docstring and ``pipelines.dedup``."""
 
     name_in_stats = STAGE
+    # expand takes and gives document tables (pipelines.io.documents; the job converts).
+    document_tables = True
 
     def __init__(self, config: MinHashConfig = MinHashConfig(), keep: str = "smallest_id",
                  components: str = "distributed", max_rounds: int = DEFAULT_MAX_ROUNDS,
@@ -657,11 +797,18 @@ class MinhashDedup(beam.PTransform):
     def expand(self, docs):
         config, keep = self.config, self.keep
         verify = config.verify != "none"
-        names = docs | "NonCanonicalIds" >> beam.FlatMap(_non_canonical)
-        candidates = docs | "Candidates" >> CandidateEdges(config, keep, self.partitions, self.batch_size)
-        ends = ({"edges": candidates[MAIN], "sketches": candidates["sketches"]}
-                | "EdgeEnds" >> EdgeEnds(config.verify, config.verify_threshold, self.partitions))
-        metric_pcolls = [candidates[METRIC], ends[METRIC]]
+        names = docs | "NonCanonicalIds" >> beam.FlatMap(_non_canonical_in_table)
+        if self.partitions == 1:
+            sketches = docs | "Sketch" >> beam.ParDo(SketchBatch(config, keep))
+            ends = sketches | "EdgeEnds" >> OnePartitionEdges(config.verify, config.verify_threshold)
+            no_shingles = sketches | "NoShingles" >> beam.FlatMap(_no_shingles)
+            metric_pcolls = [no_shingles, ends[METRIC]]
+        else:
+            candidates = docs | "Candidates" >> CandidateEdges(config, keep, self.partitions, self.batch_size,
+                                                               tables=True)
+            ends = ({"edges": candidates[MAIN], "sketches": candidates["sketches"]}
+                    | "EdgeEnds" >> EdgeEnds(config.verify, config.verify_threshold, self.partitions))
+            metric_pcolls = [candidates[METRIC], ends[METRIC]]
 
         if self.components == "local":
             clusters = {MAIN: ends[MAIN], DUP: ends[DUP], "names": names} | "Clusters" >> LocalClusters(keep)
@@ -676,30 +823,41 @@ class MinhashDedup(beam.PTransform):
 
         if self.components == "local" and not is_dask_pipeline(docs.pipeline):
             # Documents are not shuffled: each looks its cluster up in the side input.
+            # Rows of an id read twice are grouped by id first and join the document
+            # tables at the annotation's input, so kept and removed each come out of one
+            # step: the DirectRunner materializes every Flatten of several inputs, and a
+            # Flatten of the outputs would copy every annotated document once more.
             side = beam.pvalue.AsSingleton(clusters)
-            annotated = docs | "Annotate" >> beam.ParDo(_AnnotateFromSide(), side) | "AnnotateOut" >> SplitByKind([MAIN, REMOVED, DUP])
             twice = (
-                annotated[DUP]
+                docs
+                | "TwiceRows" >> beam.ParDo(_TwiceRows(), side)
                 | "GroupTwice" >> beam.GroupByKey()
-                | "AnnotateTwice" >> beam.FlatMap(_annotate_twice, side)
-                | "AnnotateTwiceOut" >> SplitByKind([MAIN, REMOVED])
             )
-            kept = (annotated[MAIN], twice[MAIN]) | "Kept" >> beam.Flatten()
-            removed = (annotated[REMOVED], twice[REMOVED]) | "Removed" >> beam.Flatten()
+            annotated = (
+                (docs, twice)
+                | "TablesAndTwice" >> beam.Flatten()
+                | "Annotate" >> beam.ParDo(_AnnotateTable(), side)
+                | "AnnotateOut" >> SplitByKind([MAIN, REMOVED])
+            )
+            kept, removed = annotated[MAIN], annotated[REMOVED]
         else:
             info = (clusters | "InfoItems" >> beam.FlatMap(lambda c: sorted(c["info"].items()))
                     if self.components == "local" else comp["info"])
+            keyed = docs | "KeyById" >> beam.FlatMap(lambda t: [(d.id, d) for d in table_to_documents(t)])
             joined = (
-                {"doc": docs | "KeyById" >> beam.Map(lambda d: (d.id, d)), "info": info}
+                {"doc": keyed, "info": info}
                 | "JoinDocs" >> beam.CoGroupByKey()
                 | "Annotate" >> beam.FlatMap(_annotate_joined)
                 | "AnnotateOut" >> SplitByKind([MAIN, REMOVED])
             )
+            # Documents and (Document, reason) pairs, which the job's writer and the next
+            # stage take as they are (batching them into tables would make one-row tables
+            # on Dask, limit 4 in pipelines.beam.runner).
             kept, removed = joined[MAIN], joined[REMOVED]
 
         histogram = (
             kept
-            | "ClusterSizes" >> beam.Map(lambda d: (str(d.minhash_cluster_size), 1))
+            | "ClusterSizes" >> beam.FlatMap(_size_counts)
             | "CountSizes" >> beam.CombinePerKey(sum)
             | "SizeHistogram" >> beam.combiners.ToDict()  # one entry per distinct size: bounded
             | "ClusterStats" >> beam.Map(_cluster_stats)

@@ -114,14 +114,38 @@ def bucket_star_edges(band: np.ndarray, key: np.ndarray, hi: np.ndarray, lo: np.
     old job: ``candidate_edges`` (with repeats across buckets), ``buckets_with_candidates``,
     ``largest_bucket`` (0 when no bucket has two entries).
     """
-    empty = np.zeros(0, U64)
-    out = {"u_hi": empty, "u_lo": empty, "v_hi": empty, "v_lo": empty,
-           "candidate_edges": 0, "buckets_with_candidates": 0, "largest_bucket": 0}
     if band.size < 2:
-        return out
+        return _no_star_edges()
     uh, ul, rank = dense_ranks(hi, lo)
     order = np.lexsort((rank, key, band))
-    b, k, r = band[order], key[order], rank[order]
+    return _star_edges(band[order], key[order], rank[order], uh, ul)
+
+
+def band_matrix_star_edges(bands: np.ndarray, hi: np.ndarray, lo: np.ndarray) -> dict:
+    """``bucket_star_edges`` of every entry (b, bands[i, b], id i) of a (documents x bands)
+    matrix: the same result, sorted band by band. Each band holds a document once, so a
+    stable sort of its keys over the documents in id order is the (key, id) order, and
+    the ids are ranked once per document instead of once per entry: a few times faster
+    than sorting the bands x documents entries on three keys."""
+    n, nbands = bands.shape
+    if n * nbands < 2:
+        return _no_star_edges()
+    uh, ul, rank = dense_ranks(hi, lo)
+    by_rank = np.argsort(rank, kind="stable")
+    rows = np.concatenate([by_rank[np.argsort(bands[by_rank, b], kind="stable")] for b in range(nbands)])
+    band = np.repeat(np.arange(nbands, dtype=np.uint16), n)
+    return _star_edges(band, bands[rows, band.astype(np.intp)], rank[rows], uh, ul)
+
+
+def _no_star_edges() -> dict:
+    empty = np.zeros(0, U64)
+    return {"u_hi": empty, "u_lo": empty, "v_hi": empty, "v_lo": empty,
+            "candidate_edges": 0, "buckets_with_candidates": 0, "largest_bucket": 0}
+
+
+def _star_edges(b: np.ndarray, k: np.ndarray, r: np.ndarray, uh: np.ndarray, ul: np.ndarray) -> dict:
+    """Entries sorted by (band, key, rank) -> ``bucket_star_edges``' result."""
+    out = _no_star_edges()
     starts = np.ones(b.size, bool)
     starts[1:] = (b[1:] != b[:-1]) | (k[1:] != k[:-1])
     start_pos = np.flatnonzero(starts)
