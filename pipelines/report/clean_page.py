@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import dataclasses
 import html
-import io
 import json
 import logging
 import math
@@ -34,8 +33,8 @@ import pyarrow.compute as pc
 from apache_beam.io.filesystems import FileSystems
 
 from pipelines.report.kit import (
-    BYTES_COLOR, DROPPED_COLOR, EXCERPT_CHARS, KEPT_COLOR, bar_table, by_count, cards, excerpt, fmt_bytes, fmt_int,
-    notes_html, page, section, write_page,
+    BYTES_COLOR, DROPPED_COLOR, EXCERPT_CHARS, KEPT_COLOR, bar_table, by_count, cards, chart_style, excerpt, figure_svg,
+    fmt_bytes, fmt_int, notes_html, page, section, write_page,
 )
 from pipelines.report.reading import BottomK, StatsFile, iter_batches, match, read_stats, sample_key
 
@@ -267,8 +266,7 @@ def histogram_svg(name: str, kept: list[float], dropped: list[float]) -> str:
     import matplotlib.pyplot as plt
 
     lo, hi, bins = _histogram_range(kept, dropped)
-    with matplotlib.rc_context({"svg.hashsalt": "pipelines.report", "svg.fonttype": "none",
-                                "font.size": 8, "axes.spines.top": False, "axes.spines.right": False}):
+    with matplotlib.rc_context(chart_style("pipelines.report")):
         fig, ax = plt.subplots(figsize=(3.6, 2.3), dpi=100)
         for values, color, label in ((kept, KEPT_COLOR, "kept"), (dropped, DROPPED_COLOR, "dropped")):
             if values:
@@ -281,11 +279,7 @@ def histogram_svg(name: str, kept: list[float], dropped: list[float]) -> str:
         ax.set_ylabel("share of documents")
         ax.legend(frameon=False, fontsize=7)
         fig.tight_layout()
-        buf = io.StringIO()
-        fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
-        plt.close(fig)
-    svg = buf.getvalue()
-    return svg[svg.index("<svg"):]  # drop the XML prolog and doctype: inline SVG in HTML
+        return figure_svg(fig)
 
 
 # --------------------------------------------------------------------------- page sections

@@ -135,3 +135,23 @@ def write_page(output_dir: str, page_html: str) -> str:
     with FileSystems.create(path) as f:
         f.write(page_html.encode("utf-8"))
     return path
+
+
+def chart_style(salt: str) -> dict:
+    """matplotlib rc settings of every report chart: text stays text (searchable, small) and
+    element ids are seeded by ``salt``, so a rerun writes the same bytes."""
+    return {"svg.hashsalt": salt, "svg.fonttype": "none", "font.size": 8,
+            "axes.spines.top": False, "axes.spines.right": False}
+
+
+def figure_svg(fig) -> str:
+    """A matplotlib figure as inline SVG for an HTML page (no XML prolog, no date), closed."""
+    import io
+
+    import matplotlib.pyplot as plt
+
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
+    plt.close(fig)
+    svg = buf.getvalue()
+    return svg[svg.index("<svg"):]
