@@ -289,9 +289,15 @@ def test_too_few_tokens_stops_with_how_many_the_variant_has(reference):
     assert (reference["out"] / "results.json").read_bytes() == results
 
 
-def kill_during(args: list, marker: str) -> str:
-    """Start the command in its own process group; SIGKILL the group once ``marker`` is
-    printed and the step has had a moment to write."""
+def _unfinished_training_has_a_checkpoint(out: pathlib.Path) -> bool:
+    return any(not (d / "_SUCCESS").exists() and any((d / "checkpoints").glob("*"))
+               for d in (out / "steps").glob("train-*") if (d / "checkpoints").is_dir())
+
+
+def kill_during(args: list, marker: str, out: pathlib.Path) -> str:
+    """Start the command in its own process group; once ``marker`` is printed, SIGKILL the
+    group as soon as the unfinished trainer has written a checkpoint (mid-training, not
+    after: a fixed sleep let a fast trainer finish first)."""
     proc = subprocess.Popen([sys.executable, "-m", "pipelines.ablate", *map(str, args)], cwd=REPO,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
     printed = []
@@ -299,7 +305,9 @@ def kill_during(args: list, marker: str) -> str:
         for line in proc.stdout:
             printed.append(line)
             if marker in line:
-                time.sleep(8)  # inside the trainer: past its start, maybe past a checkpoint
+                deadline = time.monotonic() + 120
+                while not _unfinished_training_has_a_checkpoint(out) and time.monotonic() < deadline:
+                    time.sleep(0.02)
                 os.killpg(proc.pid, signal.SIGKILL)
                 break
         proc.wait(timeout=60)
@@ -314,7 +322,7 @@ def kill_during(args: list, marker: str) -> str:
 def test_a_killed_run_redoes_only_the_unfinished_variant_and_gives_the_same_results(reference, tmp_path):
     spec_path = write_spec(tmp_path, small_spec(reference["tmp"]))  # same spec, new folder
     out = tmp_path / "out"
-    printed = kill_during(_run_args(spec_path, out), "train seed 0 [filtered_dedup]: running")
+    printed = kill_during(_run_args(spec_path, out), "train seed 0 [filtered_dedup]: running", out)
     assert "train seed 0 [filtered_dedup]: running" in printed
     assert not (out / "results.json").exists()
     proc = run_module("pipelines.ablate", *_run_args(spec_path, out), timeout=1800)
