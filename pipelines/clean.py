@@ -158,7 +158,7 @@ def prepare_output(output: str) -> None:
     """Delete stale shards so the output reflects only this run: documents/, and removed/
     of every stage (also of a stage this run skips, whose old drops the report would read)."""
     clear_shards(FileSystems.join(output, "documents"))
-    clear_shards(FileSystems.join(output, "removed"), ("*/part-*.parquet",))
+    clear_shards(FileSystems.join(output, "removed"), ("*/part-*.parquet", "*/_spill/*"))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -195,9 +195,13 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("--held_out must be between 0 and 1 (e.g. 0.2)")
         if args.n_features < 2 or args.max_ngram < 1 or (args.C is not None and args.C <= 0):
             parser.error("--n_features must be >= 2, --max_ngram >= 1 and --C > 0")
+        if any(n is not None and n < 1 for n in (args.max_positives, args.max_negatives)):
+            parser.error("--max_positives and --max_negatives must be >= 1 (leave them out to use every document)")
         out = pathlib.Path(args.output)
         if out.exists() and not out.is_dir():
             parser.error(f"--output {out} is a file: pass a folder for the model")
+    if args.command == "score" and args.pareto_alpha <= 0:
+        parser.error("--pareto_alpha must be > 0 (GPT-3 used 9)")
     logging.getLogger("numexpr").setLevel(logging.WARNING)  # "defaulting to N threads", via scikit-learn
     try:
         # Every input path exists before any reading or fitting starts.

@@ -5,7 +5,8 @@ record and emits ONE element per record: ``(outcome, None)`` for a record the re
 already decided (not HTML, broken), ``(READ_OK, StagedRecord)`` for an HTML response,
 holding everything the record will emit once it is known to be the first copy of its
 WARC record (``pipelines.io.warc.DropRepeatedRecords`` with ``STAGED_RECORDS``, applied
-after this step so that the record id dedup shuffles results, never HTML).
+after this step so that the record id dedup shuffles results, not HTML; HTML moves only
+when the reader spreads records over workers, with fewer than two files per worker).
 ``record_items`` then expands each record into ``(kind, payload)`` pairs, split by
 ``SplitByKind`` (Dask limit 1 in :mod:`pipelines.beam.runner`):
   document  kept documents

@@ -222,7 +222,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     completion.begin(args.output)
     # Stale shards go, removed/ too even without --keep_removed: the report would read them.
     clear_shards(FileSystems.join(args.output, "documents"))
-    clear_shards(FileSystems.join(args.output, "removed"), ("*/part-*.parquet",))
+    clear_shards(FileSystems.join(args.output, "removed"), ("*/part-*.parquet", "*/_spill/*"))
     options = PipelineOptions(add_runner_defaults(beam_args))
     with beam.Pipeline(options=options) as pipeline:
         build_pipeline(pipeline, files, args.output, stages, args.num_shards, args.keep_removed)

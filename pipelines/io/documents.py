@@ -276,9 +276,10 @@ def iter_document_tables(path: str, batch_size: int = 2048, refs: bool = True) -
                 yield normalize_table(pa.Table.from_batches([batch]))
 
 
-def clear_shards(directory: str, patterns: tuple[str, ...] = ("part-*.parquet",)) -> None:
-    """Remove stale shards (files matching ``patterns`` in ``directory``, on any Beam
-    filesystem) so a rerun with another shard count leaves no leftovers."""
+def clear_shards(directory: str, patterns: tuple[str, ...] = ("part-*.parquet", "_spill/*")) -> None:
+    """Remove stale shards and the spilled pieces of a run that died (files matching
+    ``patterns`` in ``directory``, on any Beam filesystem), so a rerun with another shard
+    count or without ``--keep_removed`` leaves no leftovers."""
     results = FileSystems.match([FileSystems.join(directory, p) for p in patterns])
     stale = [m.path for r in results for m in r.metadata_list]
     if stale:
@@ -372,10 +373,9 @@ def _write_shard(path: str, parts) -> str:
             spilled.append(part)
         elif part is not None:
             rows.append(part)
-    written = write_parquet_file(path, rows, [_read_spilled(p) for p in spilled])
-    if spilled:
-        FileSystems.delete(spilled)
-    return written
+    # The pieces stay until every shard is written (RemoveSpill): a retried bundle must
+    # find them again.
+    return write_parquet_file(path, rows, [_read_spilled(p) for p in spilled])
 
 
 def iter_parquet_documents(path: str) -> Iterator[Document]:

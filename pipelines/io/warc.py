@@ -371,7 +371,8 @@ class DropRepeatedRecords(beam.PTransform):
     lets a caller group what its records became instead. Grouping by id is a shuffle of
     every value: the clean job applies this AFTER its stages, to each record's results
     (its text, about a tenth of the HTML, or only its outcome when a stage dropped it)
-    with the payload's digest taken before extraction, so the HTML never moves.
+    with the payload's digest taken before extraction, so the HTML never moves (unless the
+    reader spreads records because there are fewer than two files per worker).
 
     Returns ``(records, notes)``: ``notes`` holds at most one
     ``("notes", {"warc.conflicting_record_id": n})`` pair, none when no id is shared by

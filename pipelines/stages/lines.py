@@ -188,7 +188,7 @@ class LineCleanup(LanguageAwareStage):
 
     def process(self, doc: Document) -> StageResult:
         profile, p = self.settings(doc)
-        words = line_words(normalize_language(doc.language))
+        words = line_words(normalize_language(doc.language) or "*")  # no language: every list
         rows: list[str] = []  # stripped lines, "" for blank ones (paragraph structure)
         for raw in doc.text.split("\n"):
             line = raw.strip()

@@ -51,7 +51,7 @@ def compact_ids(ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     if n == 0:
         return hi, lo
     raw = "".join(ids).encode("utf-8", "surrogatepass")
-    if len(raw) == 32 * n:
+    if len(raw) == 32 * n and max(map(len, ids)) == 32:  # every id 32 ASCII characters, none shorter
         digits = _HEX[np.frombuffer(raw, np.uint8)].reshape(n, 32)
         ok = (digits != 255).all(axis=1)
     else:  # some id is not 32 ASCII characters: look at each
