@@ -61,6 +61,30 @@ def run_clean_job(args: list[str], timeout: float = 900) -> subprocess.Completed
     return run_module("pipelines.clean", *args, timeout=timeout)
 
 
+def kill_group_when_printed(module_args: list, marker: str, before_kill) -> str:
+    """Run ``python -m <module_args>`` in its own process group; once a printed line contains
+    ``marker``, call ``before_kill()`` and SIGKILL the whole group (the job and every child
+    step). Returns what it printed."""
+    import signal
+
+    proc = subprocess.Popen([sys.executable, "-m", *map(str, module_args)], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    printed = []
+    try:
+        for line in proc.stdout:
+            printed.append(line)
+            if marker in line:
+                before_kill()
+                os.killpg(proc.pid, signal.SIGKILL)
+                break
+        proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    return "".join(printed)
+
+
 def read_documents(directory: pathlib.Path) -> list[dict]:
     """Every row of a job's documents folder (part-*.parquet, in file order) as dicts."""
     import pyarrow.parquet as pq

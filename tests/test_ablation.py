@@ -4,17 +4,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import pathlib
-import signal
-import subprocess
-import sys
 import time
 
 import pytest
 import yaml
 
-from conftest import REPO, SHARED_DATA, run_module
+from conftest import REPO, SHARED_DATA, kill_group_when_printed, run_module
 from pipelines.ablation import report as ablation_report
 from pipelines.ablation.evaluate import evaluate_texts, windows
 from pipelines.ablation.spec import TOP_KEYS, SpecError, parse_spec
@@ -295,27 +291,15 @@ def _unfinished_training_has_a_checkpoint(out: pathlib.Path) -> bool:
 
 
 def kill_during(args: list, marker: str, out: pathlib.Path) -> str:
-    """Start the command in its own process group; once ``marker`` is printed, SIGKILL the
-    group as soon as the unfinished trainer has written a checkpoint (mid-training, not
-    after: a fixed sleep let a fast trainer finish first)."""
-    proc = subprocess.Popen([sys.executable, "-m", "pipelines.ablate", *map(str, args)], cwd=REPO,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    printed = []
-    try:
-        for line in proc.stdout:
-            printed.append(line)
-            if marker in line:
-                deadline = time.monotonic() + 120
-                while not _unfinished_training_has_a_checkpoint(out) and time.monotonic() < deadline:
-                    time.sleep(0.02)
-                os.killpg(proc.pid, signal.SIGKILL)
-                break
-        proc.wait(timeout=60)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-    return "".join(printed)
+    """Once ``marker`` is printed, SIGKILL the ablation's process group as soon as the
+    unfinished trainer has written a checkpoint (mid-training, not after: a fixed sleep let
+    a fast trainer finish first)."""
+    def until_checkpoint():
+        deadline = time.monotonic() + 120
+        while not _unfinished_training_has_a_checkpoint(out) and time.monotonic() < deadline:
+            time.sleep(0.02)
+
+    return kill_group_when_printed(["pipelines.ablate", *args], marker, until_checkpoint)
 
 
 @pytest.mark.slow

@@ -3,17 +3,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import pathlib
-import signal
-import subprocess
-import sys
 import time
 
 import pytest
 import yaml
 
-from conftest import REPO, TEST_DATA, run_module
+from conftest import TEST_DATA, kill_group_when_printed, run_module
 from pipelines import steps as run_steps
 from pipelines.run import SettingsError, load_settings
 
@@ -58,22 +54,7 @@ def step_lines(log: str) -> dict[str, str]:
 def kill_during(step: str, args: list[str], after_s: float) -> str:
     """Start pipelines.run in its own process group, SIGKILL the whole group ``after_s``
     seconds into ``step``, and return what it printed."""
-    proc = subprocess.Popen([sys.executable, "-m", "pipelines.run", *args], cwd=REPO, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    printed = []
-    try:
-        for line in proc.stdout:
-            printed.append(line)
-            if f" {step}: running" in line:
-                time.sleep(after_s)
-                os.killpg(proc.pid, signal.SIGKILL)
-                break
-        proc.wait(timeout=60)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-    return "".join(printed)
+    return kill_group_when_printed(["pipelines.run", *args], f" {step}: running", lambda: time.sleep(after_s))
 
 
 @pytest.fixture(scope="module")
