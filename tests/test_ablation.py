@@ -329,3 +329,24 @@ def test_wikitext_evaluation_reads_one_document_per_line():
     texts = read_texts("text", "text", str(path), skipped)
     lines = [l for l in path.read_text(encoding="utf-8").splitlines() if l.strip()]
     assert texts == lines and not skipped
+
+
+def test_evaluate_refuses_a_model_of_another_tokenizer_before_writing_anything(tmp_path):
+    from pipelines import completion
+
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "run_config.json").write_text(json.dumps({"data": {"tokenizer_sha256": "0" * 64}}), encoding="utf-8")
+    completion.write_success(str(model), "model.train", {}, [], {})
+    (tmp_path / "tok").mkdir()
+    tokenizer = tmp_path / "tok" / "tokenizer.model"
+    tokenizer.write_bytes(b"not the tokenizer the model was trained with")
+    completion.write_success(str(tmp_path / "tok"), "tokenizer_training.train", {}, [], {})
+    eval_text = tmp_path / "eval.txt"
+    eval_text.write_text("one document\n", encoding="utf-8")
+    out = tmp_path / "out"
+    proc = run_module("pipelines.ablation.evaluate", "--model", model, "--tokenizer", tokenizer,
+                      "--eval", f"tiny=text::{eval_text}", "--output", out, check=False)
+    assert proc.returncode == 2
+    assert "was trained with another tokenizer" in proc.stderr and "Traceback" not in proc.stderr
+    assert not out.exists() or not any(out.iterdir())  # nothing begun, nothing that looks finished

@@ -31,6 +31,7 @@ import sys
 from typing import Iterator, Optional
 
 from pipelines import completion, joblog
+from pipelines.io.shards import file_sha256
 
 log = logging.getLogger("pipelines.ablation.evaluate")
 
@@ -200,8 +201,13 @@ def main(argv: Optional[list] = None) -> int:
         tokenizer_root = completion.resolve_input(os.path.dirname(args.tokenizer) or ".", main_output="")[1]
         if not os.path.isfile(args.tokenizer):
             raise EvalInputError(f"--tokenizer {args.tokenizer}: no such file")
+        # Before begin(): a model trained with another tokenizer is a bad flag, not a half-run.
+        with open(os.path.join(model_dir, "run_config.json"), encoding="utf-8") as f:
+            trained_with = json.load(f).get("data", {}).get("tokenizer_sha256")
+        if trained_with and trained_with != file_sha256(args.tokenizer):
+            raise EvalInputError(f"{args.model} was trained with another tokenizer than {args.tokenizer}")
         completion.check_output(args.output)
-    except (ValueError, FileNotFoundError) as e:
+    except (ValueError, OSError) as e:
         parser.exit(2, f"{parser.prog}: error: {e}\n")
 
     import sentencepiece as spm
@@ -212,8 +218,6 @@ def main(argv: Optional[list] = None) -> int:
     completion.begin(args.output, extra=("evaluation.json",))
     sp = spm.SentencePieceProcessor(model_file=args.tokenizer)
     model, run = load_run(model_dir)
-    if run["data"].get("tokenizer_sha256") and run["data"]["tokenizer_sha256"] != _sha256(args.tokenizer):
-        parser.exit(2, f"{parser.prog}: error: {args.model} was trained with another tokenizer than {args.tokenizer}\n")
     device = torch.device(args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu"))
     model.to(device)
     seq_len = args.seq_len or int(run["train"]["seq_len"])
@@ -242,12 +246,6 @@ def main(argv: Optional[list] = None) -> int:
     completion.finish(args.output, "ablation.evaluate", dict(completion.jsonable_flags(args), argv=argv),
                       inputs=inputs, started=started, stats={"sets": len(results)})
     return 0
-
-
-def _sha256(path: str) -> str:
-    from pipelines.io.shards import file_sha256
-
-    return file_sha256(path)
 
 
 if __name__ == "__main__":
