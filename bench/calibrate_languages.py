@@ -75,11 +75,12 @@ def rows_of(stage, params: dict) -> list:
 
 
 def permissive(params: dict, stage) -> dict:
-    """params with every threshold row switched off (signals are still computed)."""
+    """params with every threshold row made unfailable, its signal still computed: a limit
+    of +-inf, not null (a stage measures the template-line signal only where its row is on)."""
     off = dict(params)
     for rule in rows_of(stage, params):
         if rule.key is None:
-            off[rule.param] = None
+            off[rule.param] = math.inf if rule.bound == "max" else -math.inf
         else:  # n-gram rows: the n's stay (they say which signals exist), the limits go
             off[rule.param] = {n: math.inf for n in params[rule.param]}
     return off

@@ -15,9 +15,16 @@ from pipelines.stages.rules import MAX, MIN, Rule, first_failing_rule
 from pipelines.stages.segmentation import (
     ends_sentence_cjk,
     ends_with_terminal_punctuation,
+    is_unterminated_paragraph_cjk,
     table_row_content,
     word_tokens,
 )
+
+
+def _ends_sentence_or_paragraph_cjk(line: str) -> bool:
+    """A line of Chinese/Japanese text that ends a sentence (。” ；), or a paragraph of
+    clauses whose final 。 the site left out: both are text, not menu or list lines."""
+    return ends_sentence_cjk(line) or is_unterminated_paragraph_cjk(line)
 
 
 class FineWebQuality(LanguageAwareStage):
@@ -51,7 +58,7 @@ class FineWebQuality(LanguageAwareStage):
         if profile.no_space_script:
             # Chinese/Japanese lines end in 。” or ；, and sites frame articles in tables
             # ("| 第六十九条 本法自公布之日起施行。 |"): judge the cell text, skip rule rows.
-            ends_sentence = ends_sentence_cjk
+            ends_sentence = _ends_sentence_or_paragraph_cjk
             punct_lines = [c for c in (table_row_content(l).rstrip() for l in lines) if c] or lines
         # Tokens as a word tokenizer counts them (punctuation included): FineWeb's 0.3 was
         # tuned on spaCy tokens.

@@ -12,6 +12,7 @@ document still carries the numbers that explain the drop.
 """
 from __future__ import annotations
 
+import collections
 import re
 from typing import Any
 
@@ -20,10 +21,15 @@ import numpy as np
 from pipelines.stages.base import Document, StageResult
 from pipelines.stages.language_table import LanguageAwareStage
 from pipelines.stages.rules import MAX, MIN, Rule, first_failing_rule
-from pipelines.stages.segmentation import is_number_or_unit, is_symbol_token, word_tokens
+from pipelines.stages.segmentation import is_number_or_unit, is_symbol_token, line_frames, word_tokens
 
 _PARAGRAPH_SPLIT = re.compile(r"\n{2,}")
 _LINE_SPLIT = re.compile(r"\n+")
+# A template line: its frame (segmentation.line_frames) has at least this many marks and
+# at least this many lines of the page share it. Shorter frames ("，。", "（）") are common
+# to any two sentences; three lines with one 4-mark frame are rare in prose (issue #15).
+TEMPLATE_MIN_FRAME = 4
+TEMPLATE_MIN_LINES = 3
 
 
 class GopherQuality(LanguageAwareStage):
@@ -124,9 +130,23 @@ def count_duplicates(items: list[str]) -> tuple[int, int]:
     return n_dup, chars_dup
 
 
+def template_line_chars(text: str) -> int:
+    """Characters of the lines whose frame (punctuation and masked numbers, see
+    ``segmentation.line_frames``) has >= TEMPLATE_MIN_FRAME marks and is shared by >=
+    TEMPLATE_MIN_LINES lines: text poured line after line into one mould (lottery tips,
+    generated product blurbs), which neither duplicated lines nor n-grams see because the
+    words in the slots differ."""
+    frames = line_frames(text)
+    shared = {frame for frame, n in collections.Counter(frames).items()
+              if n >= TEMPLATE_MIN_LINES and len(frame) >= TEMPLATE_MIN_FRAME}
+    if not shared:
+        return 0
+    return sum(len(line) for line, frame in zip(text.split("\n"), frames) if frame in shared)
+
+
 # n-gram statistics are vectorized: words become 64-bit ids, n-grams 64-bit polynomial
-# hashes built incrementally from (n-1)-grams, and np.unique finds counts and first
-# occurrences. 2.5x faster than tuples in a Counter on the real pages, identical results
+# hashes built incrementally from (n-1)-grams, and one stable sort per n finds counts and
+# first occurrences. 2.5x faster than tuples in a Counter on the real pages, identical results
 # there; two different n-grams share a hash with probability ~2^-64.
 _MIX = np.uint64(0x9E3779B97F4A7C15)
 _BASE = np.uint64(0xBF58476D1CE4E5B9)
@@ -147,26 +167,43 @@ def _ngram_hashes(words: list[str], max_n: int) -> dict[int, np.ndarray]:
     return hashes
 
 
-def _top_ngram_chars(hashes: np.ndarray, prefix_chars: np.ndarray, n: int) -> int:
-    """Characters of the most frequent n-gram (words joined by one space) times its count.
+def _stable_groups(hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(positions in stable sorted order of their hashes, True where a new hash starts in
+    that order): equal n-grams sit together, first occurrence first. What np.unique's
+    return_index/counts/inverse gave, without building the arrays these rules never use."""
+    order = np.argsort(hashes, kind="stable")
+    ordered = hashes[order]
+    first = np.empty(len(hashes), dtype=bool)
+    first[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+    return order, first
+
+
+def _top_ngram_chars(hashes: np.ndarray, prefix_chars: np.ndarray, n: int, joiner: int = 1) -> int:
+    """Characters of the most frequent n-gram times its count, its words joined by
+    ``joiner`` characters: one space as datatrove joins them (spaced scripts), none for a
+    no-space script, whose text has no space between its characters (joining them counted
+    n - 1 characters the text does not have: a character 8-gram weighed 15; issue #15).
     Ties go to the n-gram that occurs first, as Counter.most_common does. An n-gram that
     occurs once is no repetition: 0."""
     if len(hashes) == 0:
         return 0
-    _, first, counts = np.unique(hashes, return_index=True, return_counts=True)
+    order, first = _stable_groups(hashes)
+    group_starts = np.flatnonzero(first)
+    counts = np.diff(group_starts, append=len(hashes))
     top = counts.max()
     if top <= 1:
         return 0
-    start = int(first[counts == top].min())
-    return (int(prefix_chars[start + n] - prefix_chars[start]) + n - 1) * int(top)
+    start = int(order[group_starts[counts == top]].min())
+    return (int(prefix_chars[start + n] - prefix_chars[start]) + joiner * (n - 1)) * int(top)
 
 
 def _duplicated_ngram_chars(hashes: np.ndarray, word_chars: np.ndarray, n: int) -> int:
     """Characters of words covered by a repeated (non-first) occurrence of any n-gram."""
     if len(hashes) == 0:
         return 0
-    _, first, inverse = np.unique(hashes, return_index=True, return_inverse=True)
-    starts = np.nonzero(first[inverse] != np.arange(len(hashes)))[0]
+    order, first = _stable_groups(hashes)
+    starts = order[~first]  # positions of the non-first occurrences
     if len(starts) == 0:
         return 0
     cover = np.zeros(len(word_chars) + 1, dtype=np.int32)
@@ -186,14 +223,22 @@ class GopherRepetition(LanguageAwareStage):
         "dup_para_char_frac": 0.20,
         "top_n_grams": {2: 0.20, 3: 0.18, 4: 0.16},
         "dup_n_grams": {5: 0.15, 6: 0.14, 7: 0.13, 8: 0.12, 9: 0.11, 10: 0.10},
+        # Not a Gopher rule (issue #15): share of characters in template lines. Off (null)
+        # by default: spaced languages number and frame their lines in good prose too
+        # (docs/quality.md); the language table switches it on for no-space scripts. The
+        # signal is measured only where the row is on (-1 elsewhere).
+        "template_line_char_frac": None,
     }
     REASONS = ("gopher_empty", "gopher_dup_para_frac", "gopher_dup_para_chars", "gopher_dup_line_frac",
-               "gopher_dup_line_chars", "gopher_top_ngram", "gopher_dup_ngram")
-    # Paragraphs before lines, then n-grams (ngram_rules), as datatrove checks them.
+               "gopher_dup_line_chars", "gopher_template_lines", "gopher_top_ngram", "gopher_dup_ngram")
+    # Paragraphs before lines, then n-grams (ngram_rules), as datatrove checks them; the
+    # template-line row (ours) follows the line rows it extends.
     RULES = (Rule("dup_para_frac", "gopher_dup_para_frac", "gopher_dup_para_frac", MAX),
              Rule("dup_para_char_frac", "gopher_dup_para_char_frac", "gopher_dup_para_chars", MAX),
              Rule("dup_line_frac", "gopher_dup_line_frac", "gopher_dup_line_frac", MAX),
-             Rule("dup_line_char_frac", "gopher_dup_line_char_frac", "gopher_dup_line_chars", MAX))
+             Rule("dup_line_char_frac", "gopher_dup_line_char_frac", "gopher_dup_line_chars", MAX),
+             Rule("template_line_char_frac", "gopher_template_line_char_frac", "gopher_template_lines", MAX,
+                  exempt=-1.0))
 
     @staticmethod
     def ngram_rules(params: dict[str, Any]) -> tuple[Rule, ...]:
@@ -219,6 +264,10 @@ class GopherRepetition(LanguageAwareStage):
             "gopher_dup_para_char_frac": para_dup_chars / n_chars,
             "gopher_dup_line_frac": line_dup / len(lines),
             "gopher_dup_line_char_frac": line_dup_chars / n_chars,
+            # -1: not measured. Only where the row is on (no-space scripts): spaced pages
+            # would pay ~15% of this stage's CPU for a signal no rule reads.
+            "gopher_template_line_char_frac": (template_line_chars(text) / n_chars
+                                               if p["template_line_char_frac"] is not None else -1.0),
         }
         # n-grams over tokenizer-like tokens, punctuation included (as datatrove): a page of
         # empty table cells "| | | |" is repetition too.
@@ -228,8 +277,9 @@ class GopherRepetition(LanguageAwareStage):
         top_n, dup_n = p["top_n_grams"] or {}, p["dup_n_grams"] or {}
         hashes = _ngram_hashes(words, max([*top_n, *dup_n], default=1))
         # Signals for every n so thresholds can be re-applied later; ordered checks below.
+        joiner = 0 if profile.no_space_script else 1
         for n in sorted(top_n):
-            s[f"gopher_top_{n}_gram_char_frac"] = _top_ngram_chars(hashes[n], prefix_chars, n) / n_chars
+            s[f"gopher_top_{n}_gram_char_frac"] = _top_ngram_chars(hashes[n], prefix_chars, n, joiner) / n_chars
         for n in sorted(dup_n):
             s[f"gopher_dup_{n}_gram_char_frac"] = _duplicated_ngram_chars(hashes[n], word_chars, n) / n_chars
         doc.signals.update(s)

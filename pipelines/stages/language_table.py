@@ -56,8 +56,11 @@ _CHAR_SCRIPT_OVERRIDES: dict[str, dict[str, Any]] = {
     "gopher_quality": {"min_doc_words": 100, "max_doc_words": 200_000,
                        "min_avg_word_length": None, "max_avg_word_length": None},
     # n-grams of characters: n doubled so that an n-gram spans about n words.
+    # Template lines: drop a page when more than half of its text is lines cast in one
+    # frame (gopher.template_line_chars); good zh dev pages reach at most 0.23 (docs/quality.md).
     "gopher_repetition": {"top_n_grams": {4: 0.20, 6: 0.18, 8: 0.16},
-                          "dup_n_grams": {10: 0.15, 12: 0.14, 14: 0.13, 16: 0.12, 18: 0.11, 20: 0.10}},
+                          "dup_n_grams": {10: 0.15, 12: 0.14, 14: 0.13, 16: 0.12, 18: 0.11, 20: 0.10},
+                          "template_line_char_frac": 0.5},
     # a 3-word line is about 5 characters; CJK sentences end in 。！？ (counted).
     "c4": {"min_words_per_line": 5},
     # 30 Latin characters are ~5 words, ~10 Chinese characters; a line is a list item
@@ -87,7 +90,11 @@ LANGUAGE_TABLE: dict[str, LanguageProfile] = {
     "ru": LanguageProfile("ru", stop_words=("и", "в", "не", "на", "что", "с", "по", "как", "это", "он", "к", "из")),
     "pl": LanguageProfile("pl", stop_words=("i", "w", "nie", "na", "się", "z", "że", "do", "to", "jest", "jak", "o")),
     # Chinese/Japanese: single characters that occur in nearly every paragraph of prose.
-    "zh": LanguageProfile("zh", stop_words=("的", "了", "是", "在", "和", "有", "不", "这", "也", "就", "人", "我"),
+    # zh: 一 中 为 对 added in issue #15, function characters among the 15 most frequent of
+    # the zh dev reference pages (in 36-39 of its 40 pages; a 269-character finance report
+    # had 的 alone of the first list).
+    "zh": LanguageProfile("zh", stop_words=("的", "了", "是", "在", "和", "有", "不", "这", "也", "就", "人", "我",
+                                            "一", "中", "为", "对"),
                           no_space_script=True, overrides=_CHAR_SCRIPT_OVERRIDES),
     "ja": LanguageProfile("ja", stop_words=("の", "に", "は", "を", "た", "が", "で", "て", "と", "し", "ます", "です"),
                           no_space_script=True, overrides=_CHAR_SCRIPT_OVERRIDES),

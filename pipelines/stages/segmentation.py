@@ -199,13 +199,30 @@ _NUMBER_RE = re.compile(r"^\d+(?:[.,:]\d+)*$")
 UNIT_SYMBOLS = frozenset("%％‰°℃℉¥￥$€£㎡㎞㎏")
 
 
+# A short note in brackets after the last sentence of a paragraph: the source or the
+# reporter ("……。（德清县发改局）", "……。(记者 张三)", "... (Reuters)").
+_TRAILING_NOTE_RE = re.compile(r"\s*[(（][^()（）]{1,20}[)）]$")
+
+
 def ends_sentence_cjk(line: str) -> bool:
     """True when a (right-stripped) line ends a sentence or clause, closing quotes and
-    brackets after the terminal allowed: "……。”", "第一条 ……；"."""
+    brackets after the terminal allowed: "……。”", "第一条 ……；", and so does a sentence
+    followed by a short bracketed source note: "……。（德清县发改局）"."""
     stripped = line.rstrip(_LINE_END_CLOSERS)
     if not stripped:
         return False
-    return stripped[-1] in _CJK_EXTRA_TERMINALS or ends_with_terminal_punctuation(stripped)
+    if stripped[-1] in _CJK_EXTRA_TERMINALS or ends_with_terminal_punctuation(stripped):
+        return True
+    note = _TRAILING_NOTE_RE.search(line)
+    return note is not None and note.start() > 0 and ends_sentence_cjk(line[:note.start()])
+
+
+def is_unterminated_paragraph_cjk(line: str) -> bool:
+    """True for a line of Chinese running text whose closing 。 the site left out: at least
+    two full-width commas inside (clauses of one sentence; menus, titles and list items
+    have none). Some sites (toutiao) end every paragraph so. Japanese separates clauses
+    with 、, so this rarely fires there."""
+    return line.count("，") >= 2
 
 
 def is_table_row(line: str) -> bool:
@@ -214,14 +231,47 @@ def is_table_row(line: str) -> bool:
 
 
 def table_row_content(line: str) -> str:
-    """The text of a line with a table row's outer frame removed ("| a | b |" -> "a | b");
-    "" for a rule row ("|---|---|"); other lines unchanged."""
+    """The text of a line with a table row's frame and empty cells removed ("| a | b |" ->
+    "a | b", "| 一段正文。 |  |" -> "一段正文。": a layout table's empty cell is no text
+    after the paragraph); "" for a rule row ("|---|---|") or an empty row; other lines
+    unchanged."""
     if not is_table_row(line):
         return line
-    inner = line.strip()[1:-1].strip()
-    return "" if not inner.strip("-:| ") else inner
+    cells = [cell.strip() for cell in line.strip()[1:-1].split("|")]
+    return " | ".join(cell for cell in cells if cell.strip("-: "))
 
 
 def is_number_or_unit(token: str) -> bool:
     """True for a token that is a number or a unit/currency sign ("2020", "3.5", "℃", "%")."""
     return token in UNIT_SYMBOLS or _NUMBER_RE.match(token) is not None
+
+
+# A line's "frame": what is left when its words are taken out and its numbers masked
+# ("第001期：四三各配七六码，三四组合中头彩，送：声色十中金。" -> "0：，，：。"). Generated spam
+# repeats one frame line after line with other words in the slots (lottery tips
+# "| 129期〖大水牛〗下注一万,信心100% |", product blurbs with a fixed number of clauses);
+# a writer's sentences rarely share a frame of several marks (issue #15).
+# A number, one mark, or a line break (to split the frames of a whole text at once).
+_FRAME_MARK_RE = re.compile(r"\d+|[^\w\s]|_|\n", re.UNICODE)
+
+
+def _frame_of(text: str) -> str:
+    return "".join(["0" if mark[0].isdigit() else mark for mark in _FRAME_MARK_RE.findall(text)])
+
+
+def line_frames(text: str) -> list[str]:
+    """The frame of every line of ``text`` (one per line, split at each newline): its punctuation
+    and masked numbers, a table row's frame and empty cells removed ("" for a rule row).
+    One findall over the whole text, not one per line: the quality stages must not get
+    slower."""
+    frames = _frame_of(text).split("\n")
+    if "|" in text:
+        for i, line in enumerate(text.split("\n")):
+            if is_table_row(line):
+                frames[i] = _frame_of(table_row_content(line))
+    return frames
+
+
+def line_frame(line: str) -> str:
+    """The frame of one line (see ``line_frames``)."""
+    return line_frames(line)[0]
