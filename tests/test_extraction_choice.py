@@ -14,7 +14,8 @@ from pipelines.io.warc import iter_warc_outcomes
 from pipelines.stages.base import Document, Drop
 from pipelines.stages.charset import decode_html
 from pipelines.stages.extract import (
-    CASCADE_STEPS, DEFAULT_EXTRACTOR, EXTRACTORS, Extract, cascade_steps, cheap_text, collapse_newlines, looks_failed,
+    CASCADE_FLOOR_CHARS, CASCADE_STEPS, DEFAULT_EXTRACTOR, EXTRACTORS, Extract, cascade_steps, cheap_text,
+    collapse_newlines, first_text_stands, looks_failed,
 )
 from pipelines.stages.langid import LanguageId
 from pipelines.stages.language_prefilter import LanguagePrefilter
@@ -136,12 +137,32 @@ def test_cascade_falls_back_to_the_cheap_text_only_for_a_stub(monkeypatch):
     assert cascade_steps("<html></html>", OPTIONS, cheap) == ("b" * 900, 1)  # the first step that passes
 
 
+def test_a_first_text_over_the_floor_is_taken_without_the_cheap_text(monkeypatch):
+    from pipelines.stages import extract
+
+    calls = []
+    monkeypatch.setitem(EXTRACTORS, "resiliparse", lambda html, options: calls.append(1) or "word " * 10_000)
+
+    def steps(*texts):
+        return tuple((f"step{i}", lambda html, options, t=t: t) for i, t in enumerate(texts))
+
+    long, short = "x" * CASCADE_FLOOR_CHARS, "x" * (CASCADE_FLOOR_CHARS - 1)
+    monkeypatch.setattr(extract, "CASCADE_STEPS", steps(long, "y" * 40_000))
+    assert cascade_steps("<html></html>", OPTIONS) == (long, 0) and not calls  # 3,000 of 50,000: taken
+    monkeypatch.setattr(extract, "CASCADE_STEPS", steps(short, "y" * 40_000))
+    assert cascade_steps("<html></html>", OPTIONS) == ("y" * 40_000, 1) and len(calls) == 1  # checked: escalates
+    # The floor is the first step's only: a later text that short of the cheap text still fails.
+    monkeypatch.setattr(extract, "CASCADE_STEPS", steps("", long, "z" * 30_000))
+    assert cascade_steps("<html></html>", OPTIONS)[1] == 2
+
+
 def test_cascade_answers_with_the_first_step_that_does_not_look_failed(labelled_pages):
     for label, html, _ in labelled_pages[::7]:
         cheap = collapse_newlines(cheap_text(html, OPTIONS), 2)
         texts = [collapse_newlines(step(html, OPTIONS) or "", 2) for _, step in CASCADE_STEPS]
         text, index = cascade_steps(html, OPTIONS)
-        first = next((i for i, t in enumerate(texts) if not looks_failed(t, len(cheap))), len(texts))
+        first = 0 if first_text_stands(texts[0]) else next(
+            (i for i, t in enumerate(texts) if not looks_failed(t, len(cheap))), len(texts))
         assert index == first, label["url"]
         assert text == (texts[index] if index < len(texts) else cheap), label["url"]
 
@@ -179,6 +200,23 @@ def test_extract_computes_the_cheap_text_once_and_records_the_cascade_step(label
                                      content_type="text/html"))
         assert not isinstance(doc, Drop) and len(calls) == 1, extractor
         assert ("extract_cascade_step" in doc.signals) == expect_step
+
+
+def test_without_a_prefilter_the_cascade_computes_the_cheap_text_only_under_the_floor(labelled_pages, monkeypatch):
+    calls = []
+    resiliparse = EXTRACTORS["resiliparse"]
+    monkeypatch.setitem(EXTRACTORS, "resiliparse", lambda h, o: calls.append(1) or resiliparse(h, o))
+    stage = Extract(timeout_s=0)  # the default cascade, no language prefilter
+    stage.setup()
+    seen = collections.Counter()
+    for label, html, _ in labelled_pages[::3]:
+        fast = collapse_newlines(EXTRACTORS["trafilatura_fast"](html, OPTIONS) or "", 2)
+        calls.clear()
+        stage.process(Document(id=label["id"], url=label["url"], payload=html.encode("utf-8"),
+                               content_type="text/html"))
+        assert len(calls) == (0 if first_text_stands(fast) else 1), label["url"]
+        seen[first_text_stands(fast)] += 1
+    assert seen[True] and seen[False], "the sample should hold pages on both sides of the floor"
 
 
 def _sample_documents(shared_data, per_file: int) -> list[Document]:

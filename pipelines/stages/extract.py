@@ -25,18 +25,22 @@ failed against resiliparse's main-content text (empty, or shorter than
 ``CASCADE_MIN_RATIO`` of it: ``looks_failed``) does ``trafilatura`` with its fallbacks
 run, then trafilatura in recall mode; where all three look failed and the last text is a
 stub, the resiliparse text is the page's text (which step answered:
-``signals["extract_cascade_step"]``).
+``signals["extract_cascade_step"]``). A ``trafilatura_fast`` text of ``CASCADE_FLOOR_CHARS``
+or more is taken as it is, so without a language prefilter the resiliparse text is computed
+only for pages whose first text is shorter (about half of the shared pages).
 ``DEFAULT_EXTRACTOR`` is the fastest whose F1 on the labelled extraction set is within
 0.005 of the best (bench/extraction_eval.py; figures in docs/clean_stages.md).
 
 Cheap text: resiliparse's main-content text is computed at most once per page, for the
-cascade and for the language prefilter: with a ``LanguagePrefilter``
-(``pipelines.stages.language_prefilter``), a page whose cheap text is clearly in no
-wanted language is dropped as ``prefilter_language`` before the expensive extractor runs.
+cascade (only where its first text is shorter than the floor) and for the language
+prefilter: with a ``LanguagePrefilter`` (``pipelines.stages.language_prefilter``), a page
+whose cheap text is clearly in no wanted language is dropped as ``prefilter_language``
+before the expensive extractor runs.
 """
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
 import re
 import sys
@@ -115,6 +119,14 @@ CASCADE_STEPS: tuple[tuple[str, Callable[[str, dict], Optional[str]]], ...] = (
 # (resiliparse main-content) text. Chosen on the dev half of the labelled extraction set
 # (bench/extraction_eval.py --choose_ratio; docs/clean_stages.md "The extraction cascade").
 CASCADE_MIN_RATIO = 0.35
+# A first (trafilatura_fast) text of at least this many characters is taken without looking at
+# the cheap text: the page's body was found, and a cheap text 3x longer is menus, teasers and
+# publication lists. On the shared WARCs every page that escalated with a first text this long
+# came back the same or worse (iass-potsdam.de: 3,158 -> 87,786 characters of dossier teasers);
+# the first real rescue is below it (greator.com, 2,455 -> 7,022). Its point is cost: these
+# pages skip the cheap text (docs/clean_stages.md). Later steps get no floor: they run only
+# after a failure, where the cheap text is known anyway.
+CASCADE_FLOOR_CHARS = 3000
 # When every step looks failed, the last (recall) text still wins unless it is a stub: shorter
 # than CASCADE_STUB_RATIO of the cheap text or than CASCADE_STUB_CHARS characters. Only then is
 # the cheap text itself taken (a WeChat article: 102 of 1,807 characters; a gov.cn statute: 62
@@ -132,15 +144,21 @@ def looks_failed(text: str, cheap_chars: int, min_ratio: float = CASCADE_MIN_RAT
     return not text or len(text) < min_ratio * cheap_chars
 
 
+def first_text_stands(text: str) -> bool:
+    """True when the cascade's first text is long enough to be taken unchecked (the floor)."""
+    return len(text) >= CASCADE_FLOOR_CHARS
+
+
 def pick_cascade_text(attempts: Iterable[str], cheap: str, min_ratio: float = CASCADE_MIN_RATIO) -> tuple[str, int]:
     """The cascade's rule over the steps' texts (consumed lazily: a step runs only when the
     ones before it look failed), newlines collapsed, and the cheap text: the first text that
-    does not look failed; else the last one unless it is a stub; else the cheap text.
+    is over the floor (``first_text_stands``; the first step only) or does not look failed;
+    else the last one unless it is a stub; else the cheap text.
     Returns (text, index of the step that gave it; the number of steps for the cheap text)."""
     text, count = "", 0
     for index, text in enumerate(attempts):
         count = index + 1
-        if not looks_failed(text, len(cheap), min_ratio):
+        if (index == 0 and first_text_stands(text)) or not looks_failed(text, len(cheap), min_ratio):
             return text, index
     if count and len(text) >= max(CASCADE_STUB_RATIO * len(cheap), CASCADE_STUB_CHARS):
         return text, count - 1  # short against the cheap text, but no stub
@@ -149,10 +167,9 @@ def pick_cascade_text(attempts: Iterable[str], cheap: str, min_ratio: float = CA
 
 def cascade_steps(html: str, options: dict[str, Any], cheap: Optional[str] = None,
                   min_ratio: float = CASCADE_MIN_RATIO) -> tuple[str, int]:
-    """The cascade's text and the index of the step that gave it (``len(CASCADE_STEPS)``:
-    the cheap text). ``cheap``: the cheap text when the caller has it already."""
-    if cheap is None:
-        cheap = cheap_text(html, options)
+    """The cascade's text (newlines collapsed) and the index of the step that gave it
+    (``len(CASCADE_STEPS)``: the cheap text). ``cheap``: the cheap text when the caller has it
+    already; else it is computed only when the first step's text is shorter than the floor."""
 
     def attempts() -> Iterator[str]:
         for name, step in CASCADE_STEPS:
@@ -162,7 +179,14 @@ def cascade_steps(html: str, options: dict[str, Any], cheap: Optional[str] = Non
                 log.debug("cascade step %s failed: %r", name, exc)
                 yield ""
 
-    return pick_cascade_text(attempts(), collapse_newlines(cheap, options["max_newlines"]), min_ratio)
+    steps = attempts()
+    first = next(steps)
+    if first_text_stands(first):  # taken whatever the cheap text: do not compute it
+        return first, 0
+    if cheap is None:
+        cheap = cheap_text(html, options)
+    return pick_cascade_text(itertools.chain([first], steps), collapse_newlines(cheap, options["max_newlines"]),
+                             min_ratio)
 
 
 def cascade_extract(html: str, options: dict[str, Any], cheap: Optional[str] = None) -> Optional[str]:
@@ -234,20 +258,20 @@ def extract_payload(
         return "decode_error", "", signals
     signals.update(decode_signals)
     extractor = resolve_extractor(extractor)
-    # The cheap text is computed once: for the language prefilter and for the cascade.
-    cheap = cheap_text(html, options) if prefilter is not None or extractor is cascade_extract else None
+    # The cheap text is computed at most once: here for the language prefilter (the cascade
+    # then reuses it), else by the cascade itself and only where it needs it.
+    cheap = cheap_text(html, options) if prefilter is not None else None
     if prefilter is not None and prefilter.cannot_pass(cheap):
         return "prefilter_language", "", signals
     try:
         if extractor is cascade_extract:
-            raw, step = cascade_steps(html, options, cheap)
+            text, step = cascade_steps(html, options, cheap)  # newlines collapsed already
             signals["extract_cascade_step"] = float(step)
         else:
-            raw = extractor(html, options)
+            text = collapse_newlines(extractor(html, options) or "", options["max_newlines"])
     except Exception as exc:  # a bad page must not crash the worker: counted drop
         log.debug("extractor failed: %r", exc)
         return "extract_error", "", signals
-    text = collapse_newlines(raw or "", options["max_newlines"])
     signals["text_chars"] = float(len(text))
     if not text:
         return "empty", "", signals
