@@ -18,7 +18,8 @@ shared. `--languages en` on our side is compared with LanguageFilter(languages=[
 Prints JSON lines: one per side and variant (records and HTML pages read, CPU s,
 records and pages per CPU-second, peak RSS of the process tree sampled every 0.2 s,
 kept documents), the ratios, our CPU seconds per stage (stats.json's funnel) beside
-datatrove's time per step, the bytes the record-id dedup shuffles per page before
+datatrove's time per step, our CPU outside the stages split into start-up, reading and
+the rest, the bytes the record-id dedup shuffles per page before
 (HTML) and after (stage results) moving it behind the stages, and the machine load.
 Pages per CPU-second uses the same denominator on both sides (HTML responses in the
 files), so a side that reads fewer records is not flattered.
@@ -548,7 +549,7 @@ def write_rates(result: dict, pages: int, files: list[str]) -> None:
     """Update the clean section of the measurements file pipelines.plan_crawl projects from."""
     rates = json.loads(RATES_FILE.read_text()) if RATES_FILE.exists() else {}
     ours, m = result["stats"], result["meter"]
-    fixed = fixed_costs(files)
+    fixed = result.get("fixed") or fixed_costs(files)
     stages_cpu = stage_cpu(ours)
     funnel = {r["stage"]: r for r in ours["funnel"]}
     stages = {name: {"cpu_s_per_page": round(cpu / pages, 6), "cpu_s": cpu} for name, cpu in stages_cpu.items()}
@@ -624,7 +625,12 @@ def main(argv=None):
                 "cpu_s": round(m.cpu, 2), "wall_s": round(m.wall, 1),
                 "records_per_cpu_s": round(stats["records_read"] / m.cpu, 2),
                 "pages_per_cpu_s": round(pages / m.cpu, 2), "peak_tree_rss_mb": round(m.peak_tree_rss_mb),
-                "stage_cpu_s": stage_cpu(stats), "load_before": load_before, "load_after": load_now()}
+                "stage_cpu_s": stage_cpu(stats),
+                # The job's CPU that no stage accounts for: start-up (imports, building and
+                # translating the Beam graph, the extraction child's start), reading the
+                # WARCs, Beam moving elements, writing Parquet and stats.
+                "outside_stages_cpu_s": round(m.cpu - sum(stage_cpu(stats).values()), 2),
+                "load_before": load_before, "load_after": load_now()}
         print(json.dumps(ours))
         results[variant] = {"stats": stats, "meter": m, "load": ours["load_after"]}
         if args.no_datatrove:
@@ -642,6 +648,16 @@ def main(argv=None):
         print(json.dumps({"bench": "clean_end_to_end", "ratio": "ours/datatrove", "languages": variant,
                           "records_per_cpu_s": round(ours["records_per_cpu_s"] / theirs["records_per_cpu_s"], 2),
                           "pages_per_cpu_s": round(ours["pages_per_cpu_s"] / theirs["pages_per_cpu_s"], 2)}))
+    if "all" in results:
+        # Where the job's CPU outside its stages goes: start-up (the whole job on a WARC
+        # with no HTML page), reading the WARCs alone, and the rest (Beam moving and
+        # encoding elements, the record-id shuffle, Parquet, stats.json, garbage collection).
+        fixed = results["all"]["fixed"] = fixed_costs(files)
+        outside = results["all"]["meter"].cpu - sum(stage_cpu(results["all"]["stats"]).values())
+        print(json.dumps({"bench": "clean_outside_stages", "languages": "all", "outside_stages_cpu_s": round(outside, 2),
+                          **{k: round(v, 2) for k, v in fixed.items()},
+                          "rest_cpu_s": round(outside - fixed["startup_cpu_s"] - fixed["read_cpu_s"], 2),
+                          "load": load_now()}))
     if not args.no_shuffle:
         args.languages_for_shuffle = None
         shuffle = {"bench": "record_id_dedup_shuffle", **shuffle_bytes_per_page(files, args)}

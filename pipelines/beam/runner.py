@@ -5,6 +5,16 @@ all but one core idle on a laptop. When the user picked no runner (or the
 DirectRunner) and no worker count, we use one worker process per core. Any explicit
 Beam flag wins.
 
+When the user picked no runner at all we name Beam's FnApiRunner, the runner the
+DirectRunner ends up on for every batch pipeline of ours. Beam 2.77's DirectRunner
+first tries the Prism runner: it translates the whole pipeline, starts a job server
+and fetches (or, offline, fails to fetch) a Go binary before falling back. That cost
+the clean job ~0.45 CPU-s: its start-up (the job on a WARC without HTML pages, as
+bench/clean.py measures it) went from 2.90 to 2.44 CPU-s, its CPU outside the stages
+on the 884 shared pages from 4.27 to 3.78. Where the download succeeds, the job would
+also run on another runner than the one tested. The FnApiRunner reads the same
+--direct_num_workers/--direct_running_mode.
+
 DASK RUNNER LIMITS (Beam 2.77). The clean and dedup jobs run byte-identically on a real
 Dask cluster, and tokenize writes the same documents and tokens (its shard sizes differ,
 limit 3; all tested), because the code works around four bugs of Beam's DaskRunner; other
@@ -28,6 +38,10 @@ a private copy of each document (``pipelines.stages.base.run_stages``).
 from __future__ import annotations
 
 import os
+
+
+# The runner a job gets when the user names none (see the module doc).
+LOCAL_RUNNER = "FnApiRunner"
 
 
 def _has_flag(beam_args: list[str], name: str) -> bool:
@@ -57,6 +71,8 @@ def add_runner_defaults(beam_args: list[str]) -> list[str]:
         workers = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
         if workers > 1:
             args += [f"--direct_num_workers={workers}", "--direct_running_mode=multi_processing"]
+    if not _has_flag(args, "runner"):
+        args.append(f"--runner={LOCAL_RUNNER}")  # no Prism attempt first (module doc)
     # Beam's worker harness logs every channel it opens at INFO; keep our own progress
     # lines (logger "pipelines") and silence the rest unless the user asks otherwise.
     if not _has_flag(args, "default_sdk_harness_log_level"):

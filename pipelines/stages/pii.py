@@ -247,10 +247,14 @@ _IPV6 = re.compile(
     r"(?:%[A-Za-z0-9_.]+)?(?![\w:])",
     re.ASCII
 )
+# Every _IPV6 match holds two colons with at most four hex digits between them: where
+# this literal-led scan finds none, _IPV6 (which is tried at every hex letter of the
+# text) cannot match. Measured on the 772 kept pages: 0.061 -> 0.003 CPU-s.
+_IPV6_QUICK = re.compile(r":[0-9A-Fa-f]{0,4}:", re.ASCII)
 
 
 def find_ipv6(text: str) -> Iterator[PiiMatch]:
-    if text.count(":") < 2:
+    if not _IPV6_QUICK.search(text):
         return
     for m in _IPV6.finditer(text):
         candidate = m.group(0)

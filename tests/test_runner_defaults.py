@@ -1,0 +1,34 @@
+"""Runner defaults (pipelines/beam/runner.py): the runner a job gets when none is named."""
+from __future__ import annotations
+
+import apache_beam as beam
+from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.testing.util import assert_that, equal_to
+
+from pipelines.beam.runner import LOCAL_RUNNER, add_runner_defaults
+
+
+def test_no_runner_named_gets_the_fn_api_runner():
+    args = add_runner_defaults(["--direct_num_workers=1"])
+    assert f"--runner={LOCAL_RUNNER}" in args
+    assert "--direct_num_workers=1" in args  # the worker count reaches the FnApiRunner unchanged
+
+
+def test_a_named_runner_wins():
+    for named in (["--runner=DirectRunner"], ["--runner", "DirectRunner"], ["--runner=PrismRunner"]):
+        args = add_runner_defaults(named)
+        assert not any(a == f"--runner={LOCAL_RUNNER}" for a in args), named
+        assert args[:len(named)] == named
+
+
+def test_default_runner_runs_a_pipeline_in_process():
+    """The default names Beam's FnApiRunner itself (no Prism attempt): the pipeline result
+    comes from it, and the pipeline computes what it should."""
+    options = PipelineOptions(add_runner_defaults(["--direct_num_workers=1"]))
+    p = beam.Pipeline(options=options)
+    assert type(p.runner).__name__ == "FnApiRunner"  # not the DirectRunner, which tries Prism first
+    counts = p | beam.Create(["a", "b", "a"]) | beam.combiners.Count.PerElement()
+    assert_that(counts, equal_to([("a", 2), ("b", 1)]))
+    result = p.run()
+    result.wait_until_finish()
+    assert "fn_api_runner" in type(result).__module__
