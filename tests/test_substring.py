@@ -6,10 +6,12 @@ import argparse
 import random
 
 import numpy as np
+import pydivsufsort
 import pytest
 
 from dedup_helpers import extracted_pages, run_dedup_stage
 from pipelines.stages import substring as sub
+from pipelines.stages import substring_kernel as kernel
 from pipelines.stages.base import Document, stable_id
 from pipelines.dedup.substring import TOO_SHORT, SubstringDedup
 
@@ -170,6 +172,49 @@ def test_keep_first_keeps_smallest_id_and_strike_all_removes_every_copy():
     assert set(strike) == {"a", "b", "c"}
 
 
+def _kernel_spans(docs, k, keep_first, code_bits):
+    """The single path's compiled passes with ``code_bits``-bit window codes (few bits:
+    most adjacent distinct windows collide, so every run goes through the byte-by-byte
+    split)."""
+    docs = sorted(docs)
+    buf, starts = sub.concat_segments([d for _, d in docs])
+    data = np.frombuffer(buf, dtype=np.uint8)
+    sa = pydivsufsort.divsufsort(buf)
+    codes = kernel.window_codes(data, k, code_bits)
+    kernel.mark_repeated_windows(data, sa, codes, k, keep_first)
+    covered = kernel.covered_intervals(codes, k)
+    return {docs[seg][0]: spans.tolist() for seg, spans in sub.split_by_segment(covered, starts)}
+
+
+def test_window_codes_are_a_function_of_the_window_and_invalid_across_separators():
+    rng = random.Random(5)
+    docs = random_corpus(rng) + [("zz", sub.encode("中文 repeated text é " * 9))]
+    buf, _ = sub.concat_segments([d for _, d in docs])
+    data = np.frombuffer(buf, dtype=np.uint8)
+    for k in (1, 7, 30):
+        codes = kernel.window_codes(data, k, kernel.CODE_BITS)
+        by_window = {}
+        for p in range(len(buf)):
+            window = buf[p:p + k]
+            invalid = len(window) < k or sub.SEPARATOR in window
+            assert (codes[p] == kernel.INVALID) == invalid
+            assert codes[p] != kernel.MARKED
+            if not invalid:
+                assert by_window.setdefault(window, codes[p]) == codes[p]
+        assert len(set(by_window.values())) > 0.9 * len(by_window)  # a hash, not a constant
+
+
+@pytest.mark.parametrize("seed", range(25))
+def test_marking_is_exact_when_window_codes_collide(seed):
+    rng = random.Random(100 + seed)
+    docs = random_corpus(rng) + random_corpus(rng)
+    k = rng.choice([1, 3, 8, 16, 30])
+    for keep_first in (True, False):
+        expected = brute_force_spans(docs, k, keep_first)
+        for code_bits in (1, 3, 16):
+            assert _kernel_spans(docs, k, keep_first, code_bits) == expected, (k, keep_first, code_bits)
+
+
 def reference_winnow(data: bytes, min_span: int, gram: int):
     """Winnowing spelled out: polynomial hash of every gram (mod 2^64, splitmix64-mixed),
     minimum key (top 32 bits, then rightmost position) of every window of t grams."""
@@ -291,6 +336,18 @@ def real_docs(shared_data):
         rng.shuffle(picked)
         docs.append(Document(id=stable_id("synthetic", str(i)), text="\n".join(picked)))
     return docs
+
+
+def test_single_path_equals_brute_force_on_real_pages(real_docs):
+    """Real extracted text (multibyte, boilerplate) with its re-assembled copies: the
+    single suffix array with its normal codes, and with 2-bit codes (collisions
+    everywhere), gives the definition's spans."""
+    docs = [(d.id, sub.encode(d.text)) for d in real_docs[:25] + real_docs[-30:]]
+    for keep_first in (True, False):
+        expected = brute_force_spans(docs, 100, keep_first)
+        assert expected, "the slice must contain repeats for this comparison to mean anything"
+        assert _as_lists(sub.single_repeated_spans(docs, 100, keep_first)) == expected
+        assert _kernel_spans(docs, 100, keep_first, 2) == expected
 
 
 def _run_beam(docs, tmp_path, **kwargs):

@@ -107,8 +107,8 @@ def repeated_byte_spans(segments: Sequence[bytes], min_span: int = DEFAULT_MIN_S
 
     ``segments`` are in the global order that defines "first" (document id, offset).
     Memory (bench/substring.py): the buffer (n bytes) + suffix array (4n; 8n beyond
-    2 GiB) + the Phi array while the match bits are computed (4n) = 9n at the peak;
-    after it, 1 + 4 + 1 (marks) + 1/8 bytes per byte.
+    2 GiB) + one uint16 window code per byte (2n, marks written over them) = 7n at
+    the peak.
     """
     if min_span < 1:
         raise ValueError("min_span must be >= 1")
@@ -131,10 +131,10 @@ def buffer_repeated_intervals(buf, min_span: int, keep_first: bool) -> np.ndarra
         return _EMPTY_SPANS.copy()
     sa = pydivsufsort.divsufsort(buf)
     data = np.frombuffer(buf, dtype=np.uint8) if isinstance(buf, bytes) else buf
-    bits = kernel.long_match_bits(data, sa, min_span)
-    marks = kernel.mark_repeated_windows(sa, bits, keep_first)
-    del sa, bits
-    return kernel.covered_intervals(marks, min_span)
+    codes = kernel.window_codes(data, min_span, kernel.CODE_BITS)
+    kernel.mark_repeated_windows(data, sa, codes, min_span, keep_first)
+    del sa
+    return kernel.covered_intervals(codes, min_span)
 
 
 def split_by_segment(covered: np.ndarray, starts: np.ndarray) -> Iterator[tuple[int, np.ndarray]]:

@@ -1,23 +1,34 @@
 """Compiled (Numba) passes of exact substring dedup over a suffix array.
 
 Everything after the suffix array itself (libdivsufsort, ``pydivsufsort.divsufsort``)
-runs here, in linear passes with no Python loop over positions and no array wider than
-the suffix array:
+runs here, in linear passes with no Python loop over positions:
 
-1. ``long_match_bits``: one bit per position, set when the suffix shares at least
-   ``min_span`` bytes, none of them the 0xFF separator, with its predecessor in suffix
-   order. Computed with the Phi algorithm (Kaerkkaeinen, Manzini, Puglisi 2009): the
-   permuted LCP is produced in text order from one int32 array (Phi) and only its
-   ``>= min_span`` bit is kept (n / 8 bytes). ``pydivsufsort.kasai`` would return the
-   whole int32 LCP array and build an inverse suffix array (8 more bytes per byte);
-   ``longest_previous_factor`` needs ~17 bytes per byte of its own (bench figures).
-2. ``mark_repeated_windows``: one scan of the suffix array. Suffixes whose first
-   ``min_span`` bytes are equal form a run of adjacent ranks whose bits are set;
-   keep-first marks every member but the smallest position (the first copy in
-   (document id, offset) order), strike-all marks every member. The bits are gathered
-   in suffix order first, in a branch-free loop, so many cache misses are in flight at
-   once (1.7x faster than testing them inside the scan).
+1. ``window_codes`` (text order, sequential): a uint16 per position ``p``, a rolling
+   polynomial hash of the window ``buf[p: p + min_span]``, or ``INVALID`` where the
+   window holds a 0xFF separator or runs past the end (such a window never repeats).
+2. ``mark_repeated_windows`` (suffix order): suffixes whose first ``min_span`` bytes are
+   equal are a run of adjacent ranks, so equal codes at adjacent ranks are the
+   candidates. One random read per rank (the code of ``sa[i]``, gathered a chunk at a
+   time so many cache misses are in flight), and a run is verified byte by byte once,
+   its first window against its last: the suffix array is sorted, so when those two
+   windows are equal every window between them is too. A run whose ends differ (codes
+   collided) is split by comparing neighbours byte by byte, so the result is exact
+   whatever the hash. Keep-first marks every member of a run but its smallest position
+   (the first copy in (document id, offset) order), strike-all every member. Marks are
+   written into the codes array itself (``MARKED``): each position's code is read
+   exactly once, at its own rank, and the line it is written to was just read, so no
+   second array and no cold writes.
 3. ``covered_intervals``: the union of ``[p, p + min_span)`` over marked ``p``.
+
+Why not Phi (the permuted LCP in text order; this module's previous design): it costs a
+random write per rank to build Phi (4 bytes per byte), a data-dependent random read of
+the buffer per position, then a gather of the bits in suffix order; the codes cost one
+gather per rank, and the byte comparisons run once per run, 8 bytes at a time, on
+windows read a batch at a time first. 200 MB benchmark: 3.8-4.1 CPU seconds instead of
+6.6-6.8 for the passes after the suffix array (each step measured in docs/substring.md),
+peak 7 bytes per byte instead of 9 (buffer 1, SA 4, codes 2).
+``pydivsufsort.kasai`` would return the whole int32 LCP array and build an inverse
+suffix array; ``longest_previous_factor`` peaks at ~21 bytes per byte with the SA.
 
 Marking windows rather than computing the longest previous factor gives the same
 union (a match of length L >= min_span at p covers the windows p .. p + L - min_span,
@@ -27,86 +38,187 @@ Also here, because they are per-byte loops: ``snap_spans`` (removal: byte spans 
 character spans, shrunk to character and word boundaries), ``winnow`` (the partitioned
 path's anchors, one rolling pass), ``first_copies`` and ``join_segments`` (a bucket's
 identical segments found exactly, the rest joined for the suffix array).
-Why our own passes rather than ``pydivsufsort.kasai``/``longest_previous_factor``: those
-return full int32 arrays (kasai also builds an inverse suffix array, LPF peaks at ~21
-bytes per byte with the SA) that we then filtered with NumPy; ``bench/substring.py``
-runs both on the same buffer (docs/substring.md).
 """
 from __future__ import annotations
 
 import numpy as np
+from llvmlite import ir
+from numba import types
+from numba.extending import intrinsic
 
 from pipelines.stages.minhash_kernel import compiled, decode_utf8, utf8_length
 
 SEPARATOR = 0xFF
+INVALID = 0xFFFF  # window code: crosses a separator or the end of the buffer
+MARKED = 0xFFFE  # written over the code by mark_repeated_windows: window removed
+CODE_BITS = 16  # uint16 codes: 1 in ~65,000 adjacent distinct windows collide (then split)
+_CODE_BASE = np.uint64(0x100000001B3)
+_CODE_MIX = np.uint64(0x9E3779B97F4A7C15)
+_GATHER = 2048  # ranks whose codes are gathered at once (their lines stay in L2)
+_PENDING = 256  # runs verified together (their windows, ~1,500 lines, touched first)
 
 
 @compiled()
-def long_match_bits(buf, sa, min_span):
-    """Bit p (of a uint8 bitmap) = lcp(p, predecessor of p in SA order) >= min_span,
-    the match stopped at the first separator."""
-    n = len(sa)
-    bits = np.zeros((n + 7) >> 3, dtype=np.uint8)
-    if n == 0:
-        return bits
-    phi = np.empty(n, dtype=sa.dtype)
-    phi[sa[0]] = -1
-    for i in range(1, n):
-        phi[sa[i]] = sa[i - 1]
-    length = 0
-    for p in range(n):
-        q = phi[p]
-        if q < 0:
-            length = 0
-            continue
-        while p + length < n and q + length < n:
-            c = buf[p + length]
-            if c != buf[q + length] or c == SEPARATOR:
-                break
-            length += 1
-        if length >= min_span:
-            bits[p >> 3] |= np.uint8(1 << (p & 7))
-        if length > 0:
-            length -= 1
-    return bits
+def window_codes(buf, min_span, code_bits):
+    """uint16 per position: the top ``code_bits`` bits of a polynomial hash (mod 2^64,
+    mixed by one multiply) of ``buf[p: p + min_span]``, never MARKED nor INVALID; or
+    INVALID when that window holds a SEPARATOR or runs past the end. Tests pass a small
+    ``code_bits`` to force collisions."""
+    n = len(buf)
+    codes = np.empty(n, dtype=np.uint16)
+    power = np.uint64(1)  # base ^ (min_span - 1): removes the byte leaving the window
+    for _ in range(min_span - 1):
+        power *= _CODE_BASE
+    shift = np.uint64(64 - code_bits)
+    h = np.uint64(0)
+    last_separator = -1
+    for j in range(min(min_span - 1, n)):
+        if buf[j] == SEPARATOR:
+            last_separator = j
+        h = h * _CODE_BASE + np.uint64(buf[j])
+    for p in range(n - min_span + 1):
+        c = buf[p + min_span - 1]
+        if c == SEPARATOR:
+            last_separator = p + min_span - 1
+        h = h * _CODE_BASE + np.uint64(c)
+        if last_separator >= p:
+            codes[p] = INVALID
+        else:
+            x = (h * _CODE_MIX) >> shift
+            if x >= MARKED:
+                x = np.uint64(1)
+            codes[p] = x
+        h -= np.uint64(buf[p]) * power
+    for p in range(max(n - min_span + 1, 0), n):
+        codes[p] = INVALID
+    return codes
+
+
+@intrinsic
+def _load_u64(typingctx, array, index):
+    """8 bytes of a uint8 array from ``index`` as one unaligned load (no bounds check):
+    Numba has no unaligned view, and comparing windows 8 bytes at a time is 7x faster
+    than byte by byte (100-byte windows, cached)."""
+    def codegen(context, builder, signature, args):
+        data = context.make_array(signature.args[0])(context, builder, args[0]).data
+        offset = context.cast(builder, args[1], signature.args[1], types.intp)
+        pointer = builder.bitcast(builder.gep(data, [offset]), ir.IntType(64).as_pointer())
+        return builder.load(pointer, align=1)
+    return types.uint64(array, index), codegen
+
+
+@compiled(inline="always")
+def _same_window(buf, p, q, min_span):
+    """buf[p: p + min_span] == buf[q: q + min_span]; both windows lie inside buf."""
+    j = 0
+    while j + 8 <= min_span:
+        if _load_u64(buf, p + j) != _load_u64(buf, q + j):
+            return False
+        j += 8
+    while j < min_span:
+        if buf[p + j] != buf[q + j]:
+            return False
+        j += 1
+    return True
 
 
 @compiled()
-def mark_repeated_windows(sa, bits, keep_first):
-    """uint8 array, 1 at every position whose min_span-window is removed."""
-    n = len(sa)
-    joined = np.empty(n + 1, dtype=np.uint8)  # joined[i]: rank i continues the run of i - 1
-    for i in range(n):
-        p = sa[i]
-        joined[i] = (bits[p >> 3] >> (p & 7)) & 1
-    joined[n] = 0
-    marks = np.zeros(n, dtype=np.uint8)
-    start = 0
-    for i in range(1, n + 1):
-        if joined[i]:
+def _close_run(buf, sa, codes, start, end, first, min_span, keep_first):
+    """Ranks [start, end) had equal codes and are marked; ``first`` is their smallest
+    position. Verify, unmark the first copy (keep-first), or split a collided run."""
+    if _same_window(buf, sa[start], sa[end - 1], min_span):
+        if keep_first:
+            codes[first] = 0
+        return
+    s = start  # codes collided (rare): exact runs by comparing neighbours
+    for i in range(start + 1, end + 1):
+        if i < end and _same_window(buf, sa[i - 1], sa[i], min_span):
             continue
-        if i - start >= 2:
-            for r in range(start, i):
-                marks[sa[r]] = 1
+        if i - s >= 2:
+            f = sa[s]
+            for r in range(s, i):
+                codes[sa[r]] = MARKED
+                f = min(f, sa[r])
             if keep_first:
-                first = sa[start]
-                for r in range(start + 1, i):
-                    first = min(first, sa[r])
-                marks[first] = 0
-        start = i
-    return marks
+                codes[f] = 0
+        else:
+            codes[sa[s]] = 0
+        s = i
+
+
+@compiled()
+def _close_runs(buf, sa, codes, runs, m, min_span, keep_first):
+    """Verify ``runs[:m]``. Every line of their end windows is read first, in a loop of
+    independent loads (many misses in flight), then compared while cached. Returns the
+    bytes read, so the compiler keeps those loads."""
+    touched = 0
+    for j in range(m):
+        p = sa[runs[j, 0]]
+        q = sa[runs[j, 1] - 1]
+        for off in range(0, min_span, 64):
+            touched += buf[p + off] + buf[q + off]
+        touched += buf[p + min_span - 1] + buf[q + min_span - 1]
+    for j in range(m):
+        _close_run(buf, sa, codes, runs[j, 0], runs[j, 1], runs[j, 2], min_span, keep_first)
+    return touched
+
+
+@compiled()
+def mark_repeated_windows(buf, sa, codes, min_span, keep_first):
+    """Overwrite ``codes`` (from ``window_codes``) with MARKED at every position whose
+    window is removed; other positions keep a value != MARKED. Returns a checksum of
+    the bytes verification touched (ignore it)."""
+    n = len(sa)
+    gathered = np.empty(_GATHER, dtype=np.uint16)
+    runs = np.empty((_PENDING, 3), dtype=np.int64)  # start rank, end rank, first position
+    m = 0
+    touched = 0
+    current = INVALID  # code of the run being scanned
+    start = 0  # its first rank
+    first = 0  # its smallest position
+    for c0 in range(0, n, _GATHER):
+        c1 = min(c0 + _GATHER, n)
+        for i in range(c0, c1):  # independent loads only: the random reads overlap
+            gathered[i - c0] = codes[sa[i]]
+        for i in range(c0, c1):
+            x = gathered[i - c0]
+            p = sa[i]
+            if x == current and x != INVALID:
+                codes[p] = MARKED
+                if i - start == 1:
+                    codes[sa[start]] = MARKED
+                first = min(first, p)
+                continue
+            if i - start >= 2:
+                runs[m, 0] = start
+                runs[m, 1] = i
+                runs[m, 2] = first
+                m += 1
+                if m == _PENDING:
+                    touched += _close_runs(buf, sa, codes, runs, m, min_span, keep_first)
+                    m = 0
+            current = x
+            start = i
+            first = p
+    if n - start >= 2:
+        runs[m, 0] = start
+        runs[m, 1] = n
+        runs[m, 2] = first
+        m += 1
+    touched += _close_runs(buf, sa, codes, runs, m, min_span, keep_first)
+    return touched
 
 
 @compiled()
 def covered_intervals(marks, min_span):
-    """(m, 2) int64: union of [p, p + min_span) over p with marks[p] != 0, sorted,
+    """(m, 2) int64: union of [p, p + min_span) over p with marks[p] == MARKED, sorted,
     touching intervals merged."""
     n = len(marks)
     out = np.empty((n // (min_span + 1) + 1, 2), dtype=np.int64)  # disjoint, non-touching
     j = -1
     reach = -1
     for p in range(n):
-        if marks[p]:
+        if marks[p] == MARKED:
             if p > reach:
                 j += 1
                 out[j, 0] = p
