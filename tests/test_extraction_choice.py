@@ -167,6 +167,20 @@ def test_cascade_answers_with_the_first_step_that_does_not_look_failed(labelled_
         assert text == (texts[index] if index < len(texts) else cheap), label["url"]
 
 
+def test_variant_replay_is_the_cascade_for_the_default(labelled_pages):
+    """bench/extraction_variants.py compares cascade variants by replaying them from every step's
+    text: its "default" variant must give the cascade's own text and step, escalating pages included."""
+    import extraction_variants
+
+    chosen = [page for page in labelled_pages if cascade_steps(page[1], OPTIONS)[1] > 0] + labelled_pages[::15]
+    assert len(chosen) > len(labelled_pages[::15])  # some labelled pages escalate
+    measured = extraction_variants.measure([html for _, html, _ in chosen], rounds=1)
+    for (label, html, _), page in zip(chosen, measured):
+        text, step, cpu = extraction_variants.replay(extraction_variants.VARIANTS["default"], page)
+        assert (text, step) == cascade_steps(html, OPTIONS), label["url"]
+        assert cpu > 0
+
+
 @pytest.mark.slow
 def test_cascade_rescues_the_pages_where_trafilatura_fast_fails(labelled_pages):
     """On every labelled page where trafilatura_fast's text looks failed, the cascade's text
