@@ -8,7 +8,7 @@ import pathlib
 import pytest
 
 from pipelines.config import build_filter_stages, load_config
-from pipelines.stages.base import Document, Drop, run_stages
+from pipelines.stages.base import Document, Drop, Stage, run_stages
 from pipelines.stages.c4 import LINE_RULES, PAGE_LINE_RULES, C4Quality
 from pipelines.stages.fineweb import FineWebQuality
 from pipelines.stages.gopher import GopherQuality, GopherRepetition
@@ -705,3 +705,155 @@ def test_zh_news_pages_survive_and_cc_spam_stays_dropped(shared_data, cc_excerpt
     for url in CHINESE_SPAM:
         d, early_drop = cc_excerpt_docs[url]
         assert early_drop or run_stages(stages, d.replace(signals={}))[1] is not None, url
+
+
+# ---------------------------------------------------------------------------- issue #16: cheaper, same outputs
+class _EditText(Stage):
+    """A stage that rewrites the text between two tokenizing stages."""
+
+    name = "edit"
+
+    def __init__(self, edit):
+        self.edit = edit
+
+    def process(self, d: Document) -> Document:
+        d.text = self.edit(d.text)
+        return d
+
+
+@pytest.mark.parametrize("edit", [
+    lambda t: t[: len(t) // 2],  # fewer tokens
+    lambda t: t.replace("the ", "the the "),  # more tokens, same start
+    lambda t: t.replace("\n\n", "\n", 1).replace(".", " .", 1),  # respaced, and one token more
+])
+def test_a_stage_that_edits_the_text_never_reads_the_old_split(test_data, edit):
+    """gopher_repetition leaves its tokens for gopher_quality and fineweb (segmentation.per_text):
+    after a stage changed the text, the later stages count the tokens of the new text."""
+    from pipelines.stages.segmentation import is_symbol_token, word_tokens
+    text = fixture_text(test_data, "en_article")
+    edited = edit(text)
+    assert edited != text
+    # Every limit off (null), so the document reaches the end whatever its signals.
+    no_limits = {cls: {k: None for k, v in cls.DEFAULTS.items() if isinstance(v, (int, float, dict))
+                       and not isinstance(v, bool) and k != "short_line_length"}  # a length, no limit
+                 for cls in (GopherRepetition, GopherQuality, FineWebQuality)}
+    stages = [GopherRepetition(**no_limits[GopherRepetition]), _EditText(edit),
+              GopherQuality(**no_limits[GopherQuality]), FineWebQuality(**no_limits[FineWebQuality])]
+    kept, key, _ = run_stages(stages, doc(text))
+    assert key is None, key
+    tokens = word_tokens(edited)
+    assert kept.text == edited
+    assert kept.signals["gopher_words"] == sum(not is_symbol_token(t) for t in tokens)
+    assert kept.signals["fineweb_new_line_ratio"] == edited.count("\n") / len(tokens)
+
+
+def test_per_text_is_keyed_by_the_text_object():
+    from pipelines.stages.segmentation import per_text, word_tokens, word_tokens_of_respaced
+    text = "Alpha beta gamma. " * 3
+    args = ("chars", False)  # as the stages pass them (the memo key)
+    first = per_text(word_tokens, text, *args)
+    assert per_text(word_tokens, text, *args) is first and first == tuple(word_tokens(text))
+    other = text.replace("beta", "delta")
+    assert per_text(word_tokens, other, *args) == tuple(word_tokens(other))
+    # The same text re-spaced reuses the tokens; changed words do not.
+    again = per_text(word_tokens, text, *args)  # the memo holds one text: computed anew
+    assert again == first
+    respaced = "\n".join(text.split())
+    assert word_tokens_of_respaced(respaced) is again
+    changed = respaced.replace("gamma", "gamma gamma")
+    assert word_tokens_of_respaced(changed) == tuple(word_tokens(changed)) != first
+
+
+@pytest.mark.parametrize("segmentation,join_hyphens", [("chars", False), ("chars", True), ("spaces", False)])
+def test_whitespace_runs_do_not_change_word_tokens(test_data, segmentation, join_hyphens):
+    """What word_tokens_of_respaced relies on: two texts with the same split() have the same
+    tokens (ordinals and abbreviations look across whitespace, line breaks included)."""
+    from pipelines.stages.segmentation import word_tokens
+    texts = ["am 27.\n\n März", "bzw.\n\ndie Stadt", "Art. \n\n 90 Abs. 3", "U.S.\n\n firms", "12.\n\n\tA",
+             "well-known\n\n- item", "新华社\n\n北京电。 \n\n 第1.\n\n 条", "a\u2028b.\x0b\x0cc", " lead and trail \n\n"]
+    texts += [fixture_text(test_data, name) for name in ("en_article", "en_boilerplate", "zh_news", "zh_report")]
+    for text in texts:
+        variants = ["\n".join(line.strip() for line in text.splitlines() if line.strip()),
+                    " ".join(text.split()), "\n\n  ".join(text.split()) + " \n", "\u3000" + "\t".join(text.split())]
+        expected = word_tokens(text, segmentation, join_hyphens)
+        for variant in variants:
+            assert variant.split() == text.split()
+            assert word_tokens(variant, segmentation, join_hyphens) == expected, (text, variant)
+
+
+def test_ngram_statistics_on_repeating_positions_match_the_full_sort(test_data):
+    """gopher._ngram_repetition sorts only positions whose (n-1)-gram repeats: same numbers
+    as one sort over all positions per n."""
+    import random
+
+    import numpy as np
+
+    from pipelines.stages.gopher import _duplicated_ngram_chars, _ngram_hashes, _ngram_repetition, _top_ngram_chars
+
+    rng = random.Random(16)
+    texts = [fixture_text(test_data, name) for name in ("en_article", "en_boilerplate", "zh_news", "zh_spam",
+                                                        "zh_lottery")]
+    texts += [" ".join(rng.choice("a bb ccc dd e".split()) for _ in range(rng.randint(0, 80))) for _ in range(60)]
+    texts += ["x", "x x", "x y " * 30]
+    for text in texts:
+        words = quality_words(text)
+        chars = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
+        prefix = np.concatenate(([0], np.cumsum(chars)))
+        hashes = _ngram_hashes(words, 20)
+        for joiner in (0, 1):
+            top, dup = _ngram_repetition(words, [1, 2, 3, 4, 8], [1, 5, 6, 10, 20], chars, prefix, joiner)
+            assert top == {n: _top_ngram_chars(hashes[n], prefix, n, joiner) for n in (1, 2, 3, 4, 8)}
+            assert dup == {n: _duplicated_ngram_chars(hashes[n], chars, n) for n in (1, 5, 6, 10, 20)}
+
+
+@pytest.mark.parametrize("line", ["THE BIG SALE", "The big sale starts today", "Die GROSSE Wahl ÄÖÜ",
+                                  "ⒶⒷⒸⒹⒺ abc", "ⒶⒷⒸⒹⒺ ABC", "ℂℍℕℙℚ ok", "ǅǈǋ ABCDE", "ΑΒΓΔΕ ζ", "МОСКВА сегодня",
+                                  "华为IFA和5G和COVID检测", "ABCDE\ud800 x", "x" * 3 + "Y" * 5, "NATO", "A1B2C3D4E5f"])
+def test_uppercase_shortcuts_give_the_letter_by_letter_answer(line):
+    from pipelines.stages.lines import _is_uppercase_banner
+    letters = [c for c in line if c.isalpha()]
+    for min_upper in (0, 1, 5):
+        for frac in (0.0, 0.3, 0.5, 0.9, 1.0):
+            upper = sum(c.isupper() for c in letters)
+            expected = upper >= min_upper and upper / len(letters) > frac
+            assert _is_uppercase_banner(line, min_upper, frac) == expected, (line, min_upper, frac)
+
+
+def test_gopher_quality_counts_distinct_tokens_as_every_token(test_data):
+    """Signals from per-distinct-token counts equal the per-token definitions."""
+    from pipelines.stages.segmentation import is_number_or_unit, is_symbol_token, word_tokens
+    for name, lang in (("en_article", "en"), ("en_boilerplate", "en"), ("zh_news", "zh"), ("zh_report", "zh")):
+        text = fixture_text(test_data, name)
+        d = doc(text, lang)
+        GopherQuality().process(d)
+        profile = profile_for(lang)
+        tokens = word_tokens(text, profile.segmentation, profile.join_hyphens)
+        words_ = [t for t in tokens if not is_symbol_token(t)]
+        assert d.signals["gopher_words"] == len(words_)
+        assert d.signals["gopher_mean_word_length"] == sum(map(len, words_)) / len(words_)
+        if profile.no_space_script:
+            alpha = sum(1 for w in words_ if is_number_or_unit(w) or any(c.isalpha() for c in w))
+            alpha += sum(1 for t in tokens if is_symbol_token(t) and is_number_or_unit(t))
+            ratio = alpha / sum(1 for t in tokens if t != "|")
+        else:
+            ratio = sum(any(c.isalpha() for c in w) for w in words_) / len(tokens)
+        assert d.signals["gopher_alpha_words_ratio"] == ratio
+
+
+@pytest.mark.parametrize("text", ["", "a", "\n", "\n\n", "a\nb", "a\n\n\nb", "\n\na\n", "a\n\n", "\na\n\nb\n\n\n"])
+def test_newline_run_split_is_the_regex_split(text):
+    import re
+
+    from pipelines.stages.gopher import _split_at_newline_runs
+    assert _split_at_newline_runs(text) == re.split(r"\n+", text)
+
+
+def test_no_space_char_fraction_counts_non_space_characters(test_data):
+    """The denominator, counted with str.split(), is the characters that are not isspace()."""
+    from pipelines.stages.segmentation import _NO_SPACE_CHAR_RE, no_space_char_fraction
+    texts = ["", " \n\t", "\u3000\u00a0新闻 x\u2028y", "abc 中文", "\x1c\x1d\x1e\x85 ไทย"]
+    texts += [fixture_text(test_data, name) for name in ("en_article", "zh_news", "zh_report")]
+    for text in texts:
+        non_space = sum(1 for c in text if not c.isspace())
+        expected = len(_NO_SPACE_CHAR_RE.findall(text)) / non_space if non_space else 0.0
+        assert no_space_char_fraction(text) == expected

@@ -48,7 +48,8 @@ def c4_line_rule(line: str, p: dict[str, Any], profile: LanguageProfile) -> tupl
     """(name of the first C4 line rule the stripped, non-empty ``line`` fails, or None;
     the line with citation marks removed). C4's order: the long-word check sees the line
     before citations are stripped, the others after."""
-    if p["max_word_length"] is not None:
+    # A word is no longer than its line: most lines need no split (issue #16).
+    if p["max_word_length"] is not None and len(line) > p["max_word_length"]:
         tokens = script_words(line) if profile.no_space_script else line.split()
         if any(len(t) > p["max_word_length"] for t in tokens):
             return "long_word", line

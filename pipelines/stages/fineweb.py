@@ -17,7 +17,7 @@ from pipelines.stages.segmentation import (
     ends_with_terminal_punctuation,
     is_unterminated_paragraph_cjk,
     table_row_content,
-    word_tokens,
+    word_tokens_of_respaced,
 )
 
 
@@ -62,7 +62,7 @@ class FineWebQuality(LanguageAwareStage):
             punct_lines = [c for c in (table_row_content(l).rstrip() for l in lines) if c] or lines
         # Tokens as a word tokenizer counts them (punctuation included): FineWeb's 0.3 was
         # tuned on spaCy tokens.
-        n_tokens = len(word_tokens(text, profile.segmentation, profile.join_hyphens))
+        n_tokens = len(word_tokens_of_respaced(text, profile.segmentation, profile.join_hyphens))
         s = {
             "fineweb_line_punct_ratio": sum(ends_sentence(l) for l in punct_lines) / len(punct_lines),
             "fineweb_short_line_ratio": sum(len(l) <= p["short_line_length"] for l in lines) / len(lines),

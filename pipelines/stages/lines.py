@@ -29,7 +29,7 @@ import yaml
 from pipelines.stages.base import Document, StageResult
 from pipelines.stages.language_table import LanguageAwareStage, normalize_language
 from pipelines.stages.rules import MAX, Rule, first_failing_rule
-from pipelines.stages.segmentation import ends_sentence_cjk, quality_words
+from pipelines.stages.segmentation import ends_sentence_cjk, quality_word_finder
 
 # Leading blanks go too, so "old town [citation needed]." becomes "old town."
 CITATION_RE = re.compile(r"\s*\[(?:\d+|edit|citation needed|bearbeiten|modifier|編輯|编辑)\]", re.IGNORECASE)
@@ -51,6 +51,7 @@ COUNTER_RE = re.compile(
 WORDS_PATH = pathlib.Path(__file__).resolve().parents[1] / "resources" / "line_words.yaml"
 _PUNCT_RE = re.compile(r"[^\w\s']+", re.UNICODE)
 _BLANK_RUNS_RE = re.compile(r"\n{3,}")
+_ASCII_LOWERCASE = bytes(range(ord("a"), ord("z") + 1))
 # An item of a numbered list: "1. ...", "- 56. ...", "3、回复【社保】...", "(2) ..."; or of a
 # ranked hot-news list, rank and read count glued to the headline ("- 163675成龙参观…":
 # rank 1, 63675 reads), at least 4 digits not followed by a unit or a date ("- 2019年…").
@@ -105,13 +106,37 @@ def _normalized(lower: str) -> str:
     return " ".join(_PUNCT_RE.sub(" ", lower).split())
 
 
+def _is_uppercase_banner(line: str, min_upper_letters: int, max_upper_frac: float) -> bool:
+    """At least ``min_upper_letters`` upper-case letters, over ``max_upper_frac`` of the letters.
+
+    Two exact shortcuts first (issue #16; counting letter by letter was a third of the
+    stage): an upper-case letter is no ASCII lower-case letter (counted on the UTF-8
+    bytes, where no multi-byte character has an ASCII byte), so a line of at least
+    (1 - max_upper_frac) of those cannot be over the share (+1: a float margin); and
+    upper-case letters are among the isupper() characters (a few symbols such as "Ⓐ" are
+    upper case too), which bound their count from above. Most lines stop at the first.
+    """
+    utf8 = line.encode("utf-8", "surrogatepass")
+    ascii_lower = len(utf8) - len(utf8.translate(None, _ASCII_LOWERCASE))
+    if ascii_lower >= (1 - max_upper_frac) * len(line) + 1:
+        return False
+    upper_bound = sum(map(str.isupper, line))
+    if upper_bound < min_upper_letters:
+        return False
+    n_letters = sum(map(str.isalpha, line))
+    if not n_letters or upper_bound / n_letters <= max_upper_frac:
+        return False
+    upper = sum(1 for c in line if c.isupper() and c.isalpha())
+    return upper >= min_upper_letters and upper / n_letters > max_upper_frac
+
+
 def line_removal_reason(line: str, words_in_line: int, nav_max_words: int, min_upper_letters: int,
                         max_upper_frac: float, words: LineWords | None = None,
                         disclaimer_max_words: float | None = 30) -> str | None:
     """Why a (stripped, non-empty) line is boilerplate, or None to keep it. ``words``:
     the page language's lists (default: every language's)."""
     words = words or line_words("*")
-    if not any(c.isalpha() for c in line):
+    if not any(map(str.isalpha, line)):
         return "no_letters"  # only digits, punctuation, symbols
     lower = line.lower()
     if COUNTER_RE.match(line):
@@ -123,9 +148,7 @@ def line_removal_reason(line: str, words_in_line: int, nav_max_words: int, min_u
         return "copyright"
     # Share of upper case among all letters: Han characters are letters without case, so
     # "5G", "IFA" or "COVID" in a Chinese sentence do not make it an all-caps banner.
-    letters = [c for c in line if c.isalpha()]
-    upper = sum(c.isupper() for c in letters)
-    if upper >= min_upper_letters and upper / len(letters) > max_upper_frac:
+    if _is_uppercase_banner(line, min_upper_letters, max_upper_frac):
         return "uppercase"
     if words_in_line <= nav_max_words:
         normalized = _normalized(lower)
@@ -190,15 +213,17 @@ class LineCleanup(LanguageAwareStage):
         profile, p = self.settings(doc)
         words = line_words(normalize_language(doc.language) or "*")  # no language: every list
         rows: list[str] = []  # stripped lines, "" for blank ones (paragraph structure)
+        strip_citations = p["strip_citations"]
         for raw in doc.text.split("\n"):
             line = raw.strip()
-            if p["strip_citations"]:
+            if strip_citations and "[" in line:  # every mark has one; most lines none
                 line = CITATION_RE.sub("", line).strip()
             rows.append(line)
         content = [i for i, line in enumerate(rows) if line]
         if not content:
             return self.drop(doc, "lines_empty_doc")
-        counts = [len(quality_words(rows[i], profile.segmentation)) for i in content]
+        find_words = quality_word_finder(profile.segmentation)
+        counts = [len(find_words(rows[i])) for i in content]
         block = len(content)
         if p["remove_headline_blocks"]:
             block = headline_block_start([rows[i] for i in content], counts, p["nav_max_words"], words)

@@ -44,7 +44,9 @@ def words(text: str) -> list[str]:
 
 def no_space_char_fraction(text: str) -> float:
     """Share of non-space characters that belong to scripts written without spaces."""
-    non_space = sum(1 for c in text if not c.isspace())
+    # split() drops exactly the str.isspace() characters: a C loop, not one per character
+    # (the quality stages ask this per stage for a language outside the table; issue #16).
+    non_space = sum(map(len, text.split()))
     if not non_space:
         return 0.0
     return len(_NO_SPACE_CHAR_RE.findall(text)) / non_space
@@ -96,9 +98,13 @@ def quality_words(text: str, segmentation: str = SEGMENTATION_CHARS) -> list[str
     characters are one word each and Latin/Cyrillic words are ``\\w+`` runs.
     ``spaces``: ``\\w+`` runs without splitting Hangul (Korean has spaces).
     """
-    if segmentation == SEGMENTATION_SPACES:
-        return _SPACED_WORD_RE.findall(text)
-    return words(text)
+    return quality_word_finder(segmentation)(text)
+
+
+def quality_word_finder(segmentation: str = SEGMENTATION_CHARS):
+    """``quality_words`` for one segmentation as a bound ``findall``: per-line loops call
+    it without two Python calls per line in between (a quarter of their word counting)."""
+    return (_SPACED_WORD_RE if segmentation == SEGMENTATION_SPACES else _TOKEN_RE).findall
 
 
 # Word tokens as a rule-based tokenizer (spaCy, which datatrove uses) emits them: "3.5",
@@ -275,3 +281,55 @@ def line_frames(text: str) -> list[str]:
 def line_frame(line: str) -> str:
     """The frame of one line (see ``line_frames``)."""
     return line_frames(line)[0]
+
+
+# ---------------------------------------------------------------------------
+# One text's splits shared between stages (issue #16). gopher_repetition and
+# gopher_quality tokenize the same ``doc.text`` one after the other: the second one reads
+# the first one's tokens (a third of gopher_quality's CPU); fineweb reads them too where
+# c4 changed only whitespace (word_tokens_of_respaced).
+# ---------------------------------------------------------------------------
+
+_memo: tuple[str, dict] = ("", {})  # (the last text asked about, {(fn, args): result})
+
+
+def per_text(fn, text: str, *args) -> tuple:
+    """``tuple(fn(text, *args))``, computed once per text object, for a pure ``fn``.
+
+    Keyed by the identity of ``text``, which the memo holds: a stage that changes a text
+    assigns a new string (a str never changes in place), and the held reference keeps the
+    old one's id from being reused, so a split of an old text is never handed out for a
+    new one. Only the last text is kept: the stages run one document at a time. A tuple,
+    so no caller can change what the next one reads. Under threads, documents that
+    interleave only miss: each result stays bound to its own text.
+    """
+    global _memo
+    memo_text, values = _memo
+    if memo_text is not text:
+        values = {}
+        _memo = (text, values)
+    key = (fn, args)
+    value = values.get(key)
+    if value is None:
+        value = values[key] = tuple(fn(text, *args))
+    return value
+
+
+def word_tokens_of_respaced(text: str, segmentation: str = SEGMENTATION_CHARS, join_hyphens: bool = False) -> tuple:
+    """``per_text(word_tokens, text, ...)``, also reused from the last text tokenized when
+    ``text`` differs from it only in whitespace (fineweb reads c4's text, which is the
+    gopher stages' text without its blank lines on half of the pages).
+
+    Exact: no ``word_tokens`` alternative matches whitespace, and the pattern sees it only
+    through ``\\b`` (whitespace is no word character either way) and ``(?=\\s+...)``
+    lookaheads (any non-empty run of it is skipped the same), so two texts with the same
+    ``split()`` (``str.isspace`` is ``\\s``) have the same tokens. A test pins this.
+    """
+    global _memo
+    memo_text, values = _memo
+    key = (word_tokens, (segmentation, join_hyphens))
+    tokens = values.get(key)
+    if memo_text is not text and tokens is not None and memo_text.split() == text.split():
+        _memo = (text, {key: tokens})
+        return tokens
+    return per_text(word_tokens, text, segmentation, join_hyphens)
