@@ -646,6 +646,9 @@ def test_template_lines_catch_lottery_spam_but_not_prose(test_data):
     assert line_frame("第001期：四方码，全中奖，送：好运。") == "0：，，：。"
     assert line_frame("| 101期〖小白兔〗下注五千,信心100% |") == "0〖〗,0%"
     assert line_frame("|---|---|") == "" and line_frame("Only words here") == ""
+    # combining vowel signs belong to their words (Thai, Devanagari), they are no frame marks
+    assert line_frame("สวัสดีครับ วันนี้อากาศดีมาก") == ""
+    assert line_frame("नमस्ते, दुनिया!") == ",!"
     stages = filter_stages()
     _, key, dropped = run_stages(stages, doc(fixture_text(test_data, "zh_lottery"), "zh"))
     assert key == "gopher_repetition.gopher_template_lines"

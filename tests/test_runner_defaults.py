@@ -1,8 +1,12 @@
 """Runner defaults (pipelines/beam/runner.py): the runner a job gets when none is named."""
 from __future__ import annotations
 
+import logging
+import os
+
 import apache_beam as beam
 from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.runners.portability.fn_api_runner.fn_runner import FnApiRunner
 from apache_beam.testing.util import assert_that, equal_to
 
 from pipelines.beam.runner import LOCAL_RUNNER, add_runner_defaults
@@ -26,9 +30,30 @@ def test_default_runner_runs_a_pipeline_in_process():
     comes from it, and the pipeline computes what it should."""
     options = PipelineOptions(add_runner_defaults(["--direct_num_workers=1"]))
     p = beam.Pipeline(options=options)
-    assert type(p.runner).__name__ == "FnApiRunner"  # not the DirectRunner, which tries Prism first
+    assert isinstance(p.runner, FnApiRunner)  # not the DirectRunner, which tries Prism first
     counts = p | beam.Create(["a", "b", "a"]) | beam.combiners.Count.PerElement()
     assert_that(counts, equal_to([("a", 2), ("b", 1)]))
     result = p.run()
     result.wait_until_finish()
     assert "fn_api_runner" in type(result).__module__
+
+
+def test_worker_processes_get_the_pipeline_options():
+    """With worker processes (our default on more than one core) the options must reach
+    them: the harness log level set by add_runner_defaults is applied in each worker (a
+    bare FnApiRunner hands its workers no options: they logged at INFO)."""
+    args = add_runner_defaults(["--direct_num_workers=2", "--direct_running_mode=multi_processing"])
+    assert "--default_sdk_harness_log_level=WARNING" in args
+    parent = os.getpid()
+
+    # Local functions: pickled by value, so the worker processes need not import this module.
+    def probe(_):
+        return os.getpid(), logging.getLogger().getEffectiveLevel()
+
+    def check(rows):
+        assert len(rows) == 4 and all(pid != parent for pid, _ in rows), rows  # ran in workers
+        assert all(level == logging.WARNING for _, level in rows), rows
+
+    with beam.Pipeline(options=PipelineOptions(args)) as p:
+        seen = p | beam.Create(range(4)) | beam.Reshuffle() | beam.Map(probe)
+        assert_that(seen, check)

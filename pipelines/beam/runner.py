@@ -13,7 +13,11 @@ the clean job ~0.45 CPU-s: its start-up (the job on a WARC without HTML pages, a
 bench/clean.py measures it) went from 2.90 to 2.44 CPU-s, its CPU outside the stages
 on the 884 shared pages from 4.27 to 3.78. Where the download succeeds, the job would
 also run on another runner than the one tested. The FnApiRunner reads the same
---direct_num_workers/--direct_running_mode.
+--direct_num_workers/--direct_running_mode. It is named as ``LocalRunner`` (below), which
+hands the pipeline options to the workers as the DirectRunner does: a bare
+``--runner=FnApiRunner`` gives worker processes (multi_processing, our default on more
+than one core) no options at all, so the log levels set below and any filesystem flags
+(s3, gcs, hdfs) never reach them.
 
 DASK RUNNER LIMITS (Beam 2.77). The clean and dedup jobs run byte-identically on a real
 Dask cluster, and tokenize writes the same documents and tokens (its shard sizes differ,
@@ -39,9 +43,26 @@ from __future__ import annotations
 
 import os
 
+from apache_beam.portability.api import beam_provision_api_pb2
+from apache_beam.runners.portability.fn_api_runner import fn_runner
+from apache_beam.runners.portability.portable_runner import JobServiceHandle
+
+
+class LocalRunner(fn_runner.FnApiRunner):
+    """Beam's FnApiRunner with the pipeline options in its provision info, as the
+    DirectRunner builds it (Beam 2.77 ``DirectRunner.run_pipeline``): worker processes read
+    their options (log levels, filesystem flags) from there, and a bare FnApiRunner's is
+    empty. The options are known only here, hence the private attribute."""
+
+    def run_pipeline(self, pipeline, options):
+        encoded = JobServiceHandle.encode_pipeline_options(options.get_all_options())
+        self._provision_info = fn_runner.ExtendedProvisionInfo(
+            beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded))
+        return super().run_pipeline(pipeline, options)
+
 
 # The runner a job gets when the user names none (see the module doc).
-LOCAL_RUNNER = "FnApiRunner"
+LOCAL_RUNNER = f"{__name__}.{LocalRunner.__name__}"
 
 
 def _has_flag(beam_args: list[str], name: str) -> bool:

@@ -181,10 +181,11 @@ def _unigram_hashes(ids: np.ndarray) -> np.ndarray:
     return mixed
 
 
-def _ngram_hashes(words: list[str], max_n: int, ids: np.ndarray | None = None) -> dict[int, np.ndarray]:
-    """{n: hash of the n-gram starting at each position} for n = 1..max_n (``ids``: the
-    words' ``_word_ids`` when the caller has them)."""
-    mixed = _unigram_hashes(_word_ids(words) if ids is None else ids)
+def _ngram_hashes(words: list[str], max_n: int) -> dict[int, np.ndarray]:
+    """{n: hash of the n-gram starting at each position} for n = 1..max_n: the hashes of
+    every position, which ``_ngram_repetition`` computes only where they can repeat (the
+    tests compare the two)."""
+    mixed = _unigram_hashes(_word_ids(words))
     hashes = {1: mixed}
     h = mixed
     for n in range(2, max_n + 1):

@@ -56,8 +56,8 @@ _CHAR_SCRIPT_OVERRIDES: dict[str, dict[str, Any]] = {
     "gopher_quality": {"min_doc_words": 100, "max_doc_words": 200_000,
                        "min_avg_word_length": None, "max_avg_word_length": None},
     # n-grams of characters: n doubled so that an n-gram spans about n words.
-    # Template lines: drop a page when more than half of its text is lines cast in one
-    # frame (gopher.template_line_chars); good zh dev pages reach at most 0.23 (docs/quality.md).
+    # Template lines: drop a page when more than half of its text is lines cast in a
+    # frame 3+ lines share (gopher.template_line_chars); good zh dev pages reach at most 0.23 (docs/quality.md).
     "gopher_repetition": {"top_n_grams": {4: 0.20, 6: 0.18, 8: 0.16},
                           "dup_n_grams": {10: 0.15, 12: 0.14, 14: 0.13, 16: 0.12, 18: 0.11, 20: 0.10},
                           "template_line_char_frac": 0.5},

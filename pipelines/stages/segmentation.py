@@ -258,7 +258,9 @@ def is_number_or_unit(token: str) -> bool:
 # "| 129期〖大水牛〗下注一万,信心100% |", product blurbs with a fixed number of clauses);
 # a writer's sentences rarely share a frame of several marks (issue #15).
 # A number, one mark, or a line break (to split the frames of a whole text at once).
-_FRAME_MARK_RE = re.compile(r"\d+|[^\w\s]|_|\n", re.UNICODE)
+# ``regex``'s \w includes combining marks (Unicode's definition; ``re``'s does not): Thai
+# and Devanagari vowel signs are letters of a word, not punctuation of a frame.
+_FRAME_MARK_RE = _regex.compile(r"\d+|[^\w\s]|_|\n")
 
 
 def _frame_of(text: str) -> str:
