@@ -6,6 +6,8 @@
     # shipped bytes, two rounds (default) or one, on a corpus with fewer repeats / many buckets:
     .venv/bin/python bench/substring.py --phases partitioned --check --corpus_kind sparse --mb 50 \
         --partitions 4096 --rounds 1
+    # bucket balance with many buckets, hot fingerprints split (default) or not:
+    .venv/bin/python bench/substring.py --phases partitioned --check --mb 50 --partitions 4096 --split_hot 0
 
 Corpus: texts extracted with trafilatura from ../shared/data/warc/real-pages-*.warc.gz,
 then documents re-assembled from sampled paragraphs with variation (truncation, word
@@ -243,7 +245,10 @@ def phase_partitioned(docs, args):
     Shipped bytes: round 1's fingerprints and masks plus round 2's shares (compressed
     as shipped), and the same with the contexts' text uncompressed (what shipping costs
     where copies are too far apart for zstd to find them in one share; the uint32
-    columns stay compressed: they shrink whatever the text)."""
+    columns stay compressed: they shrink whatever the text).
+
+    Hot fingerprints (two rounds) are split over pair buckets unless ``--split_hot 0``
+    (the design before issue #17's balance fix: one fingerprint, one bucket)."""
     import numpy as np
 
     from pipelines.stages import substring as sub
@@ -254,7 +259,7 @@ def phase_partitioned(docs, args):
     t0 = cpu_s()
     batches = {f"{b0:012d}": docs[b0: b0 + args.batch_docs] for b0 in range(0, len(docs), args.batch_docs)}
     masks: dict[str, list] = collections.defaultdict(list)
-    fp_bucket_bytes, mask_bytes = [], 0
+    fp_bucket_bytes, mask_bytes, hot = [], 0, {}
     if args.rounds == 2:
         fingerprints: dict[int, list] = collections.defaultdict(list)
         for key, batch in batches.items():
@@ -262,9 +267,12 @@ def phase_partitioned(docs, args):
                 fingerprints[b].append(share)
         for b in sorted(fingerprints):
             fp_bucket_bytes.append(sum(s.shipped_bytes() for s in fingerprints[b]))
-            for key, mask in sub.bucket_repeated_masks(b, fingerprints[b]):
+            for key, mask in sub.bucket_repeated_masks(b, fingerprints[b], args.partitions if args.split_hot else 0,
+                                                       fp_buckets, args.hot_contexts):
                 masks[key].append(mask)
                 mask_bytes += mask.shipped_bytes() + len(key)
+                for fp, k in zip(*mask.hot_table()) if mask.hot else ():
+                    hot[(b, int(fp))] = int(k)
         del fingerprints
     buckets: dict[int, list] = collections.defaultdict(list)
     for key, batch in batches.items():
@@ -280,7 +288,7 @@ def phase_partitioned(docs, args):
     compressed_text = sum(len(s.text) for s, _ in columns)
     # Round 2's join also ships each batch's texts (ids + zstd), the cut join its Documents.
     text_join = sum(sub.BatchText.pack(b).shipped_bytes() for b in batches.values()) if args.rounds == 2 else 0
-    anchors = sum(len(c["fp32"]) for _, c in columns)
+    anchors = sum(len(c["fp32"]) for _, c in columns)  # shipped: a hot anchor once per bucket it goes to
     del columns
     found: dict[str, list] = collections.defaultdict(list)
     for b in sorted(buckets):
@@ -308,7 +316,8 @@ def phase_partitioned(docs, args):
            "largest_bucket_over_mean": max(bucket_bytes) / max(shipped / args.partitions, 1e-9),
            "partitions": args.partitions, "batch_docs": args.batch_docs,
            "same_spans_as_single_suffix_array": same,
-           "peak_bytes_per_byte_in_process": peak}
+           "peak_bytes_per_byte_in_process": peak, "split_hot": bool(args.split_hot and args.rounds == 2),
+           "hot_fingerprints": len(hot), "hot_groups_max": max(hot.values(), default=1)}
     if fp_bucket_bytes:
         out.update(fingerprint_buckets=fp_buckets,
                    largest_fingerprint_bucket_over_mean=max(fp_bucket_bytes) / (sum(fp_bucket_bytes) / fp_buckets))
@@ -358,7 +367,8 @@ def run_phase(name: str, corpus: str, args) -> dict:
            "--min_span", str(args.min_span), "--partitions", str(args.partitions),
            "--beam_mb", str(args.beam_mb), "--naive_kb", str(args.naive_kb),
            "--batch_docs", str(args.batch_docs), "--rounds", str(args.rounds),
-           "--fingerprint_buckets", str(args.fingerprint_buckets)]
+           "--fingerprint_buckets", str(args.fingerprint_buckets), "--split_hot", str(args.split_hot),
+           "--hot_contexts", str(args.hot_contexts)]
     if args.check:
         cmd.append("--check")
     out = subprocess.run(cmd, capture_output=True, text=True)
@@ -414,6 +424,12 @@ def main():
                     help="partitioned shipping: 2 = fingerprints first, contexts of repeated anchors only")
     ap.add_argument("--fingerprint_buckets", type=int, default=0,
                     help="round-1 buckets (default: max(16, partitions x 2/25), the job's ratio)")
+    ap.add_argument("--split_hot", type=int, default=1, choices=(0, 1),
+                    help="two rounds: spread fingerprints seen more often than a bucket should hold over pair "
+                         "buckets (1, the job's default); 0: one bucket per fingerprint (before issue #17's fix)")
+    ap.add_argument("--hot_contexts", type=float, default=0,
+                    help="contexts of one fingerprint a bucket may hold (default 0: the job's estimate, a quarter "
+                         "of the mean number of repeated anchors per bucket)")
     ap.add_argument("--corpus_kind", default="bench", choices=("bench", "sparse", "real"),
                     help="bench: 83%% of bytes repeat; sparse: --repeat_share of paragraphs verbatim, the "
                          "rest new; real: the real pages as they are (--mb ignored)")

@@ -144,6 +144,91 @@ def test_two_rounds_ship_contexts_only_for_repeated_anchors():
         _as_lists(sub.single_repeated_spans(docs, 100))
 
 
+@pytest.mark.parametrize("seed", range(30))
+def test_hot_fingerprints_split_over_pair_buckets_equal_brute_force(seed):
+    """A forced-small hot threshold (1-3 contexts): nearly every repeated fingerprint is
+    split into groups whose contexts ship to the buckets of their pairs (often several
+    pairs in one bucket); the union of the buckets' marks is still the definition's."""
+    rng = random.Random(1000 + seed)
+    docs = list(dict(random_corpus(rng) + random_corpus(rng)).items())  # ids unique
+    k = rng.choice([4, 8, 16, 30])
+    anchor = rng.randint(1, k)
+    for keep_first in (True, False):
+        expected = brute_force_spans(docs, k, keep_first)
+        found = sub.partitioned_repeated_spans(docs, rng.randint(1, 40), k, anchor, keep_first,
+                                               batch_docs=rng.randint(1, 5), rounds=2,
+                                               fingerprint_buckets=rng.randint(1, 7),
+                                               hot_contexts=rng.choice([1, 1.5, 2, 3]))
+        assert _as_lists(found) == expected, keep_first
+
+
+def _round_two_buckets(docs, num_buckets, split_hot, batch_docs=40, fingerprint_buckets=4, hot_contexts=0.0):
+    """Both rounds of the partitioned path: {bucket: [BucketShare]} and the hot groups."""
+    batches = {f"{b0:06d}": docs[b0: b0 + batch_docs] for b0 in range(0, len(docs), batch_docs)}
+    fingerprints, masks, hot = {}, {}, {}
+    for key, batch in batches.items():
+        for b, share in sub.batch_fingerprints(key, batch, fingerprint_buckets, 100, 32):
+            fingerprints.setdefault(b, []).append(share)
+    for b, shares in fingerprints.items():
+        for key, mask in sub.bucket_repeated_masks(b, shares, num_buckets if split_hot else 0,
+                                                   fingerprint_buckets, hot_contexts):
+            masks.setdefault(key, []).append(mask)
+            if mask.hot:
+                hot.update(zip(*(a.tolist() for a in mask.hot_table())))
+    buckets = {}
+    for key, batch in batches.items():
+        for b, share in sub.batch_bucket_shares(key, batch, num_buckets, 100, 32, masks.get(key, []),
+                                                fingerprint_buckets):
+            buckets.setdefault(b, []).append(share)
+    return buckets, hot
+
+
+def test_a_hot_boilerplate_string_is_spread_over_buckets_with_the_same_spans(real_docs):
+    """Real pages, and 300 short documents that all carry one boilerplate paragraph
+    (a footer): without splitting, every context of its anchors goes to one bucket; with
+    the default budget (a quarter of the mean a bucket receives, at least 64 contexts)
+    they spread over many buckets,
+    the largest bucket shrinks, and keep-first and strike-all spans stay those of one
+    suffix array."""
+    footer = ("Alle Rechte vorbehalten. Nachdruck, Weitergabe und Speicherung nur mit schriftlicher "
+              "Genehmigung der Redaktion. Angaben ohne Gewähr.")
+    paragraphs = [p for d in real_docs for p in d.text.split("\n") if len(p) > 40]
+    rng = random.Random(5)
+    docs = [(d.id, sub.encode(d.text)) for d in real_docs]
+    docs += [(f"footer-{i:04d}", sub.encode(f"{rng.choice(paragraphs)}\nItem {i}.\n{footer}"))
+             for i in range(300)]
+    docs.sort()
+    size = lambda shares: sum(s.shipped_bytes() for s in shares)
+    before, none_hot = _round_two_buckets(docs, 64, split_hot=False)
+    after, hot = _round_two_buckets(docs, 64, split_hot=True)
+    assert not none_hot and hot and max(hot.values()) > 2
+    footer_fp = set(hot)  # the footer's anchors: its fingerprints are the ones seen 300 times
+    holding = lambda buckets: sum(any(set(s.columns()["fp32"].tolist()) & footer_fp for s in shares)
+                                  for shares in buckets.values())
+    assert holding(before) <= len(footer_fp) < holding(after)
+    assert max(map(size, after.values())) < max(map(size, before.values()))
+    for keep_first in (True, False):
+        reference = _as_lists(sub.single_repeated_spans(docs, 100, keep_first))
+        assert any(d.startswith("footer-") for d in reference)
+        for split_hot in (True, False):
+            assert _as_lists(sub.partitioned_repeated_spans(docs, 64, 100, 32, keep_first, batch_docs=40,
+                                                            fingerprint_buckets=4, split_hot=split_hot)) \
+                == reference, (keep_first, split_hot)
+        # Forced: every fingerprint seen more than twice is hot.
+        assert _as_lists(sub.partitioned_repeated_spans(docs, 7, 100, 32, keep_first, batch_docs=40,
+                                                        fingerprint_buckets=3, hot_contexts=2)) == reference
+
+
+def test_hot_groups_follow_the_budget_and_the_bucket_count():
+    counts = np.array([1, 64, 65, 640, 10**6])
+    assert sub.hot_groups(counts, 64, 4096).tolist() == [1, 1, 3, 20, 90]  # cap sqrt(2 x 4096)
+    assert sub.hot_groups(counts, 64, 1).tolist() == [1, 1, 2, 2, 2]
+    assert sub.hot_budget(np.array([1, 2, 3]), 16, 4096) == sub.HOT_MIN_CONTEXTS
+    # A share of the mean a search bucket receives (fingerprints seen once never ship).
+    counts = np.array([1] * 10 + [10**5] * 10)
+    assert sub.hot_budget(counts, 16, 4096) == sub.HOT_SHARE * 10**6 * 16 / 4096
+
+
 def test_removed_bytes_match_naive_suffix_array_lee_semantics():
     rng = random.Random(7)
     docs = random_corpus(rng) + random_corpus(rng)
@@ -354,10 +439,11 @@ def _run_beam(docs, tmp_path, **kwargs):
     return run_dedup_stage(SubstringDedup(**kwargs), docs, tmp_path)
 
 
-@pytest.mark.parametrize("rounds", [2, 1])
-def test_beam_partitioned_equals_single_suffix_array_on_real_pages(real_docs, tmp_path, rounds):
+@pytest.mark.parametrize("rounds,hot_contexts", [(2, 0), (1, 0), (2, 2)])
+def test_beam_partitioned_equals_single_suffix_array_on_real_pages(real_docs, tmp_path, rounds, hot_contexts):
+    # hot_contexts=2: every fingerprint seen 3 times or more is split over pair buckets.
     kept, removed, stats = _run_beam(real_docs, tmp_path, substring_partitions=5, min_doc_chars_after=200,
-                                     rounds=rounds)
+                                     rounds=rounds, hot_contexts=hot_contexts)
     # Reference: one suffix array over all texts, same removal rules.
     reference = sub.single_repeated_spans([(d.id, sub.encode(d.text)) for d in real_docs], 100, True)
     assert reference, "real pages share boilerplate; the reference must find some"
@@ -415,6 +501,9 @@ def test_flags_parse_and_bad_values_explain_themselves():
     with pytest.raises(ValueError, match="--substring_rounds"):
         SubstringDedup(rounds=3)
     assert SubstringDedup.from_args(parser.parse_args(["--substring_rounds", "1"])).rounds == 1
+    assert SubstringDedup.from_args(parser.parse_args(["--substring_hot_contexts", "500"])).hot_contexts == 500
+    with pytest.raises(ValueError, match="--substring_hot_contexts"):
+        SubstringDedup(hot_contexts=-1)
 
 
 def test_bucket_count_grows_with_the_corpus_not_the_bucket():

@@ -7,9 +7,10 @@ default ``--substring_rounds 2``:
        --Map--> (fingerprint bucket, FingerprintShare): 4 bytes per winnowed anchor
                                        [+ (batch key, documents), (batch key, BatchText)]
        --GroupByKey(fingerprint bucket)--> count fingerprints
-       --> (batch key, RepeatedMask: one bit per anchor, "seen twice")
+       --> (batch key, RepeatedMask: one bit per anchor, "seen twice", + the hot fingerprints)
   (batch key, BatchText: ids + zstd texts) + masks --CoGroupByKey--> (bucket, BucketShare) per (batch,
-                bucket): the bytes of the windows owned by repeated anchors, zstd
+                bucket): the bytes of the windows owned by repeated anchors, zstd (a hot
+                fingerprint's contexts to the k buckets of their group's pairs)
        --GroupByKey(bucket)--> suffix array over the bucket's repeated-anchor contexts
        --> (batch key, BatchSpans: slots and byte spans, two arrays)
   (batch key, documents) + (batch key, spans) --CoGroupByKey--> cut spans, drop short docs
@@ -25,7 +26,10 @@ Memory per worker (defaults: min_span 100, anchor 32 bytes; see docs/substring.m
     over the distinct ones). The number of buckets is the larger of
     ``--substring_partitions`` and what keeps that under ``--substring_worker_mb``,
     computed from the corpus size before anchoring, so a bucket's memory does not
-    grow with the corpus;
+    grow with the corpus; with two rounds a fingerprint seen more often than a quarter
+    of a bucket's mean (the budget) is split over pair buckets, so one boilerplate
+    string cannot fill a bucket (up to ~budget x sqrt(buckets / 2) copies:
+    docs/substring.md);
   - a fingerprint bucket (round 1): ~35 bytes per anchor it receives (its 4-byte
     fingerprints and the counting), ~1 byte per input byte / fingerprint buckets, whose
     number keeps that under ``--substring_worker_mb`` too;
@@ -113,11 +117,17 @@ class _AnchorDoFn(beam.DoFn):
 
 
 class _RepeatedMasksDoFn(beam.DoFn):
-    """Round 1 in one fingerprint bucket -> (batch key, RepeatedMask)."""
+    """Round 1 in one fingerprint bucket -> (batch key, RepeatedMask), with the hot
+    fingerprints to split over pair buckets in round 2."""
 
-    def process(self, element):
+    def __init__(self, partitions: int, worker_mb: int, hot_contexts: float):
+        self.partitions, self.worker_mb, self.hot_contexts = partitions, worker_mb, hot_contexts
+
+    def process(self, element, total_bytes):
         bucket, shares = element
-        yield from sub.bucket_repeated_masks(bucket, shares)
+        yield from sub.bucket_repeated_masks(
+            bucket, shares, bucket_count(total_bytes, self.partitions, self.worker_mb),
+            fingerprint_bucket_count(total_bytes, self.partitions, self.worker_mb), self.hot_contexts)
 
 
 class _RepeatedContextsDoFn(beam.DoFn):
@@ -208,7 +218,7 @@ class SubstringDedup(beam.PTransform):
     def __init__(self, min_span: int = sub.DEFAULT_MIN_SPAN, strike_all: bool = False,
                  min_doc_chars_after: int = 200, substring_partitions: int = 16,
                  anchor_bytes: int = sub.DEFAULT_ANCHOR_BYTES, snap_words: bool = True,
-                 worker_mb: int = 2048, batch_docs: int = 5000, rounds: int = 2):
+                 worker_mb: int = 2048, batch_docs: int = 5000, rounds: int = 2, hot_contexts: float = 0.0):
         super().__init__()
         if min_span < 2:
             raise ValueError(f"--min_span must be >= 2 bytes (got {min_span}); Lee et al. use ~100")
@@ -222,10 +232,13 @@ class SubstringDedup(beam.PTransform):
             raise ValueError(f"--substring_batch_docs must be >= 1 (got {batch_docs})")
         if rounds not in (1, 2):
             raise ValueError(f"--substring_rounds must be 1 or 2 (got {rounds})")
+        if hot_contexts < 0:
+            raise ValueError(f"--substring_hot_contexts must be >= 0 (got {hot_contexts}); 0 = estimated")
         self.min_span, self.strike_all = min_span, strike_all
         self.min_doc_chars_after = min_doc_chars_after
         self.partitions, self.anchor_bytes, self.snap_words = substring_partitions, anchor_bytes, snap_words
         self.worker_mb, self.batch_docs, self.rounds = worker_mb, batch_docs, rounds
+        self.hot_contexts = hot_contexts
 
     @staticmethod
     def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -248,6 +261,10 @@ class SubstringDedup(beam.PTransform):
                        help="2 (default): count anchor fingerprints first, ship contexts only for anchors "
                             "seen twice; 1: ship every anchor's context (fewer steps, more shuffle bytes "
                             "unless nearly everything repeats)")
+        g.add_argument("--substring_hot_contexts", type=float, default=0,
+                       help="two rounds: a fingerprint seen more often is split over pair buckets (exact, its "
+                            "contexts ship ~k times); default 0: a quarter of the mean number of repeated "
+                            "anchors per bucket, estimated in round 1 (docs/substring.md)")
         g.add_argument("--substring_anchor_bytes", type=int, default=sub.DEFAULT_ANCHOR_BYTES,
                        help="winnowing gram length (< min_span); smaller = fewer anchors, bigger groups")
         g.add_argument("--substring_no_word_snap", action="store_true",
@@ -261,7 +278,7 @@ class SubstringDedup(beam.PTransform):
                    anchor_bytes=args.substring_anchor_bytes,
                    snap_words=not args.substring_no_word_snap,
                    worker_mb=args.substring_worker_mb, batch_docs=args.substring_batch_docs,
-                   rounds=args.substring_rounds)
+                   rounds=args.substring_rounds, hot_contexts=args.substring_hot_contexts)
 
     def expand(self, docs) -> dict[str, Any]:
         total_bytes = (
@@ -282,7 +299,9 @@ class SubstringDedup(beam.PTransform):
             masks = (
                 shares
                 | "GroupByFingerprintBucket" >> beam.GroupByKey()
-                | "CountFingerprints" >> beam.ParDo(_RepeatedMasksDoFn())
+                | "CountFingerprints" >> beam.ParDo(_RepeatedMasksDoFn(self.partitions, self.worker_mb,
+                                                                       self.hot_contexts),
+                                                    beam.pvalue.AsSingleton(total_bytes))
             )
             shares = (
                 {"text": anchored[_AnchorDoFn.TEXT], "masks": masks}

@@ -37,8 +37,10 @@ them inward to character (and, for space-delimited scripts, word) boundaries and
 from __future__ import annotations
 
 import functools
+import math
 import re
 import sys
+import zlib
 from typing import Iterable, Iterator, NamedTuple, Optional, Sequence
 
 import numpy as np
@@ -285,13 +287,23 @@ class FingerprintShare(NamedTuple):
 class RepeatedMask(NamedTuple):
     """Round 1's answer to one (batch, fingerprint bucket): ``np.packbits`` of one bit
     per anchor of its FingerprintShare, set when the fingerprint was seen twice. Only
-    masks with a bit set are sent; a missing one means "none repeated"."""
+    masks with a bit set are sent; a missing one means "none repeated".
+
+    ``hot``: the batch's *hot* fingerprints of this bucket (seen more often than one
+    search bucket should hold), as uint32 pairs: the sorted 32-bit fingerprints, then
+    the number of groups each one's contexts are split into (``hot_groups``). Empty
+    when none is hot."""
 
     bucket: int
     bits: bytes
+    hot: bytes = b""
 
     def shipped_bytes(self) -> int:
-        return len(self.bits) + 8
+        return len(self.bits) + len(self.hot) + 8
+
+    def hot_table(self) -> tuple[np.ndarray, np.ndarray]:
+        table = np.frombuffer(self.hot, dtype=np.uint32).reshape(2, -1)
+        return table[0], table[1]
 
 
 class BatchText(NamedTuple):
@@ -333,23 +345,108 @@ def batch_fingerprints(batch: str, docs: Sequence[tuple[str, bytes]], num_bucket
         yield int(bucket[a]), FingerprintShare(batch, fp32[a:b].tobytes())
 
 
-def bucket_repeated_masks(bucket: int, shares: Iterable[FingerprintShare]) -> Iterator[tuple[str, RepeatedMask]]:
+# Hot fingerprints. Every context of one fingerprint goes to one bucket, so a boilerplate
+# string in thousands of documents would make its bucket grow with the corpus. Round 1
+# counts each fingerprint; one seen more often than a search bucket should hold (the
+# budget) is *hot*: each of its contexts joins one of k groups (a hash of its document
+# id and offset) and ships to the k buckets of the pairs (its group, h), h = 0..k-1. Two
+# copies of a window in groups g and h meet in the bucket of (min(g, h), max(g, h)),
+# and a bucket marks a window only where another copy of it (an earlier one, keeping
+# the first) is in the bucket, which is then a copy in the corpus: so the union over
+# buckets is still the single suffix array's answer (docs/substring.md; tested). A pair
+# bucket holds ~2c/k of the c contexts; shipping grows k-fold for hot anchors only.
+HOT_MIN_CONTEXTS = 64  # a fingerprint seen fewer times never splits: too small to matter
+# A fingerprint may fill a quarter of a mean bucket. Buckets add up many fingerprints of
+# skewed counts, so the largest is near 2x the mean even then (bench/substring.py, 4,096
+# buckets on 50 MB: 0.5 gave 2.01, 0.25 gave 1.94 and ships 15% more; docs/substring.md).
+HOT_SHARE = 0.25
+
+
+def hot_budget(counts: np.ndarray, fingerprint_buckets: int, search_buckets: int) -> float:
+    """Contexts of one fingerprint that a search bucket may hold: ``HOT_SHARE`` of the
+    mean number of repeated anchors a search bucket receives, estimated from one
+    fingerprint bucket's ``counts`` (one per distinct fingerprint; fingerprints spread
+    evenly over the fingerprint buckets)."""
+    repeated = int(counts[counts >= 2].sum())
+    return max(HOT_MIN_CONTEXTS, HOT_SHARE * repeated * fingerprint_buckets / max(search_buckets, 1))
+
+
+def hot_groups(counts: np.ndarray, budget: float, search_buckets: int) -> np.ndarray:
+    """Groups per fingerprint: 1 where ``counts <= budget``, else ``ceil(2 count /
+    budget)`` (a pair bucket then holds ~``2 count / k <= budget``), at most
+    ``sqrt(2 x search_buckets)``: beyond that the k(k+1)/2 pairs outnumber the buckets,
+    so more groups only ship more (a bucket's share of one fingerprint is then
+    ~``count x sqrt(2 / search_buckets)``, its floor in this design)."""
+    cap = max(2, math.isqrt(2 * max(search_buckets, 1)))
+    k = np.minimum(np.ceil(2 * counts / max(budget, 1.0)), cap)
+    return np.where(counts > budget, k, 1).astype(np.uint32)
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """splitmix64's finalizer on a uint64 array (wrapping arithmetic), as the kernel's."""
+    x = np.asarray(x, dtype=np.uint64).copy()
+    x ^= x >> np.uint64(30)
+    x *= np.uint64(0xBF58476D1CE4E5B9)
+    x ^= x >> np.uint64(27)
+    x *= np.uint64(0x94D049BB133111EB)
+    x ^= x >> np.uint64(31)
+    return x
+
+
+def _hot_destinations(doc_ids: Sequence[str], doc: np.ndarray, pos: np.ndarray, fps: np.ndarray,
+                      groups: np.ndarray, num_buckets: int) -> tuple[np.ndarray, np.ndarray]:
+    """(anchor index, bucket) pairs for hot anchors (``groups[i] = k > 1``): an anchor
+    in group g = hash(document id, offset) mod k ships to the bucket of every pair (g, h),
+    keyed by hash(fingerprint, min(g, h), max(g, h)); once per bucket where pairs share one."""
+    k = groups.astype(np.int64)
+    slots = np.unique(doc)
+    crc = np.zeros(int(slots[-1]) + 1, dtype=np.uint64)
+    crc[slots] = [zlib.crc32(doc_ids[i].encode("utf-8", "surrogatepass")) for i in slots.tolist()]
+    group = (_mix((crc[doc] << np.uint64(32)) ^ pos.astype(np.uint64)) % k.astype(np.uint64)).astype(np.int64)
+    copy_of = np.repeat(np.arange(len(k)), k)
+    other = np.arange(len(copy_of)) - np.repeat(np.cumsum(k) - k, k)  # h = 0..k-1
+    g = group[copy_of]
+    pair = (np.minimum(g, other) * k[copy_of] + np.maximum(g, other) + 1).astype(np.uint64)
+    bucket = (_mix(fps[copy_of] ^ _mix(pair)) % np.uint64(num_buckets)).astype(np.int64)
+    unique = np.unique(copy_of * num_buckets + bucket)
+    return unique // num_buckets, unique % num_buckets
+
+
+def bucket_repeated_masks(bucket: int, shares: Iterable[FingerprintShare], search_buckets: int = 0,
+                          fingerprint_buckets: int = 1, budget: float = 0.0
+                          ) -> Iterator[tuple[str, RepeatedMask]]:
     """Round 1 in one fingerprint bucket: (batch, mask) for every share with an anchor
     whose fingerprint occurs at >= 2 positions. Memory ~35 bytes per anchor received
-    (the fingerprints and np.unique's temporaries)."""
+    (the fingerprints and np.unique's temporaries).
+
+    Hot fingerprints (``search_buckets`` > 0): seen more than ``budget`` times (default
+    ``hot_budget``, from this bucket's repeated anchors); each mask lists the batch's
+    hot ones with their ``hot_groups``. ``search_buckets`` 0: none is hot."""
     shares = list(shares)
     if not shares:
         return
     arrays = [np.frombuffer(s.fp32, dtype=np.uint32) for s in shares]
-    _, inverse, counts = np.unique(np.concatenate(arrays), return_inverse=True, return_counts=True)
+    values, inverse, counts = np.unique(np.concatenate(arrays), return_inverse=True, return_counts=True)
     repeated = counts[inverse] >= 2
-    del inverse, counts
+    groups = None
+    if search_buckets > 0:
+        groups = hot_groups(counts, budget or hot_budget(counts, fingerprint_buckets, search_buckets),
+                            search_buckets)
+        if not (groups > 1).any():
+            groups = None
+    del counts
     offset = 0
     for share, fps in zip(shares, arrays):
         bits = repeated[offset: offset + len(fps)]
+        hot = b""
+        if groups is not None:
+            here = np.unique(inverse[offset: offset + len(fps)])
+            here = here[groups[here] > 1]
+            if len(here):
+                hot = np.concatenate([values[here], groups[here]]).astype(np.uint32).tobytes()
         offset += len(fps)
         if bits.any():
-            yield share.batch, RepeatedMask(bucket, np.packbits(bits).tobytes())
+            yield share.batch, RepeatedMask(bucket, np.packbits(bits).tobytes(), hot)
 
 
 def batch_bucket_shares(batch: str, docs: Sequence[tuple[str, bytes]], num_buckets: int,
@@ -362,24 +459,43 @@ def batch_bucket_shares(batch: str, docs: Sequence[tuple[str, bytes]], num_bucke
     last owned window + min_span)``; a document's ranges in one bucket are merged.
 
     Two rounds: ``repeated`` holds round 1's masks for this batch (from
-    ``fingerprint_buckets`` fingerprint buckets); only the anchors they mark ship.
+    ``fingerprint_buckets`` fingerprint buckets); only the anchors they mark ship, and
+    those of hot fingerprints ship to the buckets of their group's pairs
+    (``_hot_destinations``).
     """
     anchors = _batch_anchors(docs, min_span, anchor_bytes)
     if anchors is None:
         return
     data, starts, doc, pos, fps, lo, hi = anchors
+    groups = None
     if repeated is not None:
         keep = np.zeros(len(fps), dtype=bool)
+        groups = np.ones(len(fps), dtype=np.uint32)
         fp_bucket, fp_order = _bucket_order(fps, doc, pos, fingerprint_buckets)
         fp_bucket = fp_bucket[fp_order]  # the order round 1 shipped them in
+        fp32 = _fp32(fps)
         for mask in repeated:
             a, b = np.searchsorted(fp_bucket, [mask.bucket, mask.bucket + 1]).tolist()
             bits = np.unpackbits(np.frombuffer(mask.bits, dtype=np.uint8), count=b - a).astype(bool)
             keep[fp_order[a:b][bits]] = True
+            if mask.hot:
+                hot_fp, hot_k = mask.hot_table()
+                here = fp_order[a:b]
+                at = np.minimum(np.searchsorted(hot_fp, fp32[here]), len(hot_fp) - 1)
+                found = hot_fp[at] == fp32[here]
+                groups[here[found]] = hot_k[at[found]]
         if not keep.any():
             return
-        doc, pos, fps, lo, hi = doc[keep], pos[keep], fps[keep], lo[keep], hi[keep]
-    bucket, order = _bucket_order(fps, doc, pos, num_buckets)
+        doc, pos, fps, lo, hi, groups = doc[keep], pos[keep], fps[keep], lo[keep], hi[keep], groups[keep]
+    bucket = (fps % np.uint64(num_buckets)).astype(np.int64)  # low bits: independent of the minimised top
+    if groups is not None and (groups > 1).any():
+        cold, hot = np.flatnonzero(groups <= 1), np.flatnonzero(groups > 1)
+        copy_of, hot_bucket = _hot_destinations([d for d, _ in docs], doc[hot], pos[hot], fps[hot],
+                                                groups[hot], num_buckets)
+        chosen = np.concatenate([cold, hot[copy_of]])
+        bucket = np.concatenate([bucket[cold], hot_bucket])
+        doc, pos, fps, lo, hi = doc[chosen], pos[chosen], fps[chosen], lo[chosen], hi[chosen]
+    order = np.lexsort((pos, doc, bucket))
     doc, pos, fps, bucket, lo, hi = doc[order], pos[order], fps[order], bucket[order], lo[order], hi[order]
     # Merge the ranges of one (bucket, document): lo and hi both grow with pos there.
     new_ctx = np.ones(len(pos), dtype=bool)
@@ -550,10 +666,13 @@ def partitioned_repeated_spans(docs: Sequence[tuple[str, bytes]], num_buckets: i
                                min_span: int = DEFAULT_MIN_SPAN,
                                anchor_bytes: int = DEFAULT_ANCHOR_BYTES,
                                keep_first: bool = True, batch_docs: int = 1000,
-                               rounds: int = 2, fingerprint_buckets: int = 0) -> dict[str, np.ndarray]:
+                               rounds: int = 2, fingerprint_buckets: int = 0,
+                               split_hot: bool = True, hot_contexts: float = 0.0) -> dict[str, np.ndarray]:
     """The partitioned algorithm run in one process (the Beam job distributes it).
     ``rounds=2`` counts fingerprints first (``fingerprint_buckets`` buckets, default
-    ``num_buckets``) and ships contexts only for anchors seen twice."""
+    ``num_buckets``) and ships contexts only for anchors seen twice; ``split_hot``
+    spreads fingerprints seen more than ``hot_contexts`` times (default
+    ``hot_budget``) over pair buckets."""
     fingerprint_buckets = fingerprint_buckets or num_buckets
     batches = {f"{b0:012d}": docs[b0: b0 + batch_docs] for b0 in range(0, len(docs), batch_docs)}
     masks: dict[str, list[RepeatedMask]] = {key: [] for key in batches}
@@ -563,7 +682,8 @@ def partitioned_repeated_spans(docs: Sequence[tuple[str, bytes]], num_buckets: i
             for b, share in batch_fingerprints(key, batch, fingerprint_buckets, min_span, anchor_bytes):
                 fingerprints.setdefault(b, []).append(share)
         for b in sorted(fingerprints):
-            for key, mask in bucket_repeated_masks(b, fingerprints[b]):
+            for key, mask in bucket_repeated_masks(b, fingerprints[b], num_buckets if split_hot else 0,
+                                                   fingerprint_buckets, hot_contexts):
                 masks[key].append(mask)
     buckets: dict[int, list[BucketShare]] = {}
     for key, batch in batches.items():
