@@ -51,7 +51,9 @@ def planned_steps(params: dict) -> dict[str, run_steps.Step]:
     if params.get("train_steps"):
         settings["train"] = {"max_steps": params["train_steps"]}
     settings = merge_settings(settings, params.get("settings") or {})
-    beam_args = [f"--runner={params['runner']}"] + [f"--{k}={v}" for k, v in sorted(params["beam_options"].items())]
+    # No runner named: the jobs' own local default (pipelines.beam.runner), as pipelines.run uses.
+    beam_args = ([f"--runner={params['runner']}"] if params.get("runner") else []) + [
+        f"--{k}={v}" for k, v in sorted(params["beam_options"].items())]
     inputs = None if params.get("crawl") else [p for p in params["warcs"].split(",") if p]
     steps = run_steps.plan(params["work_dir"], settings, inputs=inputs, crawl=params.get("crawl") or None,
                            max_files=params.get("max_files"), train=bool(params.get("train_steps")),
@@ -88,7 +90,8 @@ with DAG(
                                                             "empty = the clean job's default endpoint"),
         "work_dir": Param(str(REPO / "out" / "airflow"), type="string",
                           description="folder (or gs:// / s3:// prefix) for every step's output"),
-        "runner": Param("DirectRunner", type="string", description="Beam runner for the Beam steps"),
+        "runner": Param("", type="string", description="Beam runner for the Beam steps; empty = the jobs' "
+                                                       "local default (Beam's FnApiRunner, as pipelines.run)"),
         "beam_options": Param({}, type="object",
                               description="extra Beam pipeline options, e.g. project/region/temp_location"),
         "dedup_stages": Param("minhash,substring", type="string", description="--stages of the dedup job"),
