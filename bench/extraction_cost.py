@@ -32,14 +32,15 @@ import psutil
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
 
+from extraction_eval import OPTIONS  # noqa: E402
+from extraction_set import SHARED  # noqa: E402
 from pipelines.io.warc import iter_warc_outcomes  # noqa: E402
 from pipelines.stages import extract  # noqa: E402
 from pipelines.stages.base import Document, Drop  # noqa: E402
 from pipelines.stages.child_process import process_cpu_seconds  # noqa: E402
 
-SHARED = REPO.parent / "shared" / "data"
-OPTIONS = {"favor_precision": True, "max_newlines": 2, "include_comments": False, "include_tables": True}
 NO_FLOOR = 1 << 60
 
 

@@ -78,6 +78,12 @@ def prf(predicted: str, gold: str) -> tuple[float, float, float]:
     return precision, recall, f1
 
 
+def labelled_pages() -> list[tuple[dict, str, str]]:
+    """(label, decoded HTML, gold text) of every labelled page (raises LabelDrift when a
+    page no longer matches its label): the one loader of the bench scripts."""
+    return [(label, page_html(label["warc"], label["id"])[1], gold_text(label)) for label in load_labels()]
+
+
 def is_dev(label: dict) -> bool:
     """The dev half: pages whose document id's SHA-1 is even (about half, fixed by the ids)."""
     return int(hashlib.sha1(label["id"].encode()).hexdigest(), 16) % 2 == 0
@@ -143,11 +149,7 @@ def main(argv=None) -> int:
         print(json.dumps({"skipped": f"{SHARED} is missing: the extraction set is rebuilt from the shared pages"}))
         return 0
     names = args.extractors.split(",")
-    labels = load_labels()
-    pages = []
-    for label in labels:
-        url, html = page_html(label["warc"], label["id"])
-        pages.append((label, html, gold_text(label)))
+    pages = labelled_pages()
     if args.choose_ratio:
         return choose_ratio(pages, [float(x) for x in args.ratio_grid.split(",")])
     for name in names:  # imports and first-call setup outside the timing

@@ -39,8 +39,8 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 from extraction_cost import pages as shared_pages  # noqa: E402
-from extraction_eval import F1_TOLERANCE, OPTIONS, is_dev, prf  # noqa: E402
-from extraction_set import SHARED, gold_text, load_labels, page_html  # noqa: E402
+from extraction_eval import F1_TOLERANCE, OPTIONS, is_dev, labelled_pages, prf  # noqa: E402
+from extraction_set import SHARED  # noqa: E402
 from pipelines.stages import extract  # noqa: E402
 from pipelines.stages.charset import DecodeError, decode_html  # noqa: E402
 
@@ -142,8 +142,7 @@ def main(argv=None) -> int:
     names = args.variants.split(",")
     logging_off()
     extract.warm_up(extract.cascade_extract)
-    labels = load_labels()
-    labelled = [(label, page_html(label["warc"], label["id"])[1], gold_text(label)) for label in labels]
+    labelled = labelled_pages()
     lab = measure([html for _, html, _ in labelled], args.rounds)
     docs, htmls = [], []
     for doc in shared_pages(args.all):

@@ -642,13 +642,12 @@ def test_short_chinese_figures_report_with_source_note_is_kept(test_data):
 
 
 def test_template_lines_catch_lottery_spam_but_not_prose(test_data):
-    from pipelines.stages.segmentation import line_frame
-    assert line_frame("第001期：四方码，全中奖，送：好运。") == "0：，，：。"
-    assert line_frame("| 101期〖小白兔〗下注五千,信心100% |") == "0〖〗,0%"
-    assert line_frame("|---|---|") == "" and line_frame("Only words here") == ""
-    # combining vowel signs belong to their words (Thai, Devanagari), they are no frame marks
-    assert line_frame("สวัสดีครับ วันนี้อากาศดีมาก") == ""
-    assert line_frame("नमस्ते, दुनिया!") == ",!"
+    from pipelines.stages.segmentation import line_frames
+    # One frame per line of a whole text, table rows' frames and rule rows removed; combining
+    # vowel signs belong to their words (Thai, Devanagari), they are no frame marks.
+    assert line_frames("第001期：四方码，全中奖，送：好运。\n| 101期〖小白兔〗下注五千,信心100% |\n|---|---|\n"
+                       "Only words here\n\nสวัสดีครับ วันนี้อากาศดีมาก\nनमस्ते, दुनिया!") == [
+        "0：，，：。", "0〖〗,0%", "", "", "", "", ",!"]
     stages = filter_stages()
     _, key, dropped = run_stages(stages, doc(fixture_text(test_data, "zh_lottery"), "zh"))
     assert key == "gopher_repetition.gopher_template_lines"

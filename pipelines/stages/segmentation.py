@@ -280,11 +280,6 @@ def line_frames(text: str) -> list[str]:
     return frames
 
 
-def line_frame(line: str) -> str:
-    """The frame of one line (see ``line_frames``)."""
-    return line_frames(line)[0]
-
-
 # ---------------------------------------------------------------------------
 # One text's splits shared between stages (issue #16). gopher_repetition and
 # gopher_quality tokenize the same ``doc.text`` one after the other: the second one reads
