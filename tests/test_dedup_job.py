@@ -160,6 +160,25 @@ def test_bad_arguments_explain_what_to_do(tmp_path, capsys):
     assert "unknown dedup stage 'nosuch'" in err and "minhash, substring, decontaminate" in err
 
 
+@pytest.mark.parametrize("flag", [["--substring_hot_contexts", "-1"], ["--substring_hot_contexts", "nan"],
+                                  ["--substring_worker_mb", "0"], ["--substring_batch_docs", "0"]])
+def test_bad_stage_flag_is_one_line_and_exit_2_before_any_output(tmp_path, capsys, flag):
+    src = tmp_path / "in"
+    src.mkdir()
+    write_parquet_file(str(src / "part-0.parquet"), [document_to_row(Document(id="a", url="u", text="x" * 300))])
+    out = tmp_path / "o"  # a finished earlier run: a bad flag must leave it as it was
+    (out / "documents").mkdir(parents=True)
+    (out / "documents" / "part-00000-of-00001.parquet").write_bytes(b"earlier")
+    (out / "_SUCCESS").write_text("")
+    with pytest.raises(SystemExit) as exc:
+        dedup.main(["--input", str(src), "--output", str(out), "--stages", "substring", *flag])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2
+    assert err.count("\n") == 1 and f"stage substring: {flag[0]}" in err, err
+    assert sorted(str(p.relative_to(out)) for p in out.rglob("*")) == [
+        "_SUCCESS", "documents", "documents/part-00000-of-00001.parquet"]
+
+
 def test_threshold_flag_derives_bands_and_rows():
     parser = argparse.ArgumentParser()
     MinhashDedup.add_arguments(parser)

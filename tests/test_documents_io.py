@@ -161,3 +161,22 @@ def test_run_stages_never_changes_the_callers_document():
     kept, key, dropped = run_stages([_Upper(), _DropShort()], Document(id="2", text="hi"))
     assert kept is None and key == "short.too_short" and dropped.text == "HI"
     assert isinstance(_DropShort().process(Document(id="3")), Drop)
+
+
+def test_clear_shards_removes_what_a_killed_run_left(tmp_path):
+    """A run killed halfway leaves shards and spilled pieces (documents/ and removed/<stage>/);
+    the next run's clear_shards removes them, so none is read as that run's output."""
+    from pipelines.io.documents import SPILL_DIR, clear_shards
+
+    left = [tmp_path / "documents" / "part-00001-of-00004.parquet",
+            tmp_path / "documents" / SPILL_DIR / "00001-dead.arrow",
+            tmp_path / "removed" / "minhash" / "part-00000-of-00004.parquet",
+            tmp_path / "removed" / "minhash" / SPILL_DIR / "00000-dead.arrow"]
+    for path in left:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"half")
+    keep = tmp_path / "documents" / "notes.txt"
+    keep.write_text("not a shard")
+    clear_shards(str(tmp_path / "documents"))
+    clear_shards(str(tmp_path / "removed"), ("*/part-*.parquet", "*/_spill/*"))
+    assert [p for p in left if p.exists()] == [] and keep.exists()

@@ -216,8 +216,8 @@ def main(argv: Optional[list[str]] = None) -> int:
         cls = STAGES[name]
         try:
             stages.append((name, cls.from_args(args)))
-        except ValueError as e:
-            parser.error(f"stage {name}: {e}")
+        except ValueError as e:  # one line, exit 2, before any output is touched
+            parser.exit(2, f"{parser.prog}: error: stage {name}: {e}\n")
     log.info("dedup: %d input files (%d documents), stages %s", len(files), input_documents, names)
     completion.begin(args.output)
     # Stale shards go, removed/ too even without --keep_removed: the report would read them.

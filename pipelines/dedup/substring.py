@@ -232,7 +232,7 @@ class SubstringDedup(beam.PTransform):
             raise ValueError(f"--substring_batch_docs must be >= 1 (got {batch_docs})")
         if rounds not in (1, 2):
             raise ValueError(f"--substring_rounds must be 1 or 2 (got {rounds})")
-        if hot_contexts < 0:
+        if not hot_contexts >= 0:  # also rejects nan, which would silently never split
             raise ValueError(f"--substring_hot_contexts must be >= 0 (got {hot_contexts}); 0 = estimated")
         self.min_span, self.strike_all = min_span, strike_all
         self.min_doc_chars_after = min_doc_chars_after

@@ -317,6 +317,9 @@ def _read_spilled(path: str) -> pa.Table:
 
 
 def _remove_spill_dir(spill_dir: str) -> None:
+    # The pieces by pattern first: on object stores (gs://, s3://) a folder is only a
+    # prefix, which exists() does not see, so deleting the folder alone would leave them.
+    clear_shards(spill_dir, ("*",))
     if FileSystems.exists(spill_dir):
         FileSystems.delete([spill_dir])
 
