@@ -65,11 +65,11 @@ class AblationError(ValueError):
     """Settings that cannot work; the message is one line saying what to do."""
 
 
-def training_shape(train_flags: dict, model: Optional[str]) -> dict:
+def training_shape(train_flags: dict, model: Optional[str], device: Optional[str] = None) -> dict:
     """The trainer's own reading of the spec's train flags (its defaults filled in)."""
     from model.train import build_arg_parser as trainer_parser
 
-    flags = dict(train_flags, **({"config": model} if model else {}))
+    flags = dict(train_flags, **({"config": model} if model else {}), **({"device": device} if device else {}))
     err = io.StringIO()
     try:
         with contextlib.redirect_stderr(err):
@@ -77,6 +77,17 @@ def training_shape(train_flags: dict, model: Optional[str]) -> dict:
     except SystemExit:
         last = (err.getvalue().strip().splitlines() or ["invalid flags"])[-1]
         raise AblationError(f"settings of train: {last.split('error: ', 1)[-1]}") from None
+    # The trainer's parser takes any int; the step count below divides by their product.
+    if min(args.batch_size, args.grad_accum, args.seq_len) < 1:
+        raise AblationError(f"settings of train: batch_size ({args.batch_size}), grad_accum ({args.grad_accum}) "
+                            f"and seq_len ({args.seq_len}) must be >= 1")
+    if args.device != "auto":
+        import torch  # loaded with the trainer's parser already
+
+        try:
+            torch.device(args.device)  # the trainer and evaluate take it as is, after every data step
+        except RuntimeError:
+            raise AblationError(f"--device {args.device}: expected auto, cpu, cuda or cuda:N") from None
     return {"seq_len": args.seq_len, "tokens_per_step": args.batch_size * args.grad_accum * args.seq_len,
             "config": args.config}
 
@@ -97,6 +108,18 @@ def check_before_work(planned, beam_args: list) -> None:
             raise AblationError(str(e)) from None
         if step.name == "clean" and "--config" in step.argv:
             load_config(step.argv[step.argv.index("--config") + 1])  # ConfigError names file and key
+
+
+def check_eval_sets(spec) -> None:
+    """Every evaluation set of the spec has documents: the evaluate step would leave an empty
+    one out with a warning, after training, and the report would silently lack it."""
+    from pipelines.ablation.evaluate import read_texts
+
+    for e in spec.eval_sets:
+        skipped: dict = {}
+        if not read_texts(e.format, e.field, e.path, skipped):
+            hint = f" (skipped: {skipped}; is field {e.field!r} right?)" if skipped else ""
+            raise AblationError(f"eval_sets.{e.name}: {e.path} has no {e.format} documents{hint}")
 
 
 def available_training_tokens(shards: str, seq_len: int) -> int:
@@ -153,6 +176,7 @@ def main(argv: Optional[list] = None) -> int:
         if stray:
             raise AblationError(f"unexpected argument(s) {stray}")
         spec = load_spec(args.spec)
+        check_eval_sets(spec)
         tokens = args.tokens if args.tokens is not None else spec.tokens
         if tokens is None or tokens < 1:
             raise AblationError("give --tokens N (training tokens per model) or tokens: N in the spec")
@@ -161,7 +185,7 @@ def main(argv: Optional[list] = None) -> int:
             raise AblationError("--seeds must be >= 1")
         if args.tokenizer and not os.path.isfile(args.tokenizer):
             raise AblationError(f"--tokenizer {args.tokenizer}: no such file (give a tokenizer.model)")
-        shape = training_shape(spec.train, args.model)
+        shape = training_shape(spec.train, args.model, args.device)
         max_steps = int(tokens) // shape["tokens_per_step"]
         if max_steps < 1:
             raise AblationError(f"--tokens {int(tokens)} is less than one training step "

@@ -331,6 +331,44 @@ def test_wikitext_evaluation_reads_one_document_per_line():
     assert texts == lines and not skipped
 
 
+def test_train_settings_that_would_fail_after_the_data_steps_stop_before_them():
+    from pipelines.ablate import AblationError, training_shape
+
+    with pytest.raises(AblationError, match=r"batch_size \(0\).*must be >= 1"):
+        training_shape({"batch_size": 0}, None)  # was a ZeroDivisionError traceback
+    with pytest.raises(AblationError, match="--device gpu: expected auto, cpu, cuda or cuda:N"):
+        training_shape({}, None, "gpu")
+    assert training_shape({"batch_size": 2, "seq_len": 8}, None, "cpu")["tokens_per_step"] == 16
+
+
+def test_an_evaluation_set_without_documents_stops_the_command_before_any_work(tmp_path):
+    wrong_field = tmp_path / "eval.jsonl"
+    wrong_field.write_text('{"txt": "a document under another key"}\n', encoding="utf-8")
+    out = tmp_path / "out"
+    bad = write_spec(tmp_path, small_spec(tmp_path, eval_sets={"wiki": str(wrong_field)}))
+    proc = run_module("pipelines.ablate", "--spec", bad, "--output", out, "--tokens", 1000, check=False, timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].endswith(
+        f"eval_sets.wiki: {wrong_field} has no jsonl documents (skipped: {{'empty_or_not_text': 1}}; "
+        "is field 'text' right?)")
+    assert not out.exists()
+
+
+def test_gzipped_jsonl_evaluation_sets_are_read(tmp_path):
+    import gzip
+
+    from pipelines.ablation.evaluate import read_texts
+
+    path = tmp_path / "eval.jsonl.gz"
+    with gzip.open(path, "wt", encoding="utf-8") as f:
+        f.write('{"text": "first document"}\nnot json\n{"text": "second"}\n')
+    skipped = {}
+    spec = parse_spec(small_spec(tmp_path, eval_sets={"gz": str(path)}))
+    assert spec.eval_sets[0].format == "jsonl"
+    assert read_texts("jsonl", "text", str(path), skipped) == ["first document", "second"]
+    assert skipped == {"bad_json": 1}
+
+
 def test_evaluate_refuses_a_model_of_another_tokenizer_before_writing_anything(tmp_path):
     from pipelines import completion
 

@@ -23,6 +23,7 @@ How it is measured, the same way for every model and every text:
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import logging
 import math
@@ -88,7 +89,9 @@ def read_texts(fmt: str, field: str, path: str, skipped: dict) -> list:
                 skipped["empty_or_not_text"] = skipped.get("empty_or_not_text", 0) + 1
         return texts
     texts = []
-    with open(path, encoding="utf-8", errors="replace") as f:
+    # spec.py reads *.jsonl.gz as jsonl: unpack it, or every line would be bad JSON.
+    opener = gzip.open if path.endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8", errors="replace") as f:
         for line in f:
             line = line.rstrip("\n")
             if not line.strip():

@@ -49,15 +49,16 @@ def parse_groups(specs: list) -> dict:
 def draw(files: list, max_bytes: int, seed: int, name: str) -> tuple:
     """(rows of the group's sample, documents seen, bytes seen)."""
     pool = BottomK(max_bytes)
+    # BottomK keeps (priority, id, text): the language is kept beside it, pruned to the
+    # pool's ids as it grows, so the texts are read once, not again for their language.
+    language_of = {}
     for doc_id, language, text in iter_text_rows(files):
         if text and text.strip():
             pool.offer(hash_unit(str(seed), doc_id), doc_id, text,
                        len(text.encode("utf-8", "surrogatepass")))
-    language_of = {}  # BottomK keeps (priority, id, text); the language is looked up again
-    wanted = {doc_id for _, doc_id, _ in pool.heap}
-    for doc_id, language, _ in iter_text_rows(files):
-        if doc_id in wanted:
             language_of[doc_id] = language
+            if len(language_of) > 2 * len(pool.heap) + 1024:
+                language_of = {d: language_of[d] for _, d, _ in pool.heap}
     rows = [document_to_row(Document(id=f"{name}/{d.id}", text=d.text, language=language_of.get(d.id, "")))
             for d in pool.ordered("")]
     return rows, pool.seen_docs, pool.seen_bytes
