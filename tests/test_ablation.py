@@ -349,7 +349,7 @@ def test_an_evaluation_set_without_documents_stops_the_command_before_any_work(t
     proc = run_module("pipelines.ablate", "--spec", bad, "--output", out, "--tokens", 1000, check=False, timeout=120)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines()[-1].endswith(
-        f"eval_sets.wiki: {wrong_field} has no jsonl documents (skipped: {{'empty_or_not_text': 1}}; "
+        f"eval_sets.wiki: {wrong_field} has no jsonl documents (skipped: {{'missing_text_field': 1}}; "
         "is field 'text' right?)")
     assert not out.exists()
 
@@ -366,7 +366,7 @@ def test_gzipped_jsonl_evaluation_sets_are_read(tmp_path):
     spec = parse_spec(small_spec(tmp_path, eval_sets={"gz": str(path)}))
     assert spec.eval_sets[0].format == "jsonl"
     assert read_texts("jsonl", "text", str(path), skipped) == ["first document", "second"]
-    assert skipped == {"bad_json": 1}
+    assert skipped == {"bad_json_line": 1}
 
 
 def test_evaluate_refuses_a_model_of_another_tokenizer_before_writing_anything(tmp_path):

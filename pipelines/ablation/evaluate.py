@@ -23,7 +23,6 @@ How it is measured, the same way for every model and every text:
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import logging
 import math
@@ -70,45 +69,17 @@ def parse_eval(spec: str) -> tuple:
 
 
 def read_texts(fmt: str, field: str, path: str, skipped: dict) -> list:
-    """The documents of one evaluation file; lines that are not documents are counted in
-    ``skipped`` (reason -> count), never fatal."""
+    """The documents of one evaluation file (``pipelines.io.eval_sets.read_eval_items``, the
+    reader decontamination uses: text, JSONL or Parquet, gzip unpacked); lines that are not
+    documents are counted in ``skipped`` (reason -> count), never fatal."""
+    from pipelines.io.eval_sets import read_eval_items
+
     if not os.path.isfile(path):
         raise EvalInputError(f"{path}: no such file")
-    if fmt == "parquet":
-        import pyarrow.parquet as pq
-
-        try:
-            column = pq.read_table(path, columns=[field]).column(field).to_pylist()
-        except (KeyError, ValueError, OSError) as e:
-            raise EvalInputError(f"{path}: cannot read column {field!r} ({e})") from None
-        texts = []
-        for value in column:
-            if isinstance(value, str) and value.strip():
-                texts.append(value)
-            else:
-                skipped["empty_or_not_text"] = skipped.get("empty_or_not_text", 0) + 1
-        return texts
-    texts = []
-    # spec.py reads *.jsonl.gz as jsonl: unpack it, or every line would be bad JSON.
-    opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8", errors="replace") as f:
-        for line in f:
-            line = line.rstrip("\n")
-            if not line.strip():
-                continue  # blank lines separate documents; they are none
-            if fmt == "text":
-                texts.append(line)
-                continue
-            try:
-                value = json.loads(line).get(field)
-            except (ValueError, AttributeError):
-                skipped["bad_json"] = skipped.get("bad_json", 0) + 1
-                continue
-            if isinstance(value, str) and value.strip():
-                texts.append(value)
-            else:
-                skipped["empty_or_not_text"] = skipped.get("empty_or_not_text", 0) + 1
-    return texts
+    try:
+        return [item.text for item in read_eval_items(path, field, skipped=skipped, kind=fmt)]
+    except (ValueError, OSError) as e:  # a Parquet file without the column, an unreadable file
+        raise EvalInputError(f"{path}: {e}") from None
 
 
 def validation_texts(shards_dir: str, sp) -> list:

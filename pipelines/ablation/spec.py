@@ -245,15 +245,9 @@ def _variant(name: Any, data: Any, where: str, sources: dict, common_clean: dict
     return Variant(name, clean, clean_config, dedup, mixture, str(data.get("description") or ""))
 
 
-def _format_of(path: str) -> str:
-    if path.endswith(".parquet"):
-        return "parquet"
-    if path.endswith((".jsonl", ".json", ".jsonl.gz")):
-        return "jsonl"
-    return "text"
-
-
 def _eval_sets(value: Any, where: str) -> tuple:
+    from pipelines.io.eval_sets import eval_format_of  # the decontamination reader's rule (imports Beam)
+
     if value is None:
         return ()
     value = _mapping(value, where, "eval_sets")
@@ -270,7 +264,7 @@ def _eval_sets(value: Any, where: str) -> tuple:
         if not isinstance(path, str) or not os.path.isfile(path):
             raise SpecError(f"{where}: eval_sets.{name}: {path!r} is not a file (plain text, JSONL or Parquet; "
                             f"relative paths are read from {os.getcwd()})")
-        fmt = entry.get("format") or _format_of(path)
+        fmt = entry.get("format") or eval_format_of(path)
         if fmt not in EVAL_FORMATS:
             raise SpecError(f"{where}: eval_sets.{name}.format: {fmt!r}; known: {', '.join(EVAL_FORMATS)}")
         field = entry.get("field", "text")

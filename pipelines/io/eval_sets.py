@@ -16,8 +16,15 @@ from apache_beam.io.filesystems import FileSystems
 from pipelines.stages.decontaminate import DEFAULT_NGRAM, EvalIndex, EvalItem
 
 
-def _format_of(path: str) -> str:
+# Beam's FileSystems.open unpacks these (CompressionTypes.AUTO); the format is the name before.
+_COMPRESSED = (".gz", ".bz2")
+
+
+def eval_format_of(path: str) -> str:
+    """``parquet``, ``jsonl`` or ``text`` (one item per line), from the file name."""
     name = path.lower()
+    for suffix in _COMPRESSED:
+        name = name.removesuffix(suffix)
     if name.endswith(".parquet"):
         return "parquet"
     if name.endswith((".jsonl", ".json", ".ndjson")):
@@ -42,8 +49,9 @@ def _item_text(record: dict, fields: list[str]) -> Optional[str]:
 
 
 def read_eval_items(path: str, text_field: str = "text", id_field: str = "id",
-                    skipped: Optional[dict] = None) -> Iterator[EvalItem]:
-    """Items of one evaluation file: plain text (one item per line), JSONL or Parquet.
+                    skipped: Optional[dict] = None, kind: Optional[str] = None) -> Iterator[EvalItem]:
+    """Items of one evaluation file: plain text (one item per line), JSONL or Parquet
+    (``kind``; default ``eval_format_of(path)``), gzip or bzip2 unpacked by name.
 
     ``text_field`` may name several comma-separated fields (``question,answer``), whose
     texts are joined into one item. Unreadable lines (bad JSON, no text in the fields) are
@@ -59,7 +67,7 @@ def read_eval_items(path: str, text_field: str = "text", id_field: str = "id",
             ".txt (one item per line), .jsonl (with a text field, see --decontam_text_field) "
             "or .parquet files"
         )
-    kind = _format_of(path)
+    kind = kind or eval_format_of(path)
     base = os.path.basename(path)
     if kind == "parquet":
         with FileSystems.open(path) as f:
@@ -67,7 +75,7 @@ def read_eval_items(path: str, text_field: str = "text", id_field: str = "id",
         missing = [f for f in fields if f not in table.column_names]
         if missing or not fields:
             raise ValueError(f"{path}: no column {', '.join(map(repr, missing)) or repr(text_field)} "
-                             f"(columns: {table.column_names}); set --decontam_text_field")
+                             f"(columns: {table.column_names}); name the text field (--decontam_text_field, an eval set's field:)")
         ids = table.column(id_field).to_pylist() if id_field in table.column_names else None
         for row, record in enumerate(table.select(fields).to_pylist()):
             text = _item_text(record, fields)
