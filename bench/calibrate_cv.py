@@ -1,6 +1,6 @@
 """How well the per-language calibration generalizes: k-fold cross-validation inside the DEV split.
 
-    .venv/bin/python bench/calibrate_cv.py [--folds 5] [--documents DIR] [--json]
+    .venv/bin/python bench/calibrate_cv.py [--folds 5] [--documents DIR] [--json] [--plot FILE.svg]
                                            [--setting NAME:key=value,... ...]
 
 bench/calibrate_languages.py fits each language's thresholds to its good dev pages. Its
@@ -36,14 +36,15 @@ from quality_labelled import group_of, labelled_documents, scores  # noqa: E402
 # name: parameters of calibrate_languages.calibrated_tables (the rest from its DEFAULTS).
 SETTINGS = {
     "default": {},
-    "session 5 (no margin, worst page never sets a row)": {"max_keep_share": 0.0, "tail_margin": 0.0},
+    "session 5's parameters": {"max_keep_share": 0.0, "tail_margin": 0.0, "pool_spaced": 0.0},
+    "layout rows per language": {"pool_spaced": 0.0},
+    "no tail margin": {"tail_margin": 0.0},
     "per-row step only": {"recall_target": 0.0},
-    "no margin": {"tail_margin": 0.0},
-    "margin 0.5": {"tail_margin": 0.5},
+    "tail margin 0.5": {"tail_margin": 0.5},
+    "min keep share 0.99": {"min_keep_share": 0.99},
     "recall target 1.0": {"recall_target": 1.0},
-    "recall 1.0, change 2, margin 0.5": {"recall_target": 1.0, "max_row_change": 2.0, "tail_margin": 0.5},
 }
-PARAMS = ("min_keep_share", "max_keep_share", "recall_target", "max_row_change", "tail_margin")
+PARAMS = ("min_keep_share", "max_keep_share", "recall_target", "max_row_change", "tail_margin", "pool_spaced")
 
 
 def folds(rows: list[dict], k: int) -> list[list[dict]]:
@@ -96,6 +97,31 @@ def parse_setting(text: str) -> tuple[str, dict]:
     return name, setting
 
 
+def plot(results: dict, path: str) -> None:
+    """Out-of-fold recall and precision per language group, one row of dots per setting."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from pipelines.report.kit import chart_style
+    groups = ("en", "de", "zh", "other", "all")
+    names = list(results)
+    with plt.rc_context(chart_style("calibrate_cv")):
+        fig, axes = plt.subplots(1, 2, figsize=(9, 0.45 * len(names) + 1.2), sharey=True)
+        for ax, metric in zip(axes, ("recall", "precision")):
+            for i, group in enumerate(groups):
+                values = [results[n]["scores"].get(group, {}).get(metric) for n in names]
+                ax.scatter(values, [k + (i - 2) * 0.1 for k in range(len(names))], s=14, label=group)
+            ax.set_title(f"out-of-fold {metric} of keep")
+            ax.axvline(0.95, color="grey", lw=0.6, ls="--") if metric == "recall" else None
+            ax.set_yticks(range(len(names)), names)
+            ax.invert_yaxis()
+        axes[1].legend(loc="lower left", fontsize=7)
+        fig.tight_layout()
+        fig.savefig(path, format="svg", metadata={"Date": None, "Creator": None})
+        plt.close(fig)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--folds", type=int, default=5)
@@ -103,6 +129,7 @@ def main() -> None:
     parser.add_argument("--setting", action="append", default=[],
                         help="NAME:key=value,... over the calibration's parameters (repeatable; default: the built-in grid)")
     parser.add_argument("--json", action="store_true", help="one JSON line per setting instead of a table")
+    parser.add_argument("--plot", default=None, help="also write an SVG chart of recall and precision per setting")
     args = parser.parse_args()
     if args.folds < 2:
         raise SystemExit("--folds must be at least 2")
@@ -111,9 +138,10 @@ def main() -> None:
     docs = labelled_documents(rows, args.documents)
     print(f"{len(rows)} dev pages, {args.folds} folds; out-of-fold precision / recall of keep "
           f"(keep ok / keep lost / drop kept / drop ok)\n")
+    results = {}
     for name, setting in settings.items():
         cpu = time.process_time()
-        result = cross_validate(setting, rows, docs, args.folds, args.documents)
+        result = results[name] = cross_validate(setting, rows, docs, args.folds, args.documents)
         cpu = time.process_time() - cpu
         if args.json:
             print(json.dumps({"setting": name, "params": {**DEFAULTS, **setting}, **result, "cpu_s": round(cpu, 1),
@@ -123,6 +151,9 @@ def main() -> None:
                           for g, s in result["scores"].items() if s["precision"] is not None)
         print(f"{name} [{cpu:.0f} CPU s, load {os.getloadavg()[0]:.1f}]\n  {cells}\n  good pages lost out of fold: "
               + ", ".join(f"{k} x{n}" for k, n in result["lost"].items()), flush=True)
+    if args.plot:
+        plot(results, args.plot)
+        print(f"chart: {args.plot}")
 
 
 if __name__ == "__main__":

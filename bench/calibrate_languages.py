@@ -8,8 +8,8 @@ FineWeb-2's approach (Penedo et al. 2025): a threshold of a language keeps the s
 share of that language's clean reference text as the English threshold keeps of English.
 Reference text here: the DEV pages labelled "keep" of the language (en, de, zh on their
 own; the other languages, a few pages each, pooled and written for each of them). The
-test and holdout splits are never read (their pages are not even "unlabelled" below,
-except holdout's, whose labels came later).
+other splits are never read (test pages are not even "unlabelled" below; the holdout
+pages are, as they were before their labels existed).
 
 For each threshold row of each stage (the stages' ``RULES`` tables, n-gram rows
 included), with the signals of the reference pages computed in chain order with every
@@ -196,7 +196,7 @@ def quantile_limit(values: list[float], share: float, bound: str) -> float:
 
 
 def dev_rows() -> list[dict]:
-    """The labelled rows calibration may read: the dev split (never test or holdout)."""
+    """The labelled rows calibration may read: the dev split (never test or the holdouts)."""
     return [r for r in load_labels() if r["split"] == "dev"]
 
 
@@ -219,8 +219,18 @@ def widen(limit: float, rule, margin: float) -> float:
     return v
 
 
+# Signals of a page's layout rather than of its language's words (shares of duplicated
+# lines, paragraphs, n-grams and characters, short and bullet lines, removed boilerplate):
+# with ``pool_spaced`` the spaced-script groups (en, de, other) calibrate them on their good
+# pages pooled, a tail estimated from ~220 pages instead of 65-85 per language.
+LAYOUT_SIGNALS = ("gopher_dup_", "fineweb_char_dup", "fineweb_short_line", "fineweb_new_line", "gopher_bullet",
+                  "gopher_ellipsis_lines", "words_removed")
+SPACED_GROUPS = ("en", "de", "other")
+
+
 def calibrate(min_keep_share: float, max_keep_share: float, documents: str | None, verbose: bool = True,
-              rows: list[dict] | None = None, tail_margin: float = 0.0, max_row_change: float = math.inf) -> dict:
+              rows: list[dict] | None = None, tail_margin: float = 0.0, max_row_change: float = math.inf,
+              pool_spaced: bool = False) -> dict:
     """The per-row step on ``rows`` (default: the dev split; bench/calibrate_cv.py passes folds of it)."""
     from pipelines.config import STAGE_CLASSES, build_filter_stages, load_config
     config = load_config()
@@ -246,7 +256,9 @@ def calibrate(min_keep_share: float, max_keep_share: float, documents: str | Non
                 # -1 stop words (no list for the page's language), and a line-punctuation
                 # ratio of exactly 0 (no punctuated line at all: a table-only page, which
                 # FineWeb's exclude_zero option treats apart) whether or not that option is on.
-                ref = [s[rule.signal] for s in signals[group]["keep"] if rule.signal in s
+                pooled = pool_spaced and group in SPACED_GROUPS and rule.signal.startswith(LAYOUT_SIGNALS)
+                sources = SPACED_GROUPS if pooled else (group,)
+                ref = [s[rule.signal] for g in sources for s in signals[g]["keep"] if rule.signal in s
                        and (rule.exempt is None or s[rule.signal] != rule.exempt)]
                 if current is None or not ref:
                     continue
@@ -260,7 +272,7 @@ def calibrate(min_keep_share: float, max_keep_share: float, documents: str | Non
                 share = keep_share(ref, current, rule.bound)
                 if share >= target and not tail_margin:
                     continue
-                bad = [s.get(rule.signal) for s in signals[group]["drop"]]
+                bad = [s.get(rule.signal) for g in sources for s in signals[g]["drop"]]
 
                 def lets_through(limit):
                     return sum(1 for v in bad if v is not None
@@ -270,10 +282,11 @@ def calibrate(min_keep_share: float, max_keep_share: float, documents: str | Non
                     wide = widen(new, rule, tail_margin)
                     if lets_through(wide) <= lets_through(new):
                         new = wide
-                # As in the joint step, a row moves by at most max_row_change of its value: a
-                # limit that only one extreme page asks for (zh duplicated characters 0.02 ->
-                # 0.37 for a code listing) fits that page, not the language.
-                if current:
+                # As in the joint step, a limit set by the single worst page moves by at most
+                # max_row_change of its value: what only one extreme page asks for (zh
+                # duplicated characters 0.01 -> 0.37 for a code listing) fits that page, not
+                # the language. A quantile with pages beyond it is a share of the language.
+                if current and math.ceil(target * len(ref)) >= len(ref):
                     reach = abs(current) * max_row_change
                     new = max(new, current - reach) if rule.bound == "min" else min(new, current + reach)
                 if (rule.bound == "min" and new >= current) or (rule.bound == "max" and new <= current):
@@ -447,9 +460,9 @@ def all_documents(documents: str | None) -> list:
 
 # The calibration's own parameters, chosen by bench/calibrate_cv.py (dev folds only): the
 # setting with the best out-of-fold recall at no lower out-of-fold precision than session 5's
-# (min 0.98, max 0 = 1 - 1/n, target 0.97, change 1, margin 0).
+# (min 0.98, max 0 = 1 - 1/n, target 0.97, change 1, margin 0, no pooling); docs/quality.md.
 DEFAULTS = {"min_keep_share": 0.98, "max_keep_share": 1.0, "recall_target": 0.97, "max_row_change": 1.0,
-            "tail_margin": 0.1}
+            "tail_margin": 0.1, "pool_spaced": 1.0}
 
 
 def calibrated_tables(documents: str | None, rows: list[dict] | None = None, verbose: bool = True,
@@ -457,7 +470,7 @@ def calibrated_tables(documents: str | None, rows: list[dict] | None = None, ver
     """Both steps on ``rows`` (default: the dev split), with DEFAULTS overridden by ``params``."""
     p = {**DEFAULTS, **params}
     tables = calibrate(p["min_keep_share"], p["max_keep_share"], documents, verbose, rows, p["tail_margin"],
-                       p["max_row_change"])
+                       p["max_row_change"], bool(p["pool_spaced"]))
     if p["recall_target"]:
         tables = joint_calibrate(tables, p["recall_target"], documents, p["max_row_change"], verbose, rows,
                                  p["tail_margin"])
@@ -503,6 +516,9 @@ def main() -> None:
     parser.add_argument("--tail-margin", type=float, default=DEFAULTS["tail_margin"],
                         help="a limit set from good pages goes this share of its value beyond them "
                              "(unless that lets one more dev drop page through)")
+    parser.add_argument("--pool-spaced", type=float, default=DEFAULTS["pool_spaced"],
+                        help="1: en, de and the other spaced languages calibrate the layout signals "
+                             "(LAYOUT_SIGNALS) on their good pages pooled; 0: each on its own")
     parser.add_argument("--documents", default=None, help="as in bench/quality_labelled.py")
     parser.add_argument("--write", action="store_true", help="write the languages: table into the default config")
     args = parser.parse_args()
