@@ -1,12 +1,13 @@
 """Precision and recall of "keep" of a filter config on the labelled quality set (issue #15).
 
-    .venv/bin/python bench/quality_labelled.py [--config PATH] [--split dev|test|holdout|holdout2|all]
+    .venv/bin/python bench/quality_labelled.py [--config PATH] [--split dev|test|holdout|holdout2|holdout3|all]
                                                [--documents DIR] [--json]
 
-Labels: bench/quality_labels.jsonl (722 pages of ../shared/data/warc and ../shared/data/zh;
+Labels: bench/quality_labels.jsonl (941 pages of ../shared/data/warc and ../shared/data/zh;
 rule and splits in docs/quality.md, "The labelled set": dev 278 and test 142, labelled
-together; holdout and holdout2, 152 and 150 pages labelled later from the German pages
-nobody had labelled, each scored once at the end of a round). The page texts are not in the
+together; holdout, holdout2 and holdout3, 152, 150 and 219 pages labelled later from the
+German pages nobody had labelled, each scored once as a fresh set; the first two then
+joined the calibration data). The page texts are not in the
 repo (third-party data): they are rebuilt by running the clean job's front stages (WARC
 reading, URL filter, trafilatura extraction, language id; every quality stage and PII
 skipped) on the shared WARCs, into a temp folder reused by later runs; ``--documents``
@@ -23,7 +24,7 @@ kept (none may end in a related-headline list) and the spam pages of the Common 
 excerpt (all must be dropped).
 
 Use ``--split dev`` while developing (bench/calibrate_cv.py estimates unseen-page recall from
-dev folds); the other splits are scored at the end.
+folds of the calibration pages); test and holdout3 are scored at the end.
 """
 from __future__ import annotations
 
@@ -178,7 +179,7 @@ def _fmt(x) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--config", default=None, help="filter config YAML (default: the default config)")
-    parser.add_argument("--split", choices=("dev", "test", "holdout", "holdout2", "all"), default="dev")
+    parser.add_argument("--split", choices=("dev", "test", "holdout", "holdout2", "holdout3", "all"), default="dev")
     parser.add_argument("--documents", default=None,
                         help="documents/ folder of a clean run with the quality stages skipped (default: rebuilt)")
     parser.add_argument("--json", action="store_true", help="one JSON line instead of tables")

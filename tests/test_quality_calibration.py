@@ -29,7 +29,7 @@ def test_labelled_set_is_whole_and_its_splits_are_disjoint(labels):
     assert len(ids) == len(set(ids)) >= 300
     assert {r["label"] for r in labels} == {"keep", "drop"}
     splits = collections.Counter(r["split"] for r in labels)
-    assert set(splits) == {"dev", "test", "holdout", "holdout2"}
+    assert set(splits) == {"dev", "test", "holdout", "holdout2", "holdout3"}
     # The held-aside third: test is a third of the pages labelled together with dev.
     assert abs(splits["test"] / (splits["dev"] + splits["test"]) - 1 / 3) < 0.02
     languages = collections.Counter(r["language"] for r in labels if r["split"] in ("dev", "test"))
@@ -38,14 +38,15 @@ def test_labelled_set_is_whole_and_its_splits_are_disjoint(labels):
         assert "http" in r["url"] and r["note"].strip() and r["kind"], r  # one real URL is "xhttps://…"
 
 
-def test_calibration_reads_only_the_dev_split(labels):
-    rows = calibrate_languages.dev_rows()
-    assert rows and {r["split"] for r in rows} == {"dev"}
-    assert len(rows) == sum(r["split"] == "dev" for r in labels)
+def test_calibration_never_reads_the_final_held_out_splits(labels):
+    rows = calibrate_languages.calibration_rows()
+    assert rows and {r["split"] for r in rows} == {"dev", "holdout", "holdout2"}
+    assert len(rows) == sum(r["split"] in ("dev", "holdout", "holdout2") for r in labels)
+    assert not {r["id"] for r in rows} & {r["id"] for r in labels if r["split"] in ("test", "holdout3")}
 
 
 def test_cross_validation_folds_are_stratified_disjoint_and_stable():
-    rows = [r for r in calibrate_languages.dev_rows() if r["language"] != "ja"]
+    rows = [r for r in calibrate_languages.calibration_rows() if r["language"] != "ja"]
     folds = calibrate_cv.folds(rows, 5)
     flat = [r["id"] for fold in folds for r in fold]
     assert sorted(flat) == sorted(r["id"] for r in rows)  # every page in exactly one fold

@@ -112,6 +112,22 @@ def test_fineweb_exclude_zero_spares_pages_without_any_punctuation():
     assert FineWebQuality(line_punct_exclude_zero=True).process(doc(one_stop)).reason == "fineweb_line_punct_ratio"
 
 
+def test_fineweb_line_punctuation_reads_the_cells_of_layout_table_rows():
+    """Issue #15: German press releases laid out in tables scored 0 (every raw line ends in
+    "|"), so a page of real prose failed the rule; a row ends where its cell text ends."""
+    rows = ["| Der Verein hat am Montag einen neuen Vorstand gewählt. |",
+            "|---|---|",
+            "| Die Versammlung dankte dem alten Vorstand für seine Arbeit. |  |",
+            "| Termine | jeden Montag |",
+            "Kontakt"]
+    page = doc("\n".join(rows), "de")
+    FineWebQuality().process(page)
+    assert page.signals["fineweb_line_punct_ratio"] == pytest.approx(2 / 4)  # the rule row is no line
+    menu = doc("\n".join(["| Startseite | Verein |", "| Termine | Kontakt |"] * 3), "de")
+    FineWebQuality().process(menu)
+    assert menu.signals["fineweb_line_punct_ratio"] == 0.0  # a table of links stays a table of links
+
+
 # ---------------------------------------------------------------------- line cleanup
 
 @pytest.mark.parametrize("line", [

@@ -53,13 +53,14 @@ class FineWebQuality(LanguageAwareStage):
         if not lines:
             return self.drop(doc, "fineweb_empty")
         _, dup_chars = count_duplicates(lines)
+        # Sites frame articles in layout tables, which extraction writes as table rows
+        # ("| Die Sitzung fand am Montag statt. |", "| 第六十九条 本法自公布之日起施行。 |"):
+        # a row ends where its cell text ends, so judge that text and skip rule rows
+        # (datatrove reads the raw line, which ends in "|": a page of such rows scored 0).
+        punct_lines = [c for c in (table_row_content(l).rstrip() for l in lines) if c] or lines
         ends_sentence = ends_with_terminal_punctuation
-        punct_lines = lines
-        if profile.no_space_script:
-            # Chinese/Japanese lines end in 。” or ；, and sites frame articles in tables
-            # ("| 第六十九条 本法自公布之日起施行。 |"): judge the cell text, skip rule rows.
+        if profile.no_space_script:  # Chinese/Japanese lines end in 。” or ；
             ends_sentence = _ends_sentence_or_paragraph_cjk
-            punct_lines = [c for c in (table_row_content(l).rstrip() for l in lines) if c] or lines
         # Tokens as a word tokenizer counts them (punctuation included): FineWeb's 0.3 was
         # tuned on spaCy tokens.
         n_tokens = len(word_tokens_of_respaced(text, profile.segmentation, profile.join_hyphens))
