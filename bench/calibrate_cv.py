@@ -114,12 +114,13 @@ def plot(results: dict, path: str) -> None:
                 values = [results[n]["scores"].get(group, {}).get(metric) for n in names]
                 ax.scatter(values, [k + (i - 2) * 0.1 for k in range(len(names))], s=14, label=group)
             ax.set_title(f"out-of-fold {metric} of keep")
-            ax.axvline(0.95, color="grey", lw=0.6, ls="--") if metric == "recall" else None
+            if metric == "recall":
+                ax.axvline(0.95, color="grey", lw=0.6, ls="--")  # the goal
             ax.set_yticks(range(len(names)), names)
-            ax.invert_yaxis()
-        axes[1].legend(loc="lower left", fontsize=7)
+        axes[0].invert_yaxis()  # the axes share y: invert once, first setting on top
+        axes[1].legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=7, frameon=False)
         fig.tight_layout()
-        fig.savefig(path, format="svg", metadata={"Date": None, "Creator": None})
+        fig.savefig(path, metadata={"Date": None, "Creator": None} if path.endswith(".svg") else None)
         plt.close(fig)
 
 
@@ -130,7 +131,7 @@ def main() -> None:
     parser.add_argument("--setting", action="append", default=[],
                         help="NAME:key=value,... over the calibration's parameters (repeatable; default: the built-in grid)")
     parser.add_argument("--json", action="store_true", help="one JSON line per setting instead of a table")
-    parser.add_argument("--plot", default=None, help="also write an SVG chart of recall and precision per setting")
+    parser.add_argument("--plot", default=None, help="also write a chart (.svg or .png) of recall and precision per setting")
     args = parser.parse_args()
     if args.folds < 2:
         raise SystemExit("--folds must be at least 2")

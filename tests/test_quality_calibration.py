@@ -85,3 +85,11 @@ def test_a_bad_cross_validation_setting_is_one_line():
         calibrate_cv.parse_setting("x:tail_margin=wide")
     assert calibrate_cv.parse_setting("wide:tail_margin=0.5,recall_target=1") == \
         ("wide", {"tail_margin": 0.5, "recall_target": 1.0})
+
+
+def test_cross_validation_chart_names_every_setting(tmp_path):
+    scores = {"en": {"precision": 0.99, "recall": 0.9}, "all": {"precision": 0.98, "recall": None}}
+    path = tmp_path / "cv.svg"
+    calibrate_cv.plot({"final": {"scores": scores}, "no tail margin": {"scores": scores}}, str(path))
+    svg = path.read_text()
+    assert svg.startswith("<?xml") and "final" in svg and "no tail margin" in svg and "out-of-fold recall" in svg
