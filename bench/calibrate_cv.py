@@ -31,14 +31,14 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from calibrate_languages import DEFAULTS, calibrated_tables, calibration_rows, filter_stages_with  # noqa: E402
+from calibrate_languages import DEFAULTS, calibrated_tables, calibration_rows, check_params, filter_stages_with  # noqa: E402
 from quality_labelled import group_of, labelled_documents, scores  # noqa: E402
 
 # name: parameters of calibrate_languages.calibrated_tables (the rest from its DEFAULTS).
 SETTINGS = {
-    "default": {},
+    "final (the default)": {},
     "session 5's parameters": {"max_keep_share": 0.0, "tail_margin": 0.0},
-    "layout rows pooled (en, de, other)": {"pool_spaced": 1.0},
+    "layout rows pooled (en, de, other)": {"pool_spaced": True},
     "no tail margin": {"tail_margin": 0.0},
     "per-row step only": {"recall_target": 0.0},
     "tail margin 0.5": {"tail_margin": 0.5},
@@ -49,8 +49,9 @@ PARAMS = ("min_keep_share", "max_keep_share", "recall_target", "max_row_change",
 
 
 def folds(rows: list[dict], k: int) -> list[list[dict]]:
-    """k folds of equal size per (group, label): round-robin over each stratum sorted by a
-    hash of the page id, the same on every run."""
+    """k folds whose counts per (group, label) differ by at most one (round-robin over each
+    stratum sorted by a hash of the page id; the first folds take the remainders), the same
+    on every run."""
     strata: dict = collections.defaultdict(list)
     for r in rows:
         strata[(group_of(r["language"]), r["label"])].append(r)
@@ -81,21 +82,27 @@ def cross_validate(setting: dict, rows: list[dict], docs: dict, k: int, document
 
 
 def parse_setting(text: str) -> tuple[str, dict]:
-    """NAME=key=value,key=value (keys: PARAMS) -> (NAME, {key: value})."""
-    name, _, values = text.partition(":")
+    """NAME:key=value,... (keys: PARAMS; "NAME:" alone is the default setting) -> (NAME, {key: value})."""
+    example = "e.g. 'wide:tail_margin=0.5,recall_target=1' or 'final:'"
+    name, colon, values = text.partition(":")
+    if not colon or not name.strip():
+        raise SystemExit(f"--setting {text!r}: give NAME:key=value,... ({example})")
     setting = {}
     for part in filter(None, values.split(",")):
         key, _, value = part.partition("=")
         if key not in PARAMS:
-            raise SystemExit(f"--setting {text!r}: {key!r} is not one of {', '.join(PARAMS)} "
-                             f"(e.g. 'wide:tail_margin=0.5,recall_target=1')")
+            raise SystemExit(f"--setting {text!r}: {key!r} is not one of {', '.join(PARAMS)} ({example})")
         try:
             setting[key] = float(value)
         except ValueError:
             raise SystemExit(f"--setting {text!r}: {key} must be a number") from None
-    if not name:
-        raise SystemExit(f"--setting {text!r}: give NAME:key=value,... (e.g. 'wide:tail_margin=0.5')")
-    return name, setting
+    if "pool_spaced" in setting:
+        setting["pool_spaced"] = bool(setting["pool_spaced"])
+    try:
+        check_params({**DEFAULTS, **setting})
+    except ValueError as e:
+        raise SystemExit(f"--setting {text!r}: {e}") from None
+    return name.strip(), setting
 
 
 def plot(results: dict, path: str) -> None:
@@ -135,7 +142,14 @@ def main() -> None:
     args = parser.parse_args()
     if args.folds < 2:
         raise SystemExit("--folds must be at least 2")
-    settings = dict(parse_setting(s) for s in args.setting) or SETTINGS
+    parsed = [parse_setting(s) for s in args.setting]
+    if len({name for name, _ in parsed}) < len(parsed):
+        raise SystemExit("--setting: each setting needs its own NAME")
+    settings = dict(parsed) or SETTINGS
+    if args.plot and not args.plot.endswith((".svg", ".png")):
+        raise SystemExit(f"--plot {args.plot!r}: name a .svg or .png file")
+    if args.plot and not os.path.isdir(os.path.dirname(os.path.abspath(args.plot))):
+        raise SystemExit(f"--plot {args.plot!r}: its folder does not exist")
     rows = [r for r in calibration_rows() if r["language"] != "ja"]
     docs = labelled_documents(rows, args.documents)
     print(f"{len(rows)} calibration pages, {args.folds} folds; out-of-fold precision / recall of keep "

@@ -24,7 +24,7 @@ from pipelines.beam.apply_stages import (
     DOCUMENT, FUNNEL, HTML_RESPONSES, OUTCOME, RECORDS, REMOVED, STAGED_RECORDS, SUMMARY, ApplyStages, SummarizeFunnel,
     SummarizeKept, record_items,
 )
-from pipelines.beam.runner import add_runner_defaults
+from pipelines.beam.runner import add_runner_defaults, check_beam_flags
 from pipelines.beam.transforms import JoinSinks, SplitByKind
 from pipelines.io.documents import WriteDocuments, clear_shards
 from pipelines.stats import WriteStats
@@ -178,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         files = resolve_inputs(args.input, crawl=args.crawl, max_files=args.max_files, cc_base_url=args.cc_base_url)
         stages = build_stages(args)
+        check_beam_flags(beam_args)
         completion.check_output(args.output)
     except (InputError, ValueError, FileNotFoundError) as e:
         parser.exit(2, f"{parser.prog}: error: {e}\n")  # one line, no usage dump: the message says what to do

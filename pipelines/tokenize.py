@@ -42,7 +42,7 @@ from pipelines.io.shards import (
     tokens_to_table, write_shard_bytes,
 )
 from pipelines.progress import Progress
-from pipelines.beam.runner import add_runner_defaults
+from pipelines.beam.runner import add_runner_defaults, check_beam_flags
 from pipelines.beam.transforms import BatchDocuments, JoinSinks
 from pipelines import completion, joblog
 from pipelines.stats import KEPT, WriteStats, count_metric, dropped, error
@@ -301,6 +301,7 @@ def run(argv: Optional[list[str]] = None) -> int:
             raise ValueError("--validation_fraction must be in [0, 1)")
         if args.shard_size_mb <= 0:
             raise ValueError("--shard_size_mb must be > 0")
+        check_beam_flags(beam_args)
         completion.check_output(args.output)
         completion.check_not_inside_inputs(args.output, roots)
     except (ValueError, FileNotFoundError) as exc:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import collections
-import math
 import pathlib
 import sys
 
@@ -75,7 +74,28 @@ def test_widened_limits_are_written_as_what_they_do():
     assert calibrate_languages.widen(0.61, alpha, 0.1) == 0.54  # 0.549 rounded down
     punct = _rule(FineWebQuality, "fineweb_line_punct_ratio")
     assert calibrate_languages.widen(0.12, punct, 0.0) == 0.12  # no margin: the value itself
-    assert all(math.isfinite(calibrate_languages.widen(v, dup_lines, 0.1)) for v in (0.0, 0.5, 2.0))
+
+
+def test_widened_shares_stay_shares():
+    for signal in ("fineweb_short_line_ratio", "fineweb_char_dup_ratio", "gopher_dup_line_frac"):
+        rule = next(r for stage in (FineWebQuality, GopherRepetition) for r in stage.RULES if r.signal == signal)
+        assert calibrate_languages.widen(0.96, rule, 0.5) == 1.0, signal  # 1.44 of a page is no limit
+    assert calibrate_languages.widen(0.4, _rule(FineWebQuality, "fineweb_new_line_ratio"), 0.5) == 0.6  # not a share
+
+
+def test_row_limit_quantile_margin_drop_guard_and_cap():
+    dup = _rule(FineWebQuality, "fineweb_char_dup_ratio")  # a maximum, FineWeb's 0.01
+    good = [0.0] * 45 + [0.02, 0.03, 0.04, 0.05, 0.30]  # 50 good pages, one extreme
+    # The 0.98 quantile of 50 pages is the 49th best (0.05), 10% further out: 0.06; the
+    # worst page does not set it, so no cap.
+    assert calibrate_languages.row_limit(good, [], 0.01, 0.98, dup, 0.1, 1.0) == 0.06
+    # A drop page at 0.055 is let through by 0.06 but not by 0.05: the margin is not taken.
+    assert calibrate_languages.row_limit(good, [0.055], 0.01, 0.98, dup, 0.1, 1.0) == 0.05
+    # The worst page sets the limit (target 1): capped at the current value doubled.
+    assert calibrate_languages.row_limit(good, [], 0.01, 1.0, dup, 0.1, 1.0) == 0.02
+    assert calibrate_languages.row_limit(good, [], 0.01, 1.0, dup, 0.1, 100.0) == 0.33
+    words = _rule(GopherQuality, "gopher_words")  # a minimum, a count
+    assert calibrate_languages.row_limit([33.0] + [200.0] * 9, [], 50, 1.0, words, 0.1, 1.0) == 30.0
 
 
 def test_a_bad_cross_validation_setting_is_one_line():
@@ -83,6 +103,13 @@ def test_a_bad_cross_validation_setting_is_one_line():
         calibrate_cv.parse_setting("x:tail_margn=0.5")
     with pytest.raises(SystemExit, match="must be a number"):
         calibrate_cv.parse_setting("x:tail_margin=wide")
+    for bad in ("x:tail_margin=nan", "x:tail_margin=-1", "x:recall_target=2"):
+        with pytest.raises(SystemExit, match="must be a number in"):
+            calibrate_cv.parse_setting(bad)
+    for nameless in ("tail_margin=0.5", "bad", ":tail_margin=0.5"):
+        with pytest.raises(SystemExit, match="give NAME:"):
+            calibrate_cv.parse_setting(nameless)
+    assert calibrate_cv.parse_setting("final:") == ("final", {})
     assert calibrate_cv.parse_setting("wide:tail_margin=0.5,recall_target=1") == \
         ("wide", {"tail_margin": 0.5, "recall_target": 1.0})
 

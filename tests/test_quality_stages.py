@@ -618,6 +618,16 @@ def test_furniture_before_a_trailing_block_and_a_ranked_hot_list_are_cut_uncount
     assert isinstance(inside, Drop) and inside.reason == "lines_removed_too_many"
 
 
+def test_advertisement_markers_are_removed_in_every_language_and_only_as_a_whole_line():
+    from pipelines.stages.lines import line_words
+    for language, marker in (("pl", "REKLAMA"), ("de", "Anzeige"), ("de", "Werbung"), ("en", "Advertisement"),
+                             ("zh", "广告")):
+        assert line_removal_reason(marker, 1, 4, 5, 0.5, line_words(language)) in ("navigation", "uppercase"), marker
+    sentence = "Die Werbung für das neue Album lief schon seit Wochen im Radio."
+    assert line_removal_reason(sentence, len(sentence.split()), 4, 5, 0.5, line_words("de")) is None
+    assert line_removal_reason("Anzeige", 1, 4, 5, 0.5, line_words("de")) == "navigation"
+
+
 def test_line_word_lists_are_per_language():
     from pipelines.stages.lines import line_words
     assert "weiterlesen" in line_words("de").navigation_contains

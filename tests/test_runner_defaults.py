@@ -9,7 +9,10 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.runners.portability.fn_api_runner.fn_runner import FnApiRunner
 from apache_beam.testing.util import assert_that, equal_to
 
-from pipelines.beam.runner import LOCAL_RUNNER, add_runner_defaults
+import pytest
+
+from conftest import run_module
+from pipelines.beam.runner import LOCAL_RUNNER, add_runner_defaults, check_beam_flags
 
 
 def test_no_runner_named_gets_the_fn_api_runner():
@@ -57,3 +60,32 @@ def test_worker_processes_get_the_pipeline_options():
     with beam.Pipeline(options=PipelineOptions(args)) as p:
         seen = p | beam.Create(range(4)) | beam.Reshuffle() | beam.Map(probe)
         assert_that(seen, check)
+
+
+def test_beam_flags_are_checked_before_a_job_runs():
+    """Beam only logs "Discarding unparseable args" for a misspelled flag and runs without
+    it: the jobs refuse it instead. A runner's own options (Dask's) count once its module
+    is imported, which the check does."""
+    for good in ([], ["--direct_num_workers=2"], ["--runner=DirectRunner", "--temp_location=/tmp/t"],
+                 ["--runner=apache_beam.runners.dask.dask_runner.DaskRunner", "--dask_client_address=127.0.0.1:1"]):
+        check_beam_flags(good)
+    with pytest.raises(ValueError, match="--runnr"):
+        check_beam_flags(["--runnr=DirectRunner"])
+    with pytest.raises(ValueError, match="--direct_num_workrs"):
+        check_beam_flags(["--direct_num_workrs", "2"])
+    with pytest.raises(ValueError, match="--runner=nosuch.module.Runner"):
+        check_beam_flags(["--runner=nosuch.module.Runner"])
+    with pytest.raises(ValueError, match="--runner=DirectRuner"):
+        check_beam_flags(["--runner=DirectRuner"])
+
+
+def test_a_misspelled_beam_flag_stops_the_clean_job_in_one_line(tmp_path):
+    """The clean, dedup and tokenize jobs call check_beam_flags with their other checks,
+    before any output is touched."""
+    out = tmp_path / "out"
+    proc = run_module("pipelines.clean", "--input", "tests/data/sample.warc.gz", "--output", out,
+                      "--direct_num_workrs=2", check=False)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    errors = [line for line in proc.stderr.splitlines() if "error" in line]
+    assert len(errors) == 1 and "--direct_num_workrs" in errors[0], proc.stderr[-2000:]
+    assert not out.exists()  # refused before any work or output

@@ -79,6 +79,37 @@ def runner_name(beam_args: list[str]) -> str:
     return "DirectRunner"
 
 
+def check_beam_flags(beam_args: list[str]) -> None:
+    """Raise ValueError naming the flags of ``beam_args`` that no pipeline-options class
+    knows: Beam only logs "Discarding unparseable args" and runs without them, so a
+    misspelled --runnr or --direct_num_workrs would silently run something else. A named
+    runner is resolved first, as Beam will (an unknown name is refused here too): one named
+    by module path (the Dask runner) defines its options in its own module, which then count."""
+    import logging
+
+    from apache_beam.options.pipeline_options import PipelineOptions
+    from apache_beam.runners.runner import create_runner
+
+    if _has_flag(beam_args, "runner"):
+        runner = runner_name(beam_args)
+        try:
+            create_runner(runner)
+        except (ImportError, ValueError) as e:
+            raise ValueError(f"--runner={runner}: {e}") from None
+    options = PipelineOptions(beam_args)
+    beam_log = logging.getLogger("apache_beam.options.pipeline_options")
+    level = beam_log.level
+    beam_log.setLevel(logging.ERROR)  # its "Discarding unparseable args" warning: we say it better
+    try:
+        known = options.get_all_options()
+        unknown = sorted(options.get_all_options(retain_unknown_options=True).keys() - known.keys())
+    finally:
+        beam_log.setLevel(level)
+    if unknown:
+        raise ValueError(f"unknown flag(s) {', '.join('--' + u for u in unknown)}: neither this job's "
+                         f"(see --help) nor a Beam pipeline option")
+
+
 def is_dask_pipeline(pipeline) -> bool:
     """Whether ``pipeline`` runs on Beam's Dask runner (read from its options)."""
     options = pipeline.options

@@ -49,7 +49,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from pipelines import completion, joblog, stats
-from pipelines.beam.runner import add_runner_defaults
+from pipelines.beam.runner import add_runner_defaults, check_beam_flags
 from pipelines.beam.transforms import JoinSinks
 from pipelines.dedup.decontaminate import Decontaminate
 from pipelines.dedup.minhash import MinhashDedup
@@ -206,6 +206,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     try:
         specs, roots = completion.resolve_inputs(args.input, args.allow_incomplete_input)
         files, input_documents = expand_document_inputs_with_rows(specs)
+        check_beam_flags(beam_args)
         completion.check_output(args.output)
         completion.check_not_inside_inputs(args.output, roots)
     except (FileNotFoundError, ValueError) as e:
