@@ -35,7 +35,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 from extraction_eval import OPTIONS  # noqa: E402
-from extraction_set import SHARED  # noqa: E402
+from extraction_set import SHARED, shared_missing  # noqa: E402
 from pipelines.io.warc import iter_warc_outcomes  # noqa: E402
 from pipelines.stages import extract  # noqa: E402
 from pipelines.stages.base import Document, Drop  # noqa: E402
@@ -82,8 +82,7 @@ def main(argv=None) -> int:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--all", action="store_true", help="every shared WARC and zh/, not only the 884 real pages")
     args = p.parse_args(argv)
-    if not SHARED.is_dir():
-        print(json.dumps({"skipped": f"{SHARED} is missing"}))
+    if shared_missing():
         return 0
     docs = pages(args.all)
     floor = extract.CASCADE_FLOOR_CHARS

@@ -49,6 +49,15 @@ from pipelines.io.warc import iter_warc_outcomes  # noqa: E402
 from pipelines.stages.charset import decode_html  # noqa: E402
 
 SHARED = REPO.parent / "shared" / "data"
+
+
+def shared_missing(what: str = "") -> bool:
+    """True, after printing the one JSON line the extraction benches skip with, when
+    ../shared/data is absent (a user's fresh clone): their inputs are the shared pages."""
+    if SHARED.is_dir():
+        return False
+    print(json.dumps({"skipped": f"{SHARED} is missing" + (f": {what}" if what else "")}))
+    return True
 LABELS = REPO / "bench" / "extraction_labels.jsonl"
 # The WARCs the set draws from, relative to SHARED.
 SOURCES = tuple(f"warc/real-pages-{i:05d}.warc.gz" for i in range(4)) + ("zh/zh-news-00000.warc.gz",)

@@ -40,7 +40,7 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from extraction_cost import pages as shared_pages  # noqa: E402
 from extraction_eval import F1_TOLERANCE, OPTIONS, is_dev, labelled_pages, prf  # noqa: E402
-from extraction_set import SHARED  # noqa: E402
+from extraction_set import shared_missing  # noqa: E402
 from pipelines.stages import extract  # noqa: E402
 from pipelines.stages.charset import DecodeError, decode_html  # noqa: E402
 
@@ -136,8 +136,7 @@ def main(argv=None) -> int:
     p.add_argument("--diff", action="store_true", help="print the shared pages whose text changes, per variant")
     p.add_argument("--save", help="write every step's text and CPU per page here (pickle), for a closer look")
     args = p.parse_args(argv)
-    if not SHARED.is_dir():
-        print(json.dumps({"skipped": f"{SHARED} is missing"}))
+    if shared_missing():
         return 0
     names = args.variants.split(",")
     logging_off()
