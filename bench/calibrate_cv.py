@@ -86,22 +86,24 @@ def parse_setting(text: str) -> tuple[str, dict]:
     example = "e.g. 'wide:tail_margin=0.5,recall_target=1' or 'final:'"
     name, colon, values = text.partition(":")
     if not colon or not name.strip():
-        raise SystemExit(f"--setting {text!r}: give NAME:key=value,... ({example})")
+        raise ValueError(f"--setting {text!r}: give NAME:key=value,... ({example})")
     setting = {}
     for part in filter(None, values.split(",")):
         key, _, value = part.partition("=")
         if key not in PARAMS:
-            raise SystemExit(f"--setting {text!r}: {key!r} is not one of {', '.join(PARAMS)} ({example})")
+            raise ValueError(f"--setting {text!r}: {key!r} is not one of {', '.join(PARAMS)} ({example})")
         try:
             setting[key] = float(value)
         except ValueError:
-            raise SystemExit(f"--setting {text!r}: {key} must be a number") from None
+            raise ValueError(f"--setting {text!r}: {key} must be a number") from None
     if "pool_spaced" in setting:
+        if setting["pool_spaced"] not in (0.0, 1.0):
+            raise ValueError(f"--setting {text!r}: pool_spaced must be 0 or 1")
         setting["pool_spaced"] = bool(setting["pool_spaced"])
     try:
         check_params({**DEFAULTS, **setting})
     except ValueError as e:
-        raise SystemExit(f"--setting {text!r}: {e}") from None
+        raise ValueError(f"--setting {text!r}: {e}") from None
     return name.strip(), setting
 
 
@@ -141,19 +143,23 @@ def main() -> None:
     parser.add_argument("--plot", default=None, help="also write a chart (.svg or .png) of recall and precision per setting")
     args = parser.parse_args()
     if args.folds < 2:
-        raise SystemExit("--folds must be at least 2")
-    parsed = [parse_setting(s) for s in args.setting]
+        parser.error("--folds must be at least 2")
+    try:
+        parsed = [parse_setting(s) for s in args.setting]
+    except ValueError as e:
+        parser.error(str(e))
     if len({name for name, _ in parsed}) < len(parsed):
-        raise SystemExit("--setting: each setting needs its own NAME")
+        parser.error("--setting: each setting needs its own NAME")
     settings = dict(parsed) or SETTINGS
     if args.plot and not args.plot.endswith((".svg", ".png")):
-        raise SystemExit(f"--plot {args.plot!r}: name a .svg or .png file")
+        parser.error(f"--plot {args.plot!r}: name a .svg or .png file")
     if args.plot and not os.path.isdir(os.path.dirname(os.path.abspath(args.plot))):
-        raise SystemExit(f"--plot {args.plot!r}: its folder does not exist")
+        parser.error(f"--plot {args.plot!r}: its folder does not exist")
     rows = [r for r in calibration_rows() if r["language"] != "ja"]
     docs = labelled_documents(rows, args.documents)
-    print(f"{len(rows)} calibration pages, {args.folds} folds; out-of-fold precision / recall of keep "
-          f"(keep ok / keep lost / drop kept / drop ok)\n")
+    if not args.json:  # --json: nothing but one JSON line per setting on stdout
+        print(f"{len(rows)} calibration pages, {args.folds} folds; out-of-fold precision / recall of keep "
+              f"(keep ok / keep lost / drop kept / drop ok)\n")
     results = {}
     for name, setting in settings.items():
         cpu = time.process_time()

@@ -82,6 +82,8 @@ def main(argv=None) -> int:
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--all", action="store_true", help="every shared WARC and zh/, not only the 884 real pages")
     args = p.parse_args(argv)
+    if args.rounds < 1:
+        p.error("--rounds must be >= 1")
     if shared_missing():
         return 0
     docs = pages(args.all)
@@ -90,19 +92,21 @@ def main(argv=None) -> int:
     extract.warm_up(extract.cascade_extract)
     cpu = {name: [] for name in variants}
     texts = {name: [] for name in variants}
-    for r in range(args.rounds):
-        totals = dict.fromkeys(variants, 0.0)
-        for i, doc in enumerate(docs):
-            names = list(variants)
-            names = names[(i + r) % 2:] + names[:(i + r) % 2]
-            for name in names:
-                seconds, out = run_variant(variants[name], doc)
-                totals[name] += seconds
-                if r == 0:
-                    texts[name].append(out[1])
-        for name in variants:
-            cpu[name].append(totals[name])
-    extract.CASCADE_FLOOR_CHARS = floor
+    try:  # run_variant sets the module constant: put it back whatever happens
+        for r in range(args.rounds):
+            totals = dict.fromkeys(variants, 0.0)
+            for i, doc in enumerate(docs):
+                names = list(variants)
+                names = names[(i + r) % 2:] + names[:(i + r) % 2]
+                for name in names:
+                    seconds, out = run_variant(variants[name], doc)
+                    totals[name] += seconds
+                    if r == 0:
+                        texts[name].append(out[1])
+            for name in variants:
+                cpu[name].append(totals[name])
+    finally:
+        extract.CASCADE_FLOOR_CHARS = floor
     for name in variants:
         median = statistics.median(cpu[name])
         print(json.dumps({"variant": name, "pages": len(docs), "cpu_s": round(median, 2),

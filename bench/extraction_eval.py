@@ -145,9 +145,13 @@ def main(argv=None) -> int:
                    help="choose the cascade's CASCADE_MIN_RATIO on the dev half (no timing)")
     p.add_argument("--ratio_grid", default="0.1,0.15,0.2,0.25,0.3,0.35,0.4,0.45,0.5,0.55,0.6,0.65,0.7,0.8")
     args = p.parse_args(argv)
+    names = args.extractors.split(",")
+    unknown = [n for n in names if n not in EXTRACTORS]
+    if unknown or args.rounds < 1:  # before any page is extracted
+        p.error(f"--extractors: unknown {', '.join(unknown)}; choose from {', '.join(EXTRACTORS)}" if unknown
+                else "--rounds must be >= 1")
     if shared_missing("the extraction set is rebuilt from the shared pages"):
         return 0
-    names = args.extractors.split(",")
     pages = labelled_pages()
     if args.choose_ratio:
         return choose_ratio(pages, [float(x) for x in args.ratio_grid.split(",")])

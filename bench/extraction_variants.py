@@ -136,9 +136,13 @@ def main(argv=None) -> int:
     p.add_argument("--diff", action="store_true", help="print the shared pages whose text changes, per variant")
     p.add_argument("--save", help="write every step's text and CPU per page here (pickle), for a closer look")
     args = p.parse_args(argv)
+    names = args.variants.split(",")
+    unknown = [n for n in names if n not in VARIANTS]
+    if unknown or args.rounds < 1:  # before any page is measured
+        p.error(f"--variants: unknown {', '.join(unknown)}; choose from {', '.join(VARIANTS)}" if unknown
+                else "--rounds must be >= 1")
     if shared_missing():
         return 0
-    names = args.variants.split(",")
     logging_off()
     extract.warm_up(extract.cascade_extract)
     labelled = labelled_pages()

@@ -167,6 +167,15 @@ def main() -> None:
     ap.add_argument("files", nargs="*", help=argparse.SUPPRESS)
     args = ap.parse_args()
     disable = [name for name in args.disable.split(",") if name]
+    # Checked before the clean job builds the inputs: a typo would otherwise be measured as given.
+    unknown = sorted(set(disable) - set(QUALITY_STAGES))
+    if unknown:
+        ap.error(f"--disable {','.join(unknown)}: not a quality stage; choose from {', '.join(QUALITY_STAGES)}")
+    if args.repeats < 1 or args.rounds < 1:
+        ap.error("--repeats and --rounds must be >= 1")
+    if not args.worker and subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"{args.old_ref}^{{commit}}"],
+                                          cwd=REPO, stdout=subprocess.DEVNULL).returncode:
+        ap.error(f"--old_ref {args.old_ref}: not a commit of this repository")
     if args.worker:
         worker(args.worker, args.files, args.rounds, args.out, disable)
         return

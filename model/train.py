@@ -69,7 +69,8 @@ def build_arg_parser() -> argparse.ArgumentParser:
     t.add_argument("--eps", type=float, default=1e-8)
     t.add_argument("--grad_clip", type=float, default=1.0, help="max global grad norm; 0 disables clipping")
     t.add_argument("--seed", type=int, default=0, help="weights init and data order")
-    t.add_argument("--device", default="auto", help="auto | cuda | cpu")
+    t.add_argument("--device", default="auto", choices=("auto", "cuda", "cpu"),
+                   help="cuda uses every GPU of the node (one rank each); auto = cuda if available")
     t.add_argument("--dtype", default="auto", help="auto (bf16 on GPU, fp32 on CPU) | bf16 | fp32")
     t.add_argument("--activation_checkpointing", action="store_true", help="recompute block activations in backward")
     t.add_argument("--compile", action="store_true", help="torch.compile each block")

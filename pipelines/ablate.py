@@ -67,27 +67,16 @@ class AblationError(ValueError):
 
 def training_shape(train_flags: dict, model: Optional[str], device: Optional[str] = None) -> dict:
     """The trainer's own reading of the spec's train flags (its defaults filled in)."""
-    from model.train import build_arg_parser as trainer_parser
+    from model.train import parse_args as trainer_args
 
     flags = dict(train_flags, **({"config": model} if model else {}), **({"device": device} if device else {}))
     err = io.StringIO()
-    try:
+    try:  # the trainer's own checks (choices, counts >= 1), before any data step runs
         with contextlib.redirect_stderr(err):
-            args = trainer_parser().parse_args(["--data", "-", "--out", "-"] + run_steps.setting_flags(flags))
+            args = trainer_args(["--data", "-", "--out", "-"] + run_steps.setting_flags(flags))
     except SystemExit:
         last = (err.getvalue().strip().splitlines() or ["invalid flags"])[-1]
         raise AblationError(f"settings of train: {last.split('error: ', 1)[-1]}") from None
-    # The trainer's parser takes any int; the step count below divides by their product.
-    if min(args.batch_size, args.grad_accum, args.seq_len) < 1:
-        raise AblationError(f"settings of train: batch_size ({args.batch_size}), grad_accum ({args.grad_accum}) "
-                            f"and seq_len ({args.seq_len}) must be >= 1")
-    if args.device != "auto":
-        import torch  # loaded with the trainer's parser already
-
-        try:
-            torch.device(args.device)  # the trainer and evaluate take it as is, after every data step
-        except RuntimeError:
-            raise AblationError(f"--device {args.device}: expected auto, cpu, cuda or cuda:N") from None
     return {"seq_len": args.seq_len, "tokens_per_step": args.batch_size * args.grad_accum * args.seq_len,
             "config": args.config}
 

@@ -176,9 +176,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.max_payload_bytes < 1:
         parser.error("--max_payload_bytes must be >= 1")
     try:
+        check_beam_flags(beam_args)
         files = resolve_inputs(args.input, crawl=args.crawl, max_files=args.max_files, cc_base_url=args.cc_base_url)
         stages = build_stages(args)
-        check_beam_flags(beam_args)
         completion.check_output(args.output)
     except (InputError, ValueError, FileNotFoundError) as e:
         parser.exit(2, f"{parser.prog}: error: {e}\n")  # one line, no usage dump: the message says what to do

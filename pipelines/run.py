@@ -155,6 +155,12 @@ def check_step(step: run_steps.Step, beam_args: list[str]) -> None:
     stray = [a for a in unknown if a not in beam_args and a.startswith("--")]
     if stray:
         raise SettingsError(f"settings of step {step.name}: unknown flag(s) {stray}")
+    if passes_unknown:  # what the job hands Beam: checked now, not when the step starts
+        from pipelines.beam.runner import check_beam_flags
+        try:
+            check_beam_flags(unknown)
+        except ValueError as e:
+            raise SettingsError(f"settings of step {step.name}: {e}") from None
 
 
 def run_step(step: run_steps.Step) -> int:

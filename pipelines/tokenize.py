@@ -284,6 +284,7 @@ def run(argv: Optional[list[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args, beam_args = build_arg_parser().parse_known_args(argv)
     try:
+        check_beam_flags(beam_args)
         sources = parse_sources(args.input, args.source)
         # An output root reads its documents/; an unfinished one is refused.
         resolved = {name: completion.resolve_input(path, args.allow_incomplete_input) for name, (path, _) in sources.items()}
@@ -301,7 +302,6 @@ def run(argv: Optional[list[str]] = None) -> int:
             raise ValueError("--validation_fraction must be in [0, 1)")
         if args.shard_size_mb <= 0:
             raise ValueError("--shard_size_mb must be > 0")
-        check_beam_flags(beam_args)
         completion.check_output(args.output)
         completion.check_not_inside_inputs(args.output, roots)
     except (ValueError, FileNotFoundError) as exc:

@@ -334,10 +334,11 @@ def test_wikitext_evaluation_reads_one_document_per_line():
 def test_train_settings_that_would_fail_after_the_data_steps_stop_before_them():
     from pipelines.ablate import AblationError, training_shape
 
-    with pytest.raises(AblationError, match=r"batch_size \(0\).*must be >= 1"):
+    with pytest.raises(AblationError, match="--batch_size must be >= 1"):
         training_shape({"batch_size": 0}, None)  # was a ZeroDivisionError traceback
-    with pytest.raises(AblationError, match="--device gpu: expected auto, cpu, cuda or cuda:N"):
-        training_shape({}, None, "gpu")
+    for device in ("gpu", "cuda:1", "mps"):  # the trainer takes auto, cuda (every GPU of the node) or cpu
+        with pytest.raises(AblationError, match=f"--device: invalid choice: '{device}'"):
+            training_shape({}, None, device)
     assert training_shape({"batch_size": 2, "seq_len": 8}, None, "cpu")["tokens_per_step"] == 16
 
 
@@ -388,3 +389,17 @@ def test_evaluate_refuses_a_model_of_another_tokenizer_before_writing_anything(t
     assert proc.returncode == 2
     assert "was trained with another tokenizer" in proc.stderr and "Traceback" not in proc.stderr
     assert not out.exists() or not any(out.iterdir())  # nothing begun, nothing that looks finished
+
+
+def test_evaluation_lines_end_only_at_newlines(tmp_path):
+    """A JSON string may hold U+2028 unescaped, and text a form feed: str.splitlines() would
+    cut those documents in pieces (and turn a JSON line into two bad ones)."""
+    from pipelines.ablation.evaluate import read_texts
+
+    path = tmp_path / "eval.jsonl"
+    path.write_text('{"text": "one\u2028line"}\r\n{"text": "two\u0085"}\n', encoding="utf-8")
+    skipped = {}
+    assert read_texts("jsonl", "text", str(path), skipped) == ["one\u2028line", "two\u0085"] and not skipped
+    plain = tmp_path / "eval.txt"
+    plain.write_text("page one\x0cstill page one\nsecond\n", encoding="utf-8")
+    assert read_texts("text", "text", str(plain), {}) == ["page one\x0cstill page one", "second"]

@@ -161,6 +161,7 @@ def test_bad_arguments_explain_what_to_do(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("flag", [["--substring_hot_contexts", "-1"], ["--substring_hot_contexts", "nan"],
+                                  ["--substring_hot_contexts", "64", "--substring_rounds", "1"],
                                   ["--substring_worker_mb", "0"], ["--substring_batch_docs", "0"]])
 def test_bad_stage_flag_is_one_line_and_exit_2_before_any_output(tmp_path, capsys, flag):
     src = tmp_path / "in"

@@ -180,3 +180,21 @@ def test_clear_shards_removes_what_a_killed_run_left(tmp_path):
     clear_shards(str(tmp_path / "documents"))
     clear_shards(str(tmp_path / "removed"), ("*/part-*.parquet", "*/_spill/*"))
     assert [p for p in left if p.exists()] == [] and keep.exists()
+
+
+def test_spill_pieces_go_where_a_folder_is_only_a_prefix(tmp_path, monkeypatch):
+    """On gs:// or s3:// a "folder" is a name prefix that exists() does not see: the spilled
+    pieces must be removed by pattern, not by deleting the folder."""
+    from apache_beam.io.filesystems import FileSystems
+
+    from pipelines.io import documents
+
+    spill = tmp_path / "documents" / documents.SPILL_DIR
+    spill.mkdir(parents=True)
+    pieces = [spill / f"0000{i}-x.arrow" for i in range(3)]
+    for piece in pieces:
+        piece.write_bytes(b"piece")
+    real_exists = FileSystems.exists
+    monkeypatch.setattr(FileSystems, "exists", lambda path: False if path == str(spill) else real_exists(path))
+    documents._remove_spill_dir(str(spill))
+    assert [p for p in pieces if p.exists()] == []

@@ -99,15 +99,17 @@ def test_row_limit_quantile_margin_drop_guard_and_cap():
 
 
 def test_a_bad_cross_validation_setting_is_one_line():
-    with pytest.raises(SystemExit, match="not one of"):
+    with pytest.raises(ValueError, match="not one of"):
         calibrate_cv.parse_setting("x:tail_margn=0.5")
-    with pytest.raises(SystemExit, match="must be a number"):
+    with pytest.raises(ValueError, match="must be a number"):
         calibrate_cv.parse_setting("x:tail_margin=wide")
+    with pytest.raises(ValueError, match="pool_spaced must be 0 or 1"):
+        calibrate_cv.parse_setting("x:pool_spaced=nan")
     for bad in ("x:tail_margin=nan", "x:tail_margin=-1", "x:recall_target=2"):
-        with pytest.raises(SystemExit, match="must be a number in"):
+        with pytest.raises(ValueError, match="must be a number in"):
             calibrate_cv.parse_setting(bad)
     for nameless in ("tail_margin=0.5", "bad", ":tail_margin=0.5"):
-        with pytest.raises(SystemExit, match="give NAME:"):
+        with pytest.raises(ValueError, match="give NAME:"):
             calibrate_cv.parse_setting(nameless)
     assert calibrate_cv.parse_setting("final:") == ("final", {})
     assert calibrate_cv.parse_setting("wide:tail_margin=0.5,recall_target=1") == \

@@ -79,13 +79,27 @@ def test_beam_flags_are_checked_before_a_job_runs():
         check_beam_flags(["--runner=DirectRuner"])
 
 
-def test_a_misspelled_beam_flag_stops_the_clean_job_in_one_line(tmp_path):
-    """The clean, dedup and tokenize jobs call check_beam_flags with their other checks,
-    before any output is touched."""
+@pytest.mark.parametrize("module", ["pipelines.clean", "pipelines.dedup", "pipelines.tokenize"])
+@pytest.mark.parametrize("flag", ["--direct_num_workrs=2", "--direct_num_workers=two"])
+def test_a_bad_beam_flag_stops_the_job_in_one_line(tmp_path, module, flag):
+    """The clean, dedup and tokenize jobs check Beam's flags first, before their inputs or
+    any output: a misspelled flag or a bad value is one line and exit 2."""
     out = tmp_path / "out"
-    proc = run_module("pipelines.clean", "--input", "tests/data/sample.warc.gz", "--output", out,
-                      "--direct_num_workrs=2", check=False)
+    extra = ["--tokenizer", tmp_path / "none.model"] if module == "pipelines.tokenize" else []
+    proc = run_module(module, "--input", tmp_path / "missing", "--output", out, *extra, flag, check=False)
     assert proc.returncode == 2, proc.stderr[-2000:]
     errors = [line for line in proc.stderr.splitlines() if "error" in line]
-    assert len(errors) == 1 and "--direct_num_workrs" in errors[0], proc.stderr[-2000:]
-    assert not out.exists()  # refused before any work or output
+    assert len(errors) == 1 and ("direct_num_workrs" in errors[0] or "two" in errors[0]), proc.stderr[-2000:]
+    assert "usage:" not in proc.stderr and not out.exists()
+
+
+def test_run_checks_the_beam_flags_of_every_step_before_any_runs():
+    from pipelines.run import SettingsError, check_step
+    from pipelines.steps import Step
+
+    argv = ("--input", "x.warc.gz", "--output", "out")
+    check_step(Step("clean", "pipelines.clean", argv + ("--direct_num_workers=2",), "out", ()),
+               ["--direct_num_workers=2"])
+    bad = Step("clean", "pipelines.clean", argv + ("--direct_num_workrs=2",), "out", ())
+    with pytest.raises(SettingsError, match="step clean: unknown flag.*direct_num_workrs"):
+        check_step(bad, ["--direct_num_workrs=2"])

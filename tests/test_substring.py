@@ -162,6 +162,22 @@ def test_hot_fingerprints_split_over_pair_buckets_equal_brute_force(seed):
         assert _as_lists(found) == expected, keep_first
 
 
+def test_a_repeated_string_over_the_hot_budget_is_split_into_groups():
+    """The split itself happens (the brute-force seeds above would pass if it never did): a
+    300-byte string in 60 documents is one hot fingerprint per anchor, cut into k > 1
+    groups; with splitting off nothing is hot, and the buckets' spans agree either way."""
+    rng = random.Random(7)
+    shared = bytes(rng.randrange(97, 123) for _ in range(300))
+    docs = [(f"d{i:03d}", bytes(rng.randrange(97, 123) for _ in range(50)) + shared) for i in range(60)]
+    _, hot = _round_two_buckets(docs, 16, True, batch_docs=10, hot_contexts=8)
+    assert hot and min(hot.values()) > 1  # {fingerprint: groups}
+    assert _round_two_buckets(docs, 16, False, batch_docs=10, hot_contexts=8)[1] == {}
+    for keep_first in (True, False):
+        assert _as_lists(sub.partitioned_repeated_spans(docs, 16, 100, 32, keep_first, batch_docs=10, rounds=2,
+                                                        hot_contexts=8)) == \
+            _as_lists(sub.single_repeated_spans(docs, 100, keep_first))
+
+
 def _round_two_buckets(docs, num_buckets, split_hot, batch_docs=40, fingerprint_buckets=4, hot_contexts=0.0):
     """Both rounds of the partitioned path: {bucket: [BucketShare]} and the hot groups."""
     batches = {f"{b0:06d}": docs[b0: b0 + batch_docs] for b0 in range(0, len(docs), batch_docs)}
@@ -502,8 +518,11 @@ def test_flags_parse_and_bad_values_explain_themselves():
         SubstringDedup(rounds=3)
     assert SubstringDedup.from_args(parser.parse_args(["--substring_rounds", "1"])).rounds == 1
     assert SubstringDedup.from_args(parser.parse_args(["--substring_hot_contexts", "500"])).hot_contexts == 500
-    with pytest.raises(ValueError, match="--substring_hot_contexts"):
-        SubstringDedup(hot_contexts=-1)
+    for bad in (-1, 0.5, float("nan")):  # below 1 every fingerprint would be hot
+        with pytest.raises(ValueError, match="--substring_hot_contexts must be 0"):
+            SubstringDedup(hot_contexts=bad)
+    with pytest.raises(ValueError, match="needs --substring_rounds 2"):
+        SubstringDedup(hot_contexts=64, rounds=1)
 
 
 def test_bucket_count_grows_with_the_corpus_not_the_bucket():

@@ -85,6 +85,8 @@ def check_beam_flags(beam_args: list[str]) -> None:
     misspelled --runnr or --direct_num_workrs would silently run something else. A named
     runner is resolved first, as Beam will (an unknown name is refused here too): one named
     by module path (the Dask runner) defines its options in its own module, which then count."""
+    import contextlib
+    import io
     import logging
 
     from apache_beam.options.pipeline_options import PipelineOptions
@@ -100,9 +102,14 @@ def check_beam_flags(beam_args: list[str]) -> None:
     beam_log = logging.getLogger("apache_beam.options.pipeline_options")
     level = beam_log.level
     beam_log.setLevel(logging.ERROR)  # its "Discarding unparseable args" warning: we say it better
+    err = io.StringIO()
     try:
-        known = options.get_all_options()
-        unknown = sorted(options.get_all_options(retain_unknown_options=True).keys() - known.keys())
+        with contextlib.redirect_stderr(err):  # a bad value (--direct_num_workers=two): argparse's usage dump
+            known = options.get_all_options()
+            unknown = sorted(options.get_all_options(retain_unknown_options=True).keys() - known.keys())
+    except SystemExit:
+        last = (err.getvalue().strip().splitlines() or ["invalid Beam flags"])[-1]
+        raise ValueError(last.split("error: ", 1)[-1]) from None
     finally:
         beam_log.setLevel(level)
     if unknown:

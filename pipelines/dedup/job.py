@@ -204,9 +204,9 @@ def main(argv: Optional[list[str]] = None) -> int:
     if args.num_shards < 1:
         parser.error("--num_shards must be >= 1")
     try:
+        check_beam_flags(beam_args)
         specs, roots = completion.resolve_inputs(args.input, args.allow_incomplete_input)
         files, input_documents = expand_document_inputs_with_rows(specs)
-        check_beam_flags(beam_args)
         completion.check_output(args.output)
         completion.check_not_inside_inputs(args.output, roots)
     except (FileNotFoundError, ValueError) as e:
@@ -216,6 +216,7 @@ def main(argv: Optional[list[str]] = None) -> int:
     for name in names:
         cls = STAGES[name]
         try:
+            # after the inputs: MinhashDedup sizes itself from their row count
             stages.append((name, cls.from_args(args)))
         except ValueError as e:  # one line, exit 2, before any output is touched
             parser.exit(2, f"{parser.prog}: error: stage {name}: {e}\n")

@@ -232,8 +232,11 @@ class SubstringDedup(beam.PTransform):
             raise ValueError(f"--substring_batch_docs must be >= 1 (got {batch_docs})")
         if rounds not in (1, 2):
             raise ValueError(f"--substring_rounds must be 1 or 2 (got {rounds})")
-        if not hot_contexts >= 0:  # also rejects nan, which would silently never split
-            raise ValueError(f"--substring_hot_contexts must be >= 0 (got {hot_contexts}); 0 = estimated")
+        if not (hot_contexts == 0 or hot_contexts >= 1):  # also rejects nan, which would silently never split
+            # (below 1 every fingerprint, unique ones too, would count as hot)
+            raise ValueError(f"--substring_hot_contexts must be 0 (estimated) or >= 1 (got {hot_contexts})")
+        if hot_contexts and rounds == 1:
+            raise ValueError("--substring_hot_contexts needs --substring_rounds 2 (one round splits nothing)")
         self.min_span, self.strike_all = min_span, strike_all
         self.min_doc_chars_after = min_doc_chars_after
         self.partitions, self.anchor_bytes, self.snap_words = substring_partitions, anchor_bytes, snap_words

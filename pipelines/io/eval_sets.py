@@ -86,7 +86,10 @@ def read_eval_items(path: str, text_field: str = "text", id_field: str = "id",
         return
     with FileSystems.open(path) as f:
         raw = f.read().decode("utf-8", "replace")
-    for line_no, line in enumerate(raw.splitlines(), start=1):
+    # Lines end at "\n" only: str.splitlines() also splits at U+2028, U+0085 or a form feed,
+    # which JSON strings and plain text may hold.
+    for line_no, line in enumerate(raw.split("\n"), start=1):
+        line = line.removesuffix("\r")
         if not line.strip():
             continue
         if kind == "text":

@@ -181,19 +181,6 @@ def _unigram_hashes(ids: np.ndarray) -> np.ndarray:
     return mixed
 
 
-def _ngram_hashes(words: list[str], max_n: int) -> dict[int, np.ndarray]:
-    """{n: hash of the n-gram starting at each position} for n = 1..max_n: the hashes of
-    every position, which ``_ngram_repetition`` computes only where they can repeat (the
-    tests compare the two)."""
-    mixed = _unigram_hashes(_word_ids(words))
-    hashes = {1: mixed}
-    h = mixed
-    for n in range(2, max_n + 1):
-        h = h[:-1] * _BASE + mixed[n - 1:]
-        hashes[n] = h
-    return hashes
-
-
 def _stable_groups(hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(positions in stable sorted order of their hashes, True where a new hash starts in
     that order): equal n-grams sit together, first occurrence first. What np.unique's
@@ -262,7 +249,8 @@ def _ngram_repetition(words, top_ns: list[int], dup_ns: list[int], word_chars: n
     An n-gram occurs again only where its first n - 1 words occur again, so each n hashes
     and sorts only the positions whose (n-1)-gram repeats, not all of them (issue #16: by
     n = 5 a few percent of a page's positions, none on two pages in five; the n-gram sorts
-    took two fifths of the stage). The hashes are those of ``_ngram_hashes`` and the
+    took two fifths of the stage). The hashes are those of every position (the tests build
+    them, ``_ngram_hashes`` in tests/test_quality_stages.py) and the
     groups of repeated n-grams, hence both results, those of the sort over all positions,
     unless two different n-grams share a 64-bit hash (see above).
     """

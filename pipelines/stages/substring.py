@@ -262,8 +262,13 @@ def _fp32(fps: np.ndarray) -> np.ndarray:
 def _bucket_order(fps: np.ndarray, doc: np.ndarray, pos: np.ndarray, num_buckets: int
                   ) -> tuple[np.ndarray, np.ndarray]:
     """(bucket of each anchor, order grouping anchors by bucket, then (document, position))."""
-    bucket = (fps % np.uint64(num_buckets)).astype(np.int64)  # low bits: independent of the minimised top
+    bucket = _bucket_of(fps, num_buckets)
     return bucket, np.lexsort((pos, doc, bucket))
+
+
+def _bucket_of(fps: np.ndarray, num_buckets: int) -> np.ndarray:
+    """Each anchor's bucket: the fingerprint's low bits, independent of the top bits winnowing minimised."""
+    return (fps % np.uint64(num_buckets)).astype(np.int64)
 
 
 # Two-round shipping. Round 1 sends 4 bytes per anchor (its 32-bit fingerprint) to a
@@ -440,8 +445,8 @@ def bucket_repeated_masks(bucket: int, shares: Iterable[FingerprintShare], searc
         bits = repeated[offset: offset + len(fps)]
         hot = b""
         if groups is not None:
-            here = np.unique(inverse[offset: offset + len(fps)])
-            here = here[groups[here] > 1]
+            mine = inverse[offset: offset + len(fps)]
+            here = np.unique(mine[groups[mine] > 1])  # sort only the hot anchors of this share
             if len(here):
                 hot = np.concatenate([values[here], groups[here]]).astype(np.uint32).tobytes()
         offset += len(fps)
@@ -487,7 +492,7 @@ def batch_bucket_shares(batch: str, docs: Sequence[tuple[str, bytes]], num_bucke
         if not keep.any():
             return
         doc, pos, fps, lo, hi, groups = doc[keep], pos[keep], fps[keep], lo[keep], hi[keep], groups[keep]
-    bucket = (fps % np.uint64(num_buckets)).astype(np.int64)  # low bits: independent of the minimised top
+    bucket = _bucket_of(fps, num_buckets)
     if groups is not None and (groups > 1).any():
         cold, hot = np.flatnonzero(groups <= 1), np.flatnonzero(groups > 1)
         copy_of, hot_bucket = _hot_destinations([d for d, _ in docs], doc[hot], pos[hot], fps[hot],

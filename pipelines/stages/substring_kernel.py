@@ -52,7 +52,7 @@ SEPARATOR = 0xFF
 INVALID = 0xFFFF  # window code: crosses a separator or the end of the buffer
 MARKED = 0xFFFE  # written over the code by mark_repeated_windows: window removed
 CODE_BITS = 16  # uint16 codes: 1 in ~65,000 adjacent distinct windows collide (then split)
-_CODE_BASE = np.uint64(0x100000001B3)
+_HASH_BASE = np.uint64(0x100000001B3)  # FNV-1a prime: both rolling hashes (window codes, anchors)
 _CODE_MIX = np.uint64(0x9E3779B97F4A7C15)
 _GATHER = 2048  # ranks whose codes are gathered at once (their lines stay in L2)
 _PENDING = 256  # runs verified together (their windows, ~1,500 lines, touched first)
@@ -68,19 +68,19 @@ def window_codes(buf, min_span, code_bits):
     codes = np.empty(n, dtype=np.uint16)
     power = np.uint64(1)  # base ^ (min_span - 1): removes the byte leaving the window
     for _ in range(min_span - 1):
-        power *= _CODE_BASE
+        power *= _HASH_BASE
     shift = np.uint64(64 - code_bits)
     h = np.uint64(0)
     last_separator = -1
     for j in range(min(min_span - 1, n)):
         if buf[j] == SEPARATOR:
             last_separator = j
-        h = h * _CODE_BASE + np.uint64(buf[j])
+        h = h * _HASH_BASE + np.uint64(buf[j])
     for p in range(n - min_span + 1):
         c = buf[p + min_span - 1]
         if c == SEPARATOR:
             last_separator = p + min_span - 1
-        h = h * _CODE_BASE + np.uint64(c)
+        h = h * _HASH_BASE + np.uint64(c)
         if last_separator >= p:
             codes[p] = INVALID
         else:
@@ -301,7 +301,6 @@ def snap_spans(buf, spans, word_table, snap_words):
 
 
 _MASK32 = np.uint64(0xFFFFFFFF)
-_HASH_BASE = np.uint64(0x100000001B3)
 
 
 @compiled(inline="always")
