@@ -53,7 +53,7 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from extraction_set import gold_text, load_labels, page_html, shared_missing  # noqa: E402
+from extraction_set import checked_choice, gold_text, load_labels, page_html, shared_missing  # noqa: E402
 from pipelines.stages.extract import (  # noqa: E402
     CASCADE_MIN_RATIO, CASCADE_STEPS, DEFAULT_EXTRACTOR, EXTRACTORS, cascade_extract, cascade_steps, cheap_text,
     collapse_newlines, pick_cascade_text,
@@ -145,11 +145,7 @@ def main(argv=None) -> int:
                    help="choose the cascade's CASCADE_MIN_RATIO on the dev half (no timing)")
     p.add_argument("--ratio_grid", default="0.1,0.15,0.2,0.25,0.3,0.35,0.4,0.45,0.5,0.55,0.6,0.65,0.7,0.8")
     args = p.parse_args(argv)
-    names = args.extractors.split(",")
-    unknown = [n for n in names if n not in EXTRACTORS]
-    if unknown or args.rounds < 1:  # before any page is extracted
-        p.error(f"--extractors: unknown {', '.join(unknown)}; choose from {', '.join(EXTRACTORS)}" if unknown
-                else "--rounds must be >= 1")
+    names = checked_choice(p, "--extractors", args.extractors, EXTRACTORS, args.rounds)
     if shared_missing("the extraction set is rebuilt from the shared pages"):
         return 0
     pages = labelled_pages()

@@ -51,6 +51,18 @@ from pipelines.stages.charset import decode_html  # noqa: E402
 SHARED = REPO.parent / "shared" / "data"
 
 
+def checked_choice(parser, flag: str, value: str, allowed, rounds: int) -> list[str]:
+    """The comma-separated names of ``flag``, each one of ``allowed``, with ``rounds`` >= 1;
+    otherwise the parser's error (exit 2) before any page is measured."""
+    names = value.split(",")
+    unknown = [n for n in names if n not in allowed]
+    if unknown:
+        parser.error(f"{flag}: unknown {', '.join(unknown)}; choose from {', '.join(allowed)}")
+    if rounds < 1:
+        parser.error("--rounds must be >= 1")
+    return names
+
+
 def shared_missing(what: str = "") -> bool:
     """True, after printing the one JSON line the extraction benches skip with, when
     ../shared/data is absent (a user's fresh clone): their inputs are the shared pages."""

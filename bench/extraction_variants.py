@@ -40,7 +40,7 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from extraction_cost import pages as shared_pages  # noqa: E402
 from extraction_eval import F1_TOLERANCE, OPTIONS, is_dev, labelled_pages, prf  # noqa: E402
-from extraction_set import shared_missing  # noqa: E402
+from extraction_set import checked_choice, shared_missing  # noqa: E402
 from pipelines.stages import extract  # noqa: E402
 from pipelines.stages.charset import DecodeError, decode_html  # noqa: E402
 
@@ -136,11 +136,7 @@ def main(argv=None) -> int:
     p.add_argument("--diff", action="store_true", help="print the shared pages whose text changes, per variant")
     p.add_argument("--save", help="write every step's text and CPU per page here (pickle), for a closer look")
     args = p.parse_args(argv)
-    names = args.variants.split(",")
-    unknown = [n for n in names if n not in VARIANTS]
-    if unknown or args.rounds < 1:  # before any page is measured
-        p.error(f"--variants: unknown {', '.join(unknown)}; choose from {', '.join(VARIANTS)}" if unknown
-                else "--rounds must be >= 1")
+    names = checked_choice(p, "--variants", args.variants, VARIANTS, args.rounds)
     if shared_missing():
         return 0
     logging_off()
